@@ -1,0 +1,49 @@
+// cpu_info(), and choosing the kernel path.
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "lstmrt/cpu_features.h"
+#include "lstmrt/kernels.h"
+#include "lstmrt/threading.h"
+
+namespace lstmrt {
+
+void register_cpu(py::module_& m) {
+  m.def("cpu_info", []() {
+    const CpuFeatures& f = cpu_features();
+    py::dict features;
+    features["sse2"] = f.sse2;
+    features["avx"] = f.avx;
+    features["avx2"] = f.avx2;
+    features["fma"] = f.fma;
+    features["f16c"] = f.f16c;
+    features["avx512f"] = f.avx512f;
+    features["avx512dq"] = f.avx512dq;
+    features["avx512bw"] = f.avx512bw;
+    features["avx512vl"] = f.avx512vl;
+    features["os_saves_ymm"] = f.os_saves_ymm;
+    features["os_saves_zmm"] = f.os_saves_zmm;
+    py::list supported, compiled;
+    for (Isa isa : supported_isas()) supported.append(isa_name(isa));
+    for (Isa isa : compiled_isas()) compiled.append(isa_name(isa));
+    py::dict info;
+    info["isa"] = isa_name(kernels().isa);
+    info["supported_isas"] = supported;
+    info["compiled_isas"] = compiled;
+    info["vendor"] = f.vendor;
+    info["brand"] = f.brand;
+    info["features"] = features;
+    info["default_threads"] = default_num_threads();
+#if LSTMRT_HAVE_OPENMP
+    info["openmp"] = true;
+#else
+    info["openmp"] = false;
+#endif
+    return info;
+  }, "What the CPU has and which kernel path (ISA) is in use.");
+  m.def("set_isa", [](const std::string& name) { return std::string(isa_name(set_active_isa(parse_isa(name)))); },
+        py::arg("name"), "Forces the kernel path for the process; returns the previous one.");
+  m.def("get_isa", []() { return std::string(isa_name(kernels().isa)); });
+}
+
+}  // namespace lstmrt

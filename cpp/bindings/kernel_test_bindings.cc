@@ -1,0 +1,124 @@
+// lstmrt._core.testing: direct access to one ISA's kernels, for the kernel tests.
+//
+// Inputs are copied into buffers that end exactly at an unreadable page, so a kernel that reads
+// or writes past the end of an array crashes the test instead of passing by luck.
+#include <cstring>
+#include <memory>
+
+#include "bindings.h"
+#include "lstmrt/kernels.h"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <unistd.h>
+#define LSTMRT_GUARD_PAGES 1
+#endif
+
+namespace lstmrt {
+namespace {
+
+class GuardedFloats {
+ public:
+  explicit GuardedFloats(size_t count) : count_(count) {
+#if LSTMRT_GUARD_PAGES
+    page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t bytes = count * sizeof(float);
+    const size_t body = (bytes + page_ - 1) / page_ * page_;
+    total_ = body + page_;
+    void* base = mmap(nullptr, total_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) throw std::bad_alloc();
+    base_ = static_cast<char*>(base);
+    mprotect(base_ + body, page_, PROT_NONE);
+    data_ = reinterpret_cast<float*>(base_ + body - bytes);
+#else
+    fallback_.reset(new float[count + 1]);
+    data_ = fallback_.get();
+#endif
+  }
+  ~GuardedFloats() {
+#if LSTMRT_GUARD_PAGES
+    munmap(base_, total_);
+#endif
+  }
+  GuardedFloats(const GuardedFloats&) = delete;
+  GuardedFloats& operator=(const GuardedFloats&) = delete;
+  float* data() { return data_; }
+  size_t size() const { return count_; }
+
+ private:
+  size_t count_;
+  float* data_ = nullptr;
+#if LSTMRT_GUARD_PAGES
+  char* base_ = nullptr;
+  size_t page_ = 0, total_ = 0;
+#else
+  std::unique_ptr<float[]> fallback_;
+#endif
+};
+
+std::unique_ptr<GuardedFloats> guarded_copy(const float* src, size_t n) {
+  auto g = std::make_unique<GuardedFloats>(n);
+  if (n) std::memcpy(g->data(), src, n * sizeof(float));
+  return g;
+}
+
+}  // namespace
+
+void register_kernel_tests(py::module_& m) {
+  py::module_ t = m.def_submodule("testing", "Direct access to one ISA's kernels (for tests).");
+  t.def(
+      "activation",
+      [](const std::string& isa, const std::string& name, py::handle x_obj, float alpha, float beta) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        Activation act;
+        act.kind = parse_activation(name, "name");
+        act.alpha = alpha;
+        act.beta = beta;
+        const auto xo = float_array(x_obj, "x");
+        if (!xo) throw ValueError("x: required");
+        const FloatArray& x = *xo;
+        if (x.ndim() != 1) throw ValueError("x: expected a 1-D array");
+        const size_t n = static_cast<size_t>(x.size());
+        auto buf = guarded_copy(x.data(), n);
+        {
+          py::gil_scoped_release release;
+          kt.activation(act, buf->data(), static_cast<int64_t>(n));
+        }
+        py::array_t<float> out(static_cast<py::ssize_t>(n));
+        if (n) std::memcpy(out.mutable_data(), buf->data(), n * sizeof(float));
+        return out;
+      },
+      py::arg("isa"), py::arg("name"), py::arg("x"), py::arg("alpha") = 0.0f, py::arg("beta") = 0.0f);
+
+  t.def(
+      "gemm",
+      [](const std::string& isa, py::handle A_obj, py::handle W_obj, py::handle bias_obj) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        const auto Ao = float_array(A_obj, "A");
+        const auto Wo = float_array(W_obj, "W");
+        const auto bias = float_array(bias_obj, "bias");
+        if (!Ao || !Wo) throw ValueError("gemm: A and W are required");
+        const FloatArray& A = *Ao;
+        const FloatArray& W = *Wo;
+        if (A.ndim() != 2 || W.ndim() != 2 || A.shape(1) != W.shape(1))
+          throw ValueError("gemm: expected A [M, K] and W [N, K]");
+        const int64_t M = A.shape(0), K = A.shape(1), N = W.shape(0);
+        if (bias && (bias->ndim() != 1 || bias->shape(0) != N)) throw ValueError("bias: expected shape [N]");
+        const PackedMatrix packed(W.data(), N, K, K);
+        const size_t packed_count = static_cast<size_t>(packed.panels() * K * kPanelWidth);
+        auto a = guarded_copy(A.data(), static_cast<size_t>(M * K));
+        auto b = guarded_copy(packed.panel(0), packed_count);
+        std::unique_ptr<GuardedFloats> bs = bias ? guarded_copy(bias->data(), static_cast<size_t>(N)) : nullptr;
+        auto c = std::make_unique<GuardedFloats>(static_cast<size_t>(M * N));
+        {
+          py::gil_scoped_release release;
+          kt.gemm(M, N, K, a->data(), K, b->data(), bs ? bs->data() : nullptr, false, c->data(), N);
+        }
+        py::array_t<float> out({M, N});
+        if (M * N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(M * N) * sizeof(float));
+        return out;
+      },
+      py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("bias") = py::none());
+}
+
+}  // namespace lstmrt

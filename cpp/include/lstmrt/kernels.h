@@ -1,0 +1,91 @@
+// The kernel table: one set of function pointers per ISA, chosen at run time.
+//
+// The table is filled with the generic (portable C++) kernels first; entries are then replaced by
+// the AVX2 or AVX-512 versions when the CPU has them (see kernel_table.cc). Every kernel takes
+// pointers and counts and handles the tail itself.
+#pragma once
+
+#include <cstdint>
+
+#include "lstmrt/activation.h"
+#include "lstmrt/cpu_features.h"
+#include "lstmrt/packed_matrix.h"
+
+namespace lstmrt {
+
+// Per-row arguments of the fused LSTM pass. The gate blocks are in ONNX order i, o, f, c, each
+// `hidden` floats; `xw` already holds X·Wᵀ + Wb + Rb for this row and timestep, `hr` holds
+// H_{t-1}·Rᵀ. Writes C_t to c_out and H_t to h_out (c_out may alias c_prev).
+struct LstmRowArgs {
+  const float* xw;
+  const float* hr;
+  const float* c_prev;
+  float* c_out;
+  float* h_out;
+  const float* peephole;  // [3*hidden] in order i, o, f, or nullptr.
+  int64_t hidden;
+  Activation f, g, h;
+  float clip;  // <= 0 means no clip.
+  bool input_forget;
+};
+
+// GRU, in two stages because with linear_before_reset = 0 the reset gate must be applied to
+// H_{t-1} before the second recurrent product. Gate blocks in ONNX order z, r, h.
+// Stage 1: z and r from xw and hr (the z, r blocks); stores z into `z_out`, and r⊙H_{t-1} into
+// `rh_out` (linear_before_reset = 0) or r into `r_out` (= 1).
+struct GruRowArgs {
+  const float* xw;       // [3*hidden]: X·Wᵀ + biases for z, r, h (see rnn_layer.cc for which).
+  const float* hr_zr;    // [2*hidden]: H_{t-1}·R_zrᵀ
+  const float* hr_h;     // [hidden]: (r⊙H_{t-1})·R_hᵀ (lbr=0) or H_{t-1}·R_hᵀ (lbr=1)
+  const float* rb_h;     // [hidden]: Rbh for linear_before_reset = 1, else nullptr.
+  const float* h_prev;
+  float* z;              // [hidden] scratch: z between the stages
+  float* r_or_rh;        // [hidden] scratch: r⊙H_{t-1} (lbr=0) or r (lbr=1)
+  float* h_out;
+  int64_t hidden;
+  Activation f, g;
+  float clip;
+  bool linear_before_reset;
+};
+
+struct RnnRowArgs {
+  const float* xw;
+  const float* hr;
+  float* h_out;
+  int64_t hidden;
+  Activation f;
+  float clip;
+};
+
+struct KernelTable {
+  Isa isa = Isa::Generic;
+
+  // C[m][n] = init + sum_k A[m][k] * B[k][n] for m < M, n < N, where B points at the first
+  // panel of a PackedMatrix (any panel: N then counts the columns from there on).
+  // init is bias[n] when bias is set, else C's own value when accumulate, else 0.
+  // Single-threaded; gemm.h splits the work across threads.
+  void (*gemm)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+               const float* bias, bool accumulate, float* C, int64_t ldc) = nullptr;
+
+  // x[i] = act(x[i]) for i < n, in place.
+  void (*activation)(const Activation& act, float* x, int64_t n) = nullptr;
+
+  void (*lstm_row)(const LstmRowArgs& a) = nullptr;
+  void (*gru_row_stage1)(const GruRowArgs& a) = nullptr;
+  void (*gru_row_stage2)(const GruRowArgs& a) = nullptr;
+  void (*rnn_row)(const RnnRowArgs& a) = nullptr;
+};
+
+// The table in use by this process: the best the CPU supports, or LSTMRT_ISA's choice.
+const KernelTable& kernels();
+// The table of one ISA (for tests and for forcing); throws UnsupportedError if it cannot run here.
+const KernelTable& kernels_for(Isa isa);
+// Makes `isa` the active path for the whole process; returns the previous one.
+Isa set_active_isa(Isa isa);
+
+// Filled by kernels_{generic,avx2,avx512}.cc, each compiled with its own flags.
+void fill_generic_kernels(KernelTable& t);
+void fill_avx2_kernels(KernelTable& t);
+void fill_avx512_kernels(KernelTable& t);
+
+}  // namespace lstmrt

@@ -1,0 +1,57 @@
+// Thread counts, parallel loops, and the floating-point mode lstmrt runs in.
+#pragma once
+
+#include <cstdint>
+
+#if LSTMRT_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace lstmrt {
+
+// LSTMRT_NUM_THREADS when set, else the number of cores the process may use.
+int default_num_threads();
+// Resolves a user's request: <= 0 means the default.
+int resolve_threads(int requested);
+
+// Sets flush-to-zero and denormals-are-zero for this thread while it lives and restores the
+// caller's mode afterwards. Denormal operands make x86 arithmetic 10-100x slower, and the
+// recurrences of a decaying state produce them; results below 1.2e-38 become 0.
+class ScopedFlushDenormals {
+ public:
+  ScopedFlushDenormals();
+  ~ScopedFlushDenormals();
+  ScopedFlushDenormals(const ScopedFlushDenormals&) = delete;
+  ScopedFlushDenormals& operator=(const ScopedFlushDenormals&) = delete;
+
+ private:
+  unsigned saved_ = 0;
+};
+
+// Calls fn(begin, end) on `threads` contiguous pieces of [0, n) in parallel (each piece a
+// multiple of `grain` except the last); serial when threads <= 1, n is small, or OpenMP is absent.
+template <class Fn>
+void parallel_for(int64_t n, int threads, int64_t grain, Fn&& fn) {
+  if (grain < 1) grain = 1;
+  const int64_t max_pieces = (n + grain - 1) / grain;
+  int pieces = threads < max_pieces ? threads : static_cast<int>(max_pieces);
+#if LSTMRT_HAVE_OPENMP
+  if (pieces > 1) {
+#pragma omp parallel num_threads(pieces)
+    {
+      ScopedFlushDenormals ftz;
+      const int id = omp_get_thread_num();
+      const int count = omp_get_num_threads();
+      const int64_t per = (max_pieces + count - 1) / count * grain;
+      const int64_t b = id * per;
+      const int64_t e = b + per < n ? b + per : n;
+      if (b < e) fn(b, e);
+    }
+    return;
+  }
+#endif
+  (void)pieces;
+  if (n > 0) fn(int64_t{0}, n);
+}
+
+}  // namespace lstmrt

@@ -1,0 +1,164 @@
+#include "lstmrt/cpu_features.h"
+
+#include <cstring>
+
+#include "lstmrt/errors.h"
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#define LSTMRT_X86_CPU 1
+#if defined(_MSC_VER)
+#include <immintrin.h>
+#include <intrin.h>
+#else
+#include <cpuid.h>
+#endif
+#endif
+
+namespace lstmrt {
+namespace {
+
+#if LSTMRT_X86_CPU
+void cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
+#if defined(_MSC_VER)
+  int regs[4];
+  __cpuidex(regs, static_cast<int>(leaf), static_cast<int>(sub));
+  for (int i = 0; i < 4; ++i) r[i] = static_cast<unsigned>(regs[i]);
+#else
+  __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+#endif
+}
+
+unsigned long long xgetbv0() {
+#if defined(_MSC_VER)
+  return _xgetbv(0);
+#else
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<unsigned long long>(hi) << 32) | lo;
+#endif
+}
+#endif
+
+CpuFeatures detect() {
+  CpuFeatures f;
+#if LSTMRT_X86_CPU
+  unsigned r[4];
+  cpuid(0, 0, r);
+  const unsigned max_leaf = r[0];
+  char vendor[13] = {0};
+  std::memcpy(vendor, &r[1], 4);
+  std::memcpy(vendor + 4, &r[3], 4);
+  std::memcpy(vendor + 8, &r[2], 4);
+  f.vendor = vendor;
+  cpuid(0x80000000u, 0, r);
+  if (r[0] >= 0x80000004u) {
+    char brand[49] = {0};
+    for (unsigned i = 0; i < 3; ++i) {
+      cpuid(0x80000002u + i, 0, r);
+      std::memcpy(brand + 16 * i, r, 16);
+    }
+    f.brand = brand;
+    while (!f.brand.empty() && f.brand.back() == ' ') f.brand.pop_back();
+    while (!f.brand.empty() && f.brand.front() == ' ') f.brand.erase(f.brand.begin());
+  }
+  if (max_leaf >= 1) {
+    cpuid(1, 0, r);
+    f.sse2 = (r[3] >> 26) & 1;
+    f.fma = (r[2] >> 12) & 1;
+    f.avx = (r[2] >> 28) & 1;
+    f.f16c = (r[2] >> 29) & 1;
+    const bool osxsave = (r[2] >> 27) & 1;
+    if (osxsave) {
+      // The OS must save the wide registers on context switches, or using them corrupts state.
+      const unsigned long long xcr0 = xgetbv0();
+      f.os_saves_ymm = (xcr0 & 0x6) == 0x6;
+      f.os_saves_zmm = (xcr0 & 0xe6) == 0xe6;
+    }
+  }
+  if (max_leaf >= 7) {
+    cpuid(7, 0, r);
+    f.avx2 = (r[1] >> 5) & 1;
+    f.avx512f = (r[1] >> 16) & 1;
+    f.avx512dq = (r[1] >> 17) & 1;
+    f.avx512bw = (r[1] >> 30) & 1;
+    f.avx512vl = (r[1] >> 31) & 1;
+  }
+#endif
+  return f;
+}
+
+}  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures features = detect();
+  return features;
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Generic:
+      return "generic";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Avx512:
+      return "avx512";
+  }
+  return "unknown";
+}
+
+Isa parse_isa(const std::string& name) {
+  if (name == "generic") return Isa::Generic;
+  if (name == "avx2") return Isa::Avx2;
+  if (name == "avx512") return Isa::Avx512;
+  throw ValueError("unknown ISA '" + name + "': expected one of 'generic', 'avx2', 'avx512'");
+}
+
+bool isa_compiled(Isa isa) {
+  switch (isa) {
+    case Isa::Generic:
+      return true;
+    case Isa::Avx2:
+#if LSTMRT_HAVE_AVX2
+      return true;
+#else
+      return false;
+#endif
+    case Isa::Avx512:
+#if LSTMRT_HAVE_AVX512
+      return true;
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+bool isa_supported(Isa isa) {
+  if (!isa_compiled(isa)) return false;
+  const CpuFeatures& f = cpu_features();
+  switch (isa) {
+    case Isa::Generic:
+      return true;
+    case Isa::Avx2:
+      return f.avx && f.avx2 && f.fma && f.os_saves_ymm;
+    case Isa::Avx512:
+      return f.avx512f && f.avx512dq && f.avx512bw && f.avx512vl && f.avx2 && f.fma && f.os_saves_zmm;
+  }
+  return false;
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512})
+    if (isa_supported(isa)) out.push_back(isa);
+  return out;
+}
+
+std::vector<Isa> compiled_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512})
+    if (isa_compiled(isa)) out.push_back(isa);
+  return out;
+}
+
+}  // namespace lstmrt

@@ -1,0 +1,18 @@
+// AVX-512 kernels. This file alone is compiled with -mavx512f and friends (see CMakeLists.txt).
+#include "cpu/vec_avx512.h"
+
+#define LSTMRT_KERNEL_NS avx512_isa
+namespace lstmrt {
+namespace avx512_isa {
+// 32 ZMM registers: 8 rows x 2 panels = 16 accumulators, 2 for B, 1 broadcast.
+constexpr int kGemmRows = 8;
+constexpr int kGemmPanels = 2;
+// Matrix-vector: 4 panels = 4 independent accumulators; the loads of B bound it, not the FMAs.
+constexpr int kGemvPanels = 4;
+}  // namespace avx512_isa
+}  // namespace lstmrt
+#include "cpu/kernels_impl.h"
+
+namespace lstmrt {
+void fill_avx512_kernels(KernelTable& t) { avx512_isa::fill_table(t, Isa::Avx512); }
+}  // namespace lstmrt

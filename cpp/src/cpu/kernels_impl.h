@@ -1,0 +1,373 @@
+// The kernels, written once against a vector type `Vec` and compiled once per ISA.
+//
+// Each kernels_<isa>.cc defines LSTMRT_KERNEL_NS (a namespace of its own) and the Vec type in
+// it, then includes this file. Everything here is internal to that namespace: code built with
+// AVX-512 flags must never be linked in place of a portable function (a one-definition-rule
+// merge would run AVX-512 instructions on CPUs without them), so nothing here is shared.
+//
+// Error bounds (measured against float64 in tests/test_isa_paths.py):
+//   exp: relative error below 2e-7 for results in the normal range.
+//   tanh: |x| < 0.55 uses x + x^3 P(x^2) (coefficients from tools/fit_tanh.py), relative error
+//         below 3e-7; above, 1 - 2 / (exp(2|x|) + 1) with the sign restored, absolute error
+//         below 2e-7.
+//   sigmoid: 1 / (1 + exp(-x)), relative error below 3e-7 (absolute below 1e-7).
+// NaN in gives NaN out; +-inf give the limits; results below the smallest normal float may be
+// flushed to zero.
+#pragma once
+
+#ifndef LSTMRT_KERNEL_NS
+#error "define LSTMRT_KERNEL_NS and Vec before including kernels_impl.h"
+#endif
+
+#include <cstdint>
+#include <type_traits>
+
+#include "lstmrt/kernels.h"
+
+namespace lstmrt {
+namespace LSTMRT_KERNEL_NS {
+namespace {
+
+using reg = Vec::reg;
+constexpr int W = Vec::W;
+
+// ---------------------------------------------------------------------------------------------
+// Elementary functions.
+
+inline reg vexp(reg x) {
+  // exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2)/2. 2^n is applied as two
+  // factors 2^a * 2^b (a = floor(n/2)) so that both stay normal floats over the whole clamped
+  // range [-104, 88.8]: results then round correctly into the denormals and overflow to +inf
+  // exactly where exp does. max(lo, x) and min(hi, .) keep a NaN x (second operand wins).
+  const reg xc = Vec::min(Vec::set1(88.8f), Vec::max(Vec::set1(-104.0f), x));
+  const auto n = Vec::to_int_nearest(Vec::mul(xc, Vec::set1(1.44269504088896341f)));
+  const reg nf = Vec::to_float(n);
+  // ln 2 split in a part with few mantissa bits (n * hi is exact) and the rest.
+  reg r = Vec::fnmadd(nf, Vec::set1(0.693145751953125f), xc);
+  r = Vec::fnmadd(nf, Vec::set1(1.42860682030941723e-6f), r);
+  // e^r by its Taylor series to degree 7: the first omitted term is below 5.3e-9 for |r| <= 0.347.
+  reg p = Vec::set1(1.0f / 5040.0f);
+  p = Vec::fmadd(p, r, Vec::set1(1.0f / 720.0f));
+  p = Vec::fmadd(p, r, Vec::set1(1.0f / 120.0f));
+  p = Vec::fmadd(p, r, Vec::set1(1.0f / 24.0f));
+  p = Vec::fmadd(p, r, Vec::set1(1.0f / 6.0f));
+  p = Vec::fmadd(p, r, Vec::set1(0.5f));
+  p = Vec::fmadd(p, r, Vec::set1(1.0f));
+  p = Vec::fmadd(p, r, Vec::set1(1.0f));
+  const auto a = Vec::ihalf_floor(n);
+  const auto b = Vec::isub(n, a);
+  return Vec::mul(Vec::mul(p, Vec::pow2(a)), Vec::pow2(b));
+}
+
+inline reg vsigmoid(reg x) {
+  // exp(-x) overflows to +inf for x < -88.7 and 1 / inf = 0, the right limit.
+  const reg one = Vec::set1(1.0f);
+  return Vec::div(one, Vec::add(one, vexp(Vec::sub(Vec::zero(), x))));
+}
+
+inline reg vtanh(reg x) {
+  const reg ax = Vec::abs(x);
+  // Small |x|: the odd polynomial keeps full relative accuracy near 0 (and returns +-0 and
+  // denormals unchanged), where 1 - 2/(e+1) would cancel.
+  const reg z = Vec::mul(x, x);
+  reg p = Vec::set1(2.401628066e-03f);
+  p = Vec::fmadd(p, z, Vec::set1(-8.419355378e-03f));
+  p = Vec::fmadd(p, z, Vec::set1(2.178471349e-02f));
+  p = Vec::fmadd(p, z, Vec::set1(-5.395995453e-02f));
+  p = Vec::fmadd(p, z, Vec::set1(1.333329529e-01f));
+  p = Vec::fmadd(p, z, Vec::set1(-3.333333135e-01f));
+  const reg small = Vec::fmadd(Vec::mul(x, z), p, x);
+  // Large |x|: exp(2|x|) reaches +inf for |x| > 44 and 2 / inf = 0, giving exactly +-1.
+  const reg one = Vec::set1(1.0f);
+  const reg e = vexp(Vec::add(ax, ax));
+  const reg large = Vec::copysign(Vec::sub(one, Vec::div(Vec::set1(2.0f), Vec::add(e, one))), x);
+  return Vec::select(Vec::lt(ax, Vec::set1(0.55f)), small, large);
+}
+
+// log(1 + u) for u in [0, 1], accurate relative to the result also for tiny u.
+inline reg vlog1p_unit(reg u) {
+  const reg one = Vec::set1(1.0f);
+  const reg w = Vec::add(one, u);  // w in [1, 2]
+  // Bring w into [sqrt(1/2), sqrt(2)): m = w / 2 and e = 1 above sqrt(2).
+  const auto above = Vec::gt(w, Vec::set1(1.41421356f));
+  const reg m = Vec::select(above, Vec::mul(w, Vec::set1(0.5f)), w);
+  const reg e = Vec::select(above, one, Vec::zero());
+  // log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172: the series to s^9 errs < 1e-9.
+  const reg s = Vec::div(Vec::sub(m, one), Vec::add(m, one));
+  const reg s2 = Vec::mul(s, s);
+  reg q = Vec::set1(2.0f / 9.0f);
+  q = Vec::fmadd(q, s2, Vec::set1(2.0f / 7.0f));
+  q = Vec::fmadd(q, s2, Vec::set1(2.0f / 5.0f));
+  q = Vec::fmadd(q, s2, Vec::set1(2.0f / 3.0f));
+  q = Vec::fmadd(q, s2, Vec::set1(2.0f));
+  const reg log_w = Vec::fmadd(e, Vec::set1(0.693147180559945f), Vec::mul(q, s));
+  // log(w) * u / (w - 1) corrects the rounding of 1 + u (a classic trick); when w rounds to 1
+  // the answer is u itself.
+  const reg wm1 = Vec::sub(w, one);
+  const reg corrected = Vec::div(Vec::mul(log_w, u), Vec::select(Vec::gt(wm1, Vec::zero()), wm1, one));
+  return Vec::select(Vec::gt(wm1, Vec::zero()), corrected, u);
+}
+
+inline reg vsoftplus(reg x) {
+  // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow, accurate for very negative x.
+  const reg t = vexp(Vec::sub(Vec::zero(), Vec::abs(x)));
+  return Vec::add(Vec::max(Vec::zero(), x), vlog1p_unit(t));
+}
+
+// One ONNX activation. The switch is on a value fixed for the whole call, so it predicts well.
+inline reg apply(const Activation& a, reg x) {
+  switch (a.kind) {
+    case ActKind::Sigmoid:
+      return vsigmoid(x);
+    case ActKind::Tanh:
+      return vtanh(x);
+    case ActKind::Relu:
+      return Vec::max(Vec::zero(), x);
+    case ActKind::Affine:
+      return Vec::fmadd(Vec::set1(a.alpha), x, Vec::set1(a.beta));
+    case ActKind::LeakyRelu:
+      return Vec::select(Vec::ge(x, Vec::zero()), x, Vec::mul(Vec::set1(a.alpha), x));
+    case ActKind::ThresholdedRelu:
+      return Vec::select(Vec::gt(x, Vec::set1(a.alpha)), x, Vec::zero());
+    case ActKind::ScaledTanh:
+      return Vec::mul(Vec::set1(a.alpha), vtanh(Vec::mul(Vec::set1(a.beta), x)));
+    case ActKind::HardSigmoid:
+      return Vec::min(Vec::set1(1.0f),
+                      Vec::max(Vec::zero(), Vec::fmadd(Vec::set1(a.alpha), x, Vec::set1(a.beta))));
+    case ActKind::Elu:
+      return Vec::select(Vec::ge(x, Vec::zero()), x,
+                         Vec::mul(Vec::set1(a.alpha), Vec::sub(vexp(x), Vec::set1(1.0f))));
+    case ActKind::Softsign: {
+      const reg ax = Vec::abs(x);
+      const reg q = Vec::div(x, Vec::add(Vec::set1(1.0f), ax));
+      // inf / inf would be NaN; the limit is +-1.
+      return Vec::select(Vec::gt(ax, Vec::set1(3.0e38f)), Vec::copysign(Vec::set1(1.0f), x), q);
+    }
+    case ActKind::Softplus:
+      return vsoftplus(x);
+  }
+  return x;
+}
+
+// Bounds an activation's input to [-clip, clip]; clip <= 0 means no clipping. NaN passes.
+inline reg clamp(reg x, float clip) {
+  if (clip <= 0.0f) return x;
+  return Vec::min(Vec::set1(clip), Vec::max(Vec::set1(-clip), x));
+}
+
+// Loads and stores of the j-th chunk of a row: a full vector, or the masked remainder.
+template <bool Tail>
+inline reg ld(const float* p, int64_t n) {
+  if constexpr (Tail) return Vec::load_partial(p, n);
+  else return Vec::load(p);
+}
+template <bool Tail>
+inline void st(float* p, reg v, int64_t n) {
+  if constexpr (Tail) Vec::store_partial(p, v, n);
+  else Vec::store(p, v);
+}
+
+// Runs body(tail, j, n) over a row of `count` floats: full vectors, then one masked remainder.
+// `tail` is std::false_type or std::true_type, so each body is compiled twice, once without masks.
+template <class Body>
+inline void for_each_chunk(int64_t count, Body&& body) {
+  int64_t j = 0;
+  for (; j + W <= count; j += W) body(std::false_type{}, j, int64_t{W});
+  if (j < count) body(std::true_type{}, j, count - j);
+}
+#define LSTMRT_TAIL constexpr bool Tail = decltype(tail)::value
+
+// ---------------------------------------------------------------------------------------------
+// Activations over an array (the test hook and any caller that wants one function).
+
+void activation_kernel(const Activation& act, float* x, int64_t n) {
+  for_each_chunk(n, [&](auto tail, int64_t j, int64_t c) {
+    LSTMRT_TAIL;
+    st<Tail>(x + j, apply(act, ld<Tail>(x + j, c)), c); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused per-row passes. ONNX gate order: LSTM i, o, f, c; GRU z, r, h.
+
+void lstm_row_kernel(const LstmRowArgs& a) {
+  const int64_t H = a.hidden;
+  const float clip = a.clip;
+  for_each_chunk(H, [&](auto tail, int64_t j, int64_t n) {
+    LSTMRT_TAIL;
+    const reg c_prev = ld<Tail>(a.c_prev + j, n);
+    reg gi = Vec::add(ld<Tail>(a.xw + j, n), ld<Tail>(a.hr + j, n));
+    reg go = Vec::add(ld<Tail>(a.xw + H + j, n), ld<Tail>(a.hr + H + j, n));
+    reg gf = Vec::add(ld<Tail>(a.xw + 2 * H + j, n), ld<Tail>(a.hr + 2 * H + j, n));
+    reg gc = Vec::add(ld<Tail>(a.xw + 3 * H + j, n), ld<Tail>(a.hr + 3 * H + j, n));
+    if (a.peephole) {
+      // Peepholes are stored i, o, f: i and f look at C_{t-1}, o at C_t (below).
+      gi = Vec::fmadd(ld<Tail>(a.peephole + j, n), c_prev, gi);
+      gf = Vec::fmadd(ld<Tail>(a.peephole + 2 * H + j, n), c_prev, gf);
+    }
+    const reg i = apply(a.f, clamp(gi, clip));
+    const reg f = a.input_forget ? Vec::sub(Vec::set1(1.0f), i) : apply(a.f, clamp(gf, clip));
+    const reg g = apply(a.g, clamp(gc, clip));
+    const reg c = Vec::fmadd(f, c_prev, Vec::mul(i, g));
+    if (a.peephole) go = Vec::fmadd(ld<Tail>(a.peephole + H + j, n), c, go);
+    const reg o = apply(a.f, clamp(go, clip));
+    // C_t itself is kept unclipped; only h()'s input is clipped (as ONNX Runtime does).
+    const reg h = Vec::mul(o, apply(a.h, clamp(c, clip)));
+    st<Tail>(a.c_out + j, c, n);
+    st<Tail>(a.h_out + j, h, n);
+  });
+}
+
+void gru_row_stage1_kernel(const GruRowArgs& a) {
+  const int64_t H = a.hidden;
+  for_each_chunk(H, [&](auto tail, int64_t j, int64_t n) {
+    LSTMRT_TAIL;
+    const reg z = apply(a.f, clamp(Vec::add(ld<Tail>(a.xw + j, n), ld<Tail>(a.hr_zr + j, n)), a.clip));
+    const reg r =
+        apply(a.f, clamp(Vec::add(ld<Tail>(a.xw + H + j, n), ld<Tail>(a.hr_zr + H + j, n)), a.clip));
+    st<Tail>(a.z + j, z, n);
+    st<Tail>(a.r_or_rh + j, a.linear_before_reset ? r : Vec::mul(r, ld<Tail>(a.h_prev + j, n)), n);
+  });
+}
+
+void gru_row_stage2_kernel(const GruRowArgs& a) {
+  const int64_t H = a.hidden;
+  for_each_chunk(H, [&](auto tail, int64_t j, int64_t n) {
+    LSTMRT_TAIL;
+    reg pre = ld<Tail>(a.xw + 2 * H + j, n);
+    if (a.linear_before_reset) {
+      // h~ = g(Xh·Wᵀ + Wbh + r ⊙ (H_{t-1}·Rhᵀ + Rbh))
+      const reg rec = Vec::add(ld<Tail>(a.hr_h + j, n), ld<Tail>(a.rb_h + j, n));
+      pre = Vec::fmadd(ld<Tail>(a.r_or_rh + j, n), rec, pre);
+    } else {
+      // h~ = g(Xh·Wᵀ + (r ⊙ H_{t-1})·Rhᵀ + Rbh + Wbh); both biases are folded into xw.
+      pre = Vec::add(pre, ld<Tail>(a.hr_h + j, n));
+    }
+    const reg hh = apply(a.g, clamp(pre, a.clip));
+    const reg z = ld<Tail>(a.z + j, n);
+    const reg hp = ld<Tail>(a.h_prev + j, n);
+    // H_t = (1 - z) ⊙ h~ + z ⊙ H_{t-1} = h~ + z ⊙ (H_{t-1} - h~)
+    st<Tail>(a.h_out + j, Vec::fmadd(z, Vec::sub(hp, hh), hh), n);
+  });
+}
+
+void rnn_row_kernel(const RnnRowArgs& a) {
+  for_each_chunk(a.hidden, [&](auto tail, int64_t j, int64_t n) {
+    LSTMRT_TAIL;
+    const reg pre = Vec::add(ld<Tail>(a.xw + j, n), ld<Tail>(a.hr + j, n));
+    st<Tail>(a.h_out + j, apply(a.f, clamp(pre, a.clip)), n);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM: C[M][N] = init + A[M][K] · B[K][N], B packed in panels of kPanelWidth columns.
+
+constexpr int kVecPerPanel = static_cast<int>(kPanelWidth) / W;
+
+// MR rows by NP panels of C, accumulated in registers over the whole K.
+template <int MR, int NP>
+inline void micro_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t panel_stride,
+                       const float* bias, bool accumulate, float* C, int64_t ldc, int64_t cols) {
+  constexpr int NV = NP * kVecPerPanel;
+  reg acc[MR][NV];
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v) acc[m][v] = Vec::zero();
+  for (int64_t k = 0; k < K; ++k) {
+    reg b[NV];
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < kVecPerPanel; ++v)
+        b[p * kVecPerPanel + v] = Vec::load(B + p * panel_stride + k * kPanelWidth + v * W);
+    for (int m = 0; m < MR; ++m) {
+      const reg a = Vec::set1(A[m * lda + k]);
+      for (int v = 0; v < NV; ++v) acc[m][v] = Vec::fmadd(a, b[v], acc[m][v]);
+    }
+  }
+  // Store the valid columns: whole vectors, then a masked one; vectors past `cols` are skipped.
+  for (int v = 0; v < NV; ++v) {
+    const int64_t col = static_cast<int64_t>(v) * W;
+    const int64_t valid = cols - col;
+    if (valid <= 0) break;
+    const bool full = valid >= W;
+    for (int m = 0; m < MR; ++m) {
+      float* c = C + m * ldc + col;
+      reg init = Vec::zero();
+      if (bias) init = full ? Vec::load(bias + col) : Vec::load_partial(bias + col, valid);
+      else if (accumulate) init = full ? Vec::load(c) : Vec::load_partial(c, valid);
+      const reg out = Vec::add(acc[m][v], init);
+      if (full) Vec::store(c, out);
+      else Vec::store_partial(c, out, valid);
+    }
+  }
+}
+
+// Row count fixed at compile time so that the accumulators stay in registers; the last partial
+// row block dispatches to the instantiation of its height.
+template <int NP, int MR>
+inline void rows_tile(int64_t rows, int64_t K, const float* A, int64_t lda, const float* B, int64_t ps,
+                      const float* bias, bool acc, float* C, int64_t ldc, int64_t cols) {
+  if constexpr (MR > 0) {
+    if (rows == MR) return micro_tile<MR, NP>(K, A, lda, B, ps, bias, acc, C, ldc, cols);
+    return rows_tile<NP, MR - 1>(rows, K, A, lda, B, ps, bias, acc, C, ldc, cols);
+  }
+}
+
+template <int MR, int NP, int NP_GEMV>
+void gemm_kernel_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                      const float* bias, bool accumulate, float* C, int64_t ldc) {
+  const int64_t ps = K * kPanelWidth;
+  const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
+  if (M == 1) {
+    // Matrix-vector: one row, several panels at once for independent accumulators.
+    int64_t p = 0;
+    for (; p + NP_GEMV <= panels; p += NP_GEMV) {
+      const int64_t col = p * kPanelWidth;
+      micro_tile<1, NP_GEMV>(K, A, lda, B + p * ps, ps, bias ? bias + col : nullptr, accumulate, C + col, ldc,
+                             N - col);
+    }
+    for (; p < panels; ++p) {
+      const int64_t col = p * kPanelWidth;
+      micro_tile<1, 1>(K, A, lda, B + p * ps, ps, bias ? bias + col : nullptr, accumulate, C + col, ldc, N - col);
+    }
+    return;
+  }
+  // Rows in blocks whose A part (~128 KB) stays in L2 while every panel of B streams past it.
+  int64_t block = (32768 / (K > 0 ? K : 1)) / MR * MR;
+  if (block < MR) block = MR;
+  for (int64_t m0 = 0; m0 < M; m0 += block) {
+    const int64_t m1 = M - m0 < block ? M : m0 + block;
+    int64_t p = 0;
+    for (; p < panels; p += NP) {
+      const bool whole = p + NP <= panels;
+      const int64_t col = p * kPanelWidth;
+      const float* bs = bias ? bias + col : nullptr;
+      for (int64_t m = m0; m < m1; m += MR) {
+        const int64_t rows = m1 - m < MR ? m1 - m : MR;
+        const float* Am = A + m * lda;
+        float* Cm = C + m * ldc + col;
+        if (whole) {
+          rows_tile<NP, MR>(rows, K, Am, lda, B + p * ps, ps, bs, accumulate, Cm, ldc, N - col);
+        } else {
+          // Fewer than NP panels left: one panel at a time.
+          for (int64_t q = p; q < panels; ++q) {
+            const int64_t off = (q - p) * kPanelWidth;
+            rows_tile<1, MR>(rows, K, Am, lda, B + q * ps, ps, bs ? bs + off : nullptr, accumulate, Cm + off, ldc,
+                             N - col - off);
+          }
+        }
+      }
+    }
+  }
+}
+
+void fill_table(KernelTable& t, Isa isa) {
+  t.isa = isa;
+  t.gemm = &gemm_kernel_impl<kGemmRows, kGemmPanels, kGemvPanels>;
+  t.activation = &activation_kernel;
+  t.lstm_row = &lstm_row_kernel;
+  t.gru_row_stage1 = &gru_row_stage1_kernel;
+  t.gru_row_stage2 = &gru_row_stage2_kernel;
+  t.rnn_row = &rnn_row_kernel;
+}
+
+}  // namespace
+}  // namespace LSTMRT_KERNEL_NS
+}  // namespace lstmrt

@@ -1,0 +1,58 @@
+// Eight floats in a YMM register (AVX2 + FMA). Included only by kernels_avx2.cc.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace lstmrt {
+namespace avx2_isa {
+
+struct Vec {
+  using reg = __m256;
+  using ireg = __m256i;
+  using mask = __m256;
+  static constexpr int W = 8;
+
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg set1(float v) { return _mm256_set1_ps(v); }
+  static reg load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
+  static __m256i tail_mask(int64_t n) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx);
+  }
+  // Masked loads touch only the first n floats, so a tail never reads past the buffer.
+  static reg load_partial(const float* p, int64_t n) { return _mm256_maskload_ps(p, tail_mask(n)); }
+  static void store_partial(float* p, reg v, int64_t n) { _mm256_maskstore_ps(p, tail_mask(n), v); }
+
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
+  static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg fnmadd(reg a, reg b, reg c) { return _mm256_fnmadd_ps(a, b, c); }
+  static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
+  static reg abs(reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static reg copysign(reg mag, reg sgn) {
+    const reg sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, mag), _mm256_and_ps(sign, sgn));
+  }
+
+  static mask gt(reg a, reg b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  static mask ge(reg a, reg b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
+  static mask lt(reg a, reg b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static reg select(mask m, reg if_true, reg if_false) { return _mm256_blendv_ps(if_false, if_true, m); }
+
+  static ireg to_int_nearest(reg a) { return _mm256_cvtps_epi32(a); }
+  static reg to_float(ireg i) { return _mm256_cvtepi32_ps(i); }
+  static ireg ihalf_floor(ireg i) { return _mm256_srai_epi32(i, 1); }
+  static ireg isub(ireg a, ireg b) { return _mm256_sub_epi32(a, b); }
+  static reg pow2(ireg i) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23));
+  }
+};
+
+}  // namespace avx2_isa
+}  // namespace lstmrt

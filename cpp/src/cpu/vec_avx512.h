@@ -1,0 +1,57 @@
+// Sixteen floats in a ZMM register (AVX-512F/DQ). Included only by kernels_avx512.cc.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace lstmrt {
+namespace avx512_isa {
+
+struct Vec {
+  using reg = __m512;
+  using ireg = __m512i;
+  using mask = __mmask16;
+  static constexpr int W = 16;
+
+  static reg zero() { return _mm512_setzero_ps(); }
+  static reg set1(float v) { return _mm512_set1_ps(v); }
+  static reg load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
+  static __mmask16 tail_mask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+  // Masked loads touch only the first n floats, so a tail never reads past the buffer.
+  static reg load_partial(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(tail_mask(n), p); }
+  static void store_partial(float* p, reg v, int64_t n) { _mm512_mask_storeu_ps(p, tail_mask(n), v); }
+
+  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
+  static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  static reg div(reg a, reg b) { return _mm512_div_ps(a, b); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static reg fnmadd(reg a, reg b, reg c) { return _mm512_fnmadd_ps(a, b, c); }
+  static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+  static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
+  static reg abs(reg a) { return _mm512_abs_ps(a); }
+  static reg copysign(reg mag, reg sgn) {
+    const __m512i sign = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+    // (sgn & sign) | (mag & ~sign), bitwise select with one ternary-logic instruction.
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(sign, _mm512_castps_si512(sgn),
+                                                         _mm512_castps_si512(mag), 0xCA));
+  }
+
+  static mask gt(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static mask ge(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+  static mask lt(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static reg select(mask m, reg if_true, reg if_false) { return _mm512_mask_blend_ps(m, if_false, if_true); }
+
+  static ireg to_int_nearest(reg a) { return _mm512_cvtps_epi32(a); }
+  static reg to_float(ireg i) { return _mm512_cvtepi32_ps(i); }
+  static ireg ihalf_floor(ireg i) { return _mm512_srai_epi32(i, 1); }
+  static ireg isub(ireg a, ireg b) { return _mm512_sub_epi32(a, b); }
+  static reg pow2(ireg i) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23));
+  }
+};
+
+}  // namespace avx512_isa
+}  // namespace lstmrt
