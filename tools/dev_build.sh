@@ -3,7 +3,8 @@
 # so that `PYTHONPATH=python python -m pytest` runs against the working tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release \
+BUILD_DIR="${BUILD_DIR:-build/dev}"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$(command -v python3)" >/dev/null
-cmake --build build/dev
-cp build/dev/_core*.so python/lstmrt/
+cmake --build "$BUILD_DIR"
+cp "$BUILD_DIR"/_core*.so python/lstmrt/

@@ -77,13 +77,14 @@ class BoundLayer {
 void register_rnn(py::module_& m) {
   py::class_<BoundLayer>(m, "RnnLayer", "A packed ONNX LSTM/GRU/RNN layer.")
       .def(py::init([](const std::string& cell, py::handle W, py::handle R, py::handle B, py::handle P,
-                       int64_t hidden_size, const std::string& direction, int64_t layout,
+                       std::optional<int64_t> hidden_size, const std::string& direction, int64_t layout,
                        std::vector<std::string> activations, std::vector<float> activation_alpha,
                        std::vector<float> activation_beta, std::optional<float> clip, int64_t input_forget,
                        int64_t linear_before_reset, const std::string& context, int threads) {
              RnnAttributes a;
              a.cell = parse_cell(cell);
-             a.hidden_size = hidden_size;
+             a.has_hidden_size = hidden_size.has_value();
+             a.hidden_size = hidden_size.value_or(0);
              a.direction = direction;
              a.layout = layout;
              a.activations = std::move(activations);
@@ -101,12 +102,12 @@ void register_rnn(py::module_& m) {
              std::unique_ptr<RnnLayer> layer;
              {
                py::gil_scoped_release release;  // packing large weights takes a while
-               layer = std::make_unique<RnnLayer>(a, float_arg(w), float_arg(r), float_arg(b), float_arg(p));
+               layer = std::make_unique<RnnLayer>(a, float_arg(w), float_arg(r), float_arg(b), float_arg(p), threads);
              }
              return std::make_unique<BoundLayer>(std::move(layer), threads);
            }),
            py::arg("cell"), py::arg("W"), py::arg("R"), py::arg("B") = py::none(), py::arg("P") = py::none(),
-           py::arg("hidden_size") = 0, py::arg("direction") = "forward", py::arg("layout") = 0,
+           py::arg("hidden_size") = py::none(), py::arg("direction") = "forward", py::arg("layout") = 0,
            py::arg("activations") = std::vector<std::string>{}, py::arg("activation_alpha") = std::vector<float>{},
            py::arg("activation_beta") = std::vector<float>{}, py::arg("clip") = py::none(),
            py::arg("input_forget") = 0, py::arg("linear_before_reset") = 0, py::arg("context") = "",

@@ -34,7 +34,7 @@ def _attributes(
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
             raise ValueError(f"{name}: expected an integer, got {value!r}")
     return dict(
-        hidden_size=0 if hidden_size is None else int(hidden_size),
+        hidden_size=None if hidden_size is None else int(hidden_size),
         direction=direction,
         layout=int(layout),
         activations=[str(a) for a in (activations or [])],

@@ -25,7 +25,8 @@ int activation_count(CellKind cell);
 // The ONNX attributes as given (strings and lists), before validation.
 struct RnnAttributes {
   CellKind cell = CellKind::LSTM;
-  int64_t hidden_size = 0;  // 0: taken from R
+  bool has_hidden_size = false;  // absent: taken from R
+  int64_t hidden_size = 0;
   std::string direction = "forward";
   int64_t layout = 0;
   std::vector<std::string> activations;  // empty: the cell's defaults
@@ -63,8 +64,10 @@ struct RnnShapes {
 
 class RnnLayer {
  public:
+  // `threads` (<= 0: the default) sets how many partitions of the hidden units the weights are
+  // packed into; a call may still use fewer threads (each then works several partitions).
   RnnLayer(const RnnAttributes& attributes, const FloatArg& W, const FloatArg& R, const FloatArg& B,
-           const FloatArg& P);
+           const FloatArg& P, int threads = 0);
 
   CellKind cell() const { return cell_; }
   Direction direction() const { return direction_; }
@@ -91,18 +94,25 @@ class RnnLayer {
            const float* initial_c, float* Y, float* Y_h, float* Y_c, Workspace& ws, int threads) const;
 
  private:
-  struct DirectionWeights {
-    PackedMatrix w;     // input weights, all gates: X·Wᵀ
-    PackedMatrix r;     // recurrent weights, all gates (GRU with linear_before_reset=0: z, r only)
-    PackedMatrix r_h;   // GRU with linear_before_reset=0: the h gate's recurrent weights
-    AlignedBuffer bias;  // added to X·Wᵀ (see the packing code for which biases per cell)
-    AlignedBuffer rb_h;  // GRU with linear_before_reset=1: Rbh, applied inside r ⊙ (...)
-    AlignedBuffer peephole;  // LSTM: [3*hidden] i, o, f, or null
+  // The hidden units are split into partitions, one per worker thread. A partition's rows of W
+  // and R are packed gate by gate (its i units, then its o units, ...), so that its worker
+  // computes every gate of its units with one GEMM and keeps its share of R in its own cache
+  // for the whole sequence.
+  struct Partition {
+    int64_t j0 = 0;      // first hidden unit
+    int64_t units = 0;   // number of hidden units
+    PackedMatrix w;      // [G*units, input]
+    PackedMatrix r;      // [G*units, H] (GRU with linear_before_reset=0: [2*units, H], z and r)
+    PackedMatrix r_h;    // GRU with linear_before_reset=0: the h gate's [units, H]
+    AlignedBuffer bias;  // [G*units], added to X·Wᵀ (see the packing code for which biases)
+    AlignedBuffer rb_h;  // GRU with linear_before_reset=1: Rbh [units], applied inside r ⊙ (...)
+    AlignedBuffer peephole;  // LSTM: [3*units] in order i, o, f, or null
   };
+  struct Team;
 
-  void run_direction(int d, bool reverse, const RnnShapes& s, const float* X, const int32_t* lens,
-                     const float* initial_h, const float* initial_c, float* Y, float* Y_h, float* Y_c,
-                     Workspace& ws, int slot_base, int threads) const;
+  void pack_partitions(const FloatArg& W, const FloatArg& R, const FloatArg& B, const FloatArg& P, int parts);
+  void run_team(const Team& team, int member, const RnnShapes& s, const float* X, const int32_t* lens,
+                const float* initial_h, const float* initial_c, float* Y, float* Y_h, float* Y_c) const;
   std::string where(const std::string& argument) const;
 
   CellKind cell_;
@@ -115,7 +125,7 @@ class RnnLayer {
   bool input_forget_;
   bool linear_before_reset_;
   std::vector<Activation> acts_;  // activation_count(cell) per direction
-  std::vector<DirectionWeights> dirs_;
+  std::vector<std::vector<Partition>> parts_;  // [direction][partition]
   std::string context_;
 };
 

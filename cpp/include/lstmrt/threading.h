@@ -14,6 +14,21 @@ int default_num_threads();
 // Resolves a user's request: <= 0 means the default.
 int resolve_threads(int requested);
 
+// Threads that lstmrt calls may use right now, shared by every call in the process: a call
+// takes up to what it asks for (always at least its own thread) and gives them back at the end,
+// so that several Python threads running models at once do not oversubscribe the cores.
+class ThreadClaim {
+ public:
+  explicit ThreadClaim(int requested);
+  ~ThreadClaim();
+  ThreadClaim(const ThreadClaim&) = delete;
+  ThreadClaim& operator=(const ThreadClaim&) = delete;
+  int threads() const { return threads_; }
+
+ private:
+  int threads_;
+};
+
 // Sets flush-to-zero and denormals-are-zero for this thread while it lives and restores the
 // caller's mode afterwards. Denormal operands make x86 arithmetic 10-100x slower, and the
 // recurrences of a decaying state produce them; results below 1.2e-38 become 0.

@@ -128,7 +128,8 @@ inline reg apply(const Activation& a, reg x) {
     case ActKind::LeakyRelu:
       return Vec::select(Vec::ge(x, Vec::zero()), x, Vec::mul(Vec::set1(a.alpha), x));
     case ActKind::ThresholdedRelu:
-      return Vec::select(Vec::gt(x, Vec::set1(a.alpha)), x, Vec::zero());
+      // A NaN input passes through as NaN.
+      return Vec::select(Vec::gt_or_nan(x, Vec::set1(a.alpha)), x, Vec::zero());
     case ActKind::ScaledTanh:
       return Vec::mul(Vec::set1(a.alpha), vtanh(Vec::mul(Vec::set1(a.beta), x)));
     case ActKind::HardSigmoid:
@@ -210,8 +211,9 @@ void lstm_row_kernel(const LstmRowArgs& a) {
     const reg c = Vec::fmadd(f, c_prev, Vec::mul(i, g));
     if (a.peephole) go = Vec::fmadd(ld<Tail>(a.peephole + H + j, n), c, go);
     const reg o = apply(a.f, clamp(go, clip));
-    // C_t itself is kept unclipped; only h()'s input is clipped (as ONNX Runtime does).
-    const reg h = Vec::mul(o, apply(a.h, clamp(c, clip)));
+    // clip bounds the gates' pre-activations only; h() sees C_t unclipped, as in ONNX Runtime
+    // (the ONNX reference evaluator ignores clip altogether).
+    const reg h = Vec::mul(o, apply(a.h, c));
     st<Tail>(a.c_out + j, c, n);
     st<Tail>(a.h_out + j, h, n);
   });

@@ -1,5 +1,6 @@
 #include "lstmrt/threading.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <thread>
 
@@ -25,6 +26,28 @@ int default_num_threads() {
 }
 
 int resolve_threads(int requested) { return requested > 0 ? requested : default_num_threads(); }
+
+namespace {
+std::atomic<int>& threads_in_use() {
+  static std::atomic<int> in_use{0};
+  return in_use;
+}
+}  // namespace
+
+ThreadClaim::ThreadClaim(int requested) {
+  const int cores = default_num_threads();
+  std::atomic<int>& in_use = threads_in_use();
+  int current = in_use.load(std::memory_order_relaxed);
+  int take;
+  do {
+    const int free_cores = cores - current;
+    take = requested < free_cores ? requested : free_cores;
+    if (take < 1) take = 1;  // the caller's own thread always runs
+  } while (!in_use.compare_exchange_weak(current, current + take, std::memory_order_acq_rel));
+  threads_ = take;
+}
+
+ThreadClaim::~ThreadClaim() { threads_in_use().fetch_sub(threads_, std::memory_order_acq_rel); }
 
 ScopedFlushDenormals::ScopedFlushDenormals() {
 #if LSTMRT_HAS_MXCSR

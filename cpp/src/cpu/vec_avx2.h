@@ -43,6 +43,8 @@ struct Vec {
   static mask gt(reg a, reg b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
   static mask ge(reg a, reg b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
   static mask lt(reg a, reg b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  // a > b, or either is NaN.
+  static mask gt_or_nan(reg a, reg b) { return _mm256_cmp_ps(a, b, _CMP_NLE_UQ); }
   static reg select(mask m, reg if_true, reg if_false) { return _mm256_blendv_ps(if_false, if_true, m); }
 
   static ireg to_int_nearest(reg a) { return _mm256_cvtps_epi32(a); }

@@ -54,6 +54,8 @@ struct Vec {
   static mask gt(reg a, reg b) { return a > b; }
   static mask ge(reg a, reg b) { return a >= b; }
   static mask lt(reg a, reg b) { return a < b; }
+  // a > b, or either is NaN.
+  static mask gt_or_nan(reg a, reg b) { return !(a <= b); }
   static reg select(mask m, reg if_true, reg if_false) { return m ? if_true : if_false; }
 
   // Round to nearest (ties to even) for |a| < 2^22, with the magic-number trick.

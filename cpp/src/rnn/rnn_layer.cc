@@ -7,6 +7,7 @@
 #include "lstmrt/errors.h"
 #include "lstmrt/gemm.h"
 #include "lstmrt/kernels.h"
+#include "lstmrt/spin_barrier.h"
 #include "lstmrt/threading.h"
 
 namespace lstmrt {
@@ -51,7 +52,7 @@ const char* direction_text(Direction d) {
 }  // namespace
 
 RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R, const FloatArg& B,
-                   const FloatArg& P)
+                   const FloatArg& P, int threads)
     : cell_(a.cell), context_(a.context) {
   direction_ = parse_direction(a.direction, where("direction"));
   num_dir_ = direction_ == Direction::Bidirectional ? 2 : 1;
@@ -90,14 +91,14 @@ RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R,
   if (R.shape.size() != 3)
     throw ValueError(where("R") + ": expected rank 3 [num_directions, " + std::to_string(G) +
                      "*hidden_size, hidden_size], got shape " + shape_to_string(R.shape));
-  if (a.hidden_size < 0)
+  if (a.has_hidden_size && a.hidden_size < 1)
     throw ValueError(where("hidden_size") + ": expected a positive value, got " + std::to_string(a.hidden_size));
-  hidden_ = a.hidden_size > 0 ? a.hidden_size : R.shape[2];
+  hidden_ = a.has_hidden_size ? a.hidden_size : R.shape[2];
   if (hidden_ < 1) throw ValueError(where("R") + ": hidden size 0 (shape " + shape_to_string(R.shape) + ")");
   const int64_t GH = G * hidden_;
   const std::vector<int64_t> r_expected = {num_dir_, GH, hidden_};
   if (R.shape != r_expected) {
-    std::string why = a.hidden_size > 0 ? " for hidden_size=" + std::to_string(a.hidden_size) : "";
+    std::string why = a.has_hidden_size ? " for hidden_size=" + std::to_string(a.hidden_size) : "";
     throw ValueError(where("R") + ": expected shape " + shape_to_string(r_expected) + why + dir_note + ", got " +
                      shape_to_string(R.shape));
   }
@@ -128,7 +129,10 @@ RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R,
     if (cell_ == CellKind::LSTM) names = {"Sigmoid", "Tanh", "Tanh"};
     if (cell_ == CellKind::GRU) names = {"Sigmoid", "Tanh"};
     if (cell_ == CellKind::RNN) names = {"Tanh"};
-    if (num_dir_ == 2) names.insert(names.end(), names.begin(), names.end());
+    if (num_dir_ == 2) {
+      const std::vector<std::string> one = names;  // inserting a vector's own range into it is undefined
+      names.insert(names.end(), one.begin(), one.end());
+    }
   }
   if (names.size() != static_cast<size_t>(k * num_dir_) && !(num_dir_ == 2 && names.size() == static_cast<size_t>(k)))
     throw ValueError(where("activations") + ": expected " + std::to_string(k * num_dir_) + " names (" +
@@ -151,44 +155,79 @@ RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R,
   if (bi < a.activation_beta.size())
     throw ValueError(where("activation_beta") + ": " + std::to_string(a.activation_beta.size()) +
                      " values given but the activations take only " + std::to_string(bi));
-  if (acts_.size() == static_cast<size_t>(k) && num_dir_ == 2)
-    acts_.insert(acts_.end(), acts_.begin(), acts_.end());
+  if (acts_.size() == static_cast<size_t>(k) && num_dir_ == 2) {
+    const std::vector<Activation> one = acts_;
+    acts_.insert(acts_.end(), one.begin(), one.end());
+  }
 
-  // Pack every direction's weights once.
-  const int64_t H = hidden_;
+  // Partitions of at least 16 units (one AVX-512 vector), at most one per thread.
+  const int64_t max_parts = std::max<int64_t>(1, hidden_ / 16);
+  pack_partitions(W, R, B, P, static_cast<int>(std::min<int64_t>(resolve_threads(threads), max_parts)));
+}
+
+void RnnLayer::pack_partitions(const FloatArg& W, const FloatArg& R, const FloatArg& B, const FloatArg& P,
+                               int parts) {
+  const int G = gate_count(cell_);
+  const int64_t H = hidden_, GH = G * H, I = input_;
+  // Unit boundaries on multiples of 16 so that every partition but the last runs whole vectors.
+  std::vector<int64_t> bounds = {0};
+  for (int p = 1; p < parts; ++p) bounds.push_back(std::min<int64_t>(H, (H * p / parts + 15) / 16 * 16));
+  bounds.push_back(H);
+
+  parts_.clear();
+  parts_.resize(num_dir_);
+  std::vector<float> rows;
   for (int d = 0; d < num_dir_; ++d) {
-    DirectionWeights dw;
-    const float* Wd = W.data + d * GH * input_;
+    const float* Wd = W.data + d * GH * I;
     const float* Rd = R.data + d * GH * H;
-    dw.w = PackedMatrix(Wd, GH, input_, input_);
-    if (cell_ == CellKind::GRU && !linear_before_reset_) {
-      // GRU gate order z, r, h: z and r come from H_{t-1} directly, h from r ⊙ H_{t-1}.
-      dw.r = PackedMatrix(Rd, 2 * H, H, H);
-      dw.r_h = PackedMatrix(Rd + 2 * H * H, H, H, H);
-    } else {
-      dw.r = PackedMatrix(Rd, GH, H, H);
-    }
-    // Biases: B = [Wb, Rb] per direction, each G*H. Everything that is simply added before an
-    // activation is folded into one vector added by the input GEMM; GRU's Rbh with
-    // linear_before_reset=1 sits inside r ⊙ (H·Rhᵀ + Rbh) and stays apart.
-    dw.bias = aligned_alloc_floats(GH);
-    if (B.present()) {
-      const float* Wb = B.data + d * 2 * GH;
-      const float* Rb = Wb + GH;
-      const bool split_h = cell_ == CellKind::GRU && linear_before_reset_;
-      for (int64_t j = 0; j < GH; ++j) dw.bias[j] = Wb[j] + ((split_h && j >= 2 * H) ? 0.0f : Rb[j]);
-      if (split_h) {
-        dw.rb_h = aligned_alloc_floats(H);
-        std::memcpy(dw.rb_h.get(), Rb + 2 * H, H * sizeof(float));
+    const float* Wb = B.present() ? B.data + d * 2 * GH : nullptr;
+    const float* Rb = Wb ? Wb + GH : nullptr;
+    for (int p = 0; p < parts; ++p) {
+      Partition part;
+      part.j0 = bounds[p];
+      part.units = bounds[p + 1] - bounds[p];
+      const int64_t u = part.units;
+      if (u == 0) continue;
+      // Gathers rows g*H + j0 .. g*H + j0 + u of a [G*H, cols] matrix for the given gates.
+      auto gather = [&](const float* m, int64_t cols, int g_begin, int g_end) {
+        rows.assign(static_cast<size_t>((g_end - g_begin) * u * cols), 0.0f);
+        for (int g = g_begin; g < g_end; ++g)
+          std::memcpy(rows.data() + (g - g_begin) * u * cols, m + (g * H + part.j0) * cols,
+                      static_cast<size_t>(u * cols) * sizeof(float));
+        return PackedMatrix(rows.data(), (g_end - g_begin) * u, cols, cols);
+      };
+      part.w = gather(Wd, I, 0, G);
+      if (cell_ == CellKind::GRU && !linear_before_reset_) {
+        // GRU gate order z, r, h: z and r come from H_{t-1} directly, h from r ⊙ H_{t-1}.
+        part.r = gather(Rd, H, 0, 2);
+        part.r_h = gather(Rd, H, 2, 3);
+      } else {
+        part.r = gather(Rd, H, 0, G);
       }
-    } else if (cell_ == CellKind::GRU && linear_before_reset_) {
-      dw.rb_h = aligned_alloc_floats(H);  // zeros
+      // Biases: B = [Wb, Rb] per direction, each G*H. Everything that is simply added before an
+      // activation is folded into one vector added by the input GEMM; GRU's Rbh with
+      // linear_before_reset=1 sits inside r ⊙ (H·Rhᵀ + Rbh) and stays apart.
+      const bool split_h = cell_ == CellKind::GRU && linear_before_reset_;
+      part.bias = aligned_alloc_floats(static_cast<size_t>(G * u));
+      if (split_h) part.rb_h = aligned_alloc_floats(static_cast<size_t>(u));  // zeros without B
+      if (Wb) {
+        for (int g = 0; g < G; ++g) {
+          for (int64_t j = 0; j < u; ++j) {
+            const int64_t src = g * H + part.j0 + j;
+            const bool inside_reset = split_h && g == 2;
+            part.bias[g * u + j] = Wb[src] + (inside_reset ? 0.0f : Rb[src]);
+            if (inside_reset) part.rb_h[j] = Rb[src];
+          }
+        }
+      }
+      if (P.present()) {
+        part.peephole = aligned_alloc_floats(static_cast<size_t>(3 * u));
+        for (int g = 0; g < 3; ++g)
+          std::memcpy(part.peephole.get() + g * u, P.data + d * 3 * H + g * H + part.j0,
+                      static_cast<size_t>(u) * sizeof(float));
+      }
+      parts_[d].push_back(std::move(part));
     }
-    if (P.present()) {
-      dw.peephole = aligned_alloc_floats(3 * H);
-      std::memcpy(dw.peephole.get(), P.data + d * 3 * H, 3 * H * sizeof(float));
-    }
-    dirs_.push_back(std::move(dw));
   }
 }
 
@@ -241,57 +280,111 @@ std::vector<int64_t> RnnLayer::state_shape(const RnnShapes& s) const {
   return {s.batch, num_dir_, hidden_};
 }
 
+// One call's division of labour: `size` threads per direction, directions run by separate teams
+// at once (`parallel_directions`) or one after the other. Buffers are fetched from the workspace
+// before any thread starts.
+struct RnnLayer::Team {
+  int size = 1;                      // threads per direction
+  bool parallel_directions = false;  // both directions at once, each with its own `size` threads
+  SpinBarrier* barrier[2] = {nullptr, nullptr};
+  struct Buffers {
+    float* xw;       // per partition: [rows, G*units] at offset rows*G*j0
+    float* hr;       // per partition: [batch, G*units] at offset batch*G*j0
+    float* h[2];     // H_{t-1} and H_t, [batch, H] each, swapped every step
+    float* c;        // LSTM cell state [batch, H]
+    float* z;        // GRU: z [batch, H]
+    float* r_or_rh;  // GRU: r or r ⊙ H_{t-1} [batch, H]
+    float* hr_h;     // GRU, linear_before_reset=0: per partition [batch, units] at offset batch*j0
+  } buf[2];
+};
+
+namespace {
+// Below this many FLOP per timestep and direction, a second thread costs more in barriers than
+// it saves (measured on a 2-core Zen 4: H=64 LSTM at batch 1 does ~65 kFLOP per step).
+constexpr double kMinStepFlopsForThreads = 100000.0;
+}  // namespace
+
 void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, const float* initial_h,
                    const float* initial_c, float* Y, float* Y_h, float* Y_c, Workspace& ws, int threads) const {
   ScopedFlushDenormals ftz;
-  threads = resolve_threads(threads);
   if (Y) {
     // Steps past a sequence's length are never written, so they must start at zero.
     bool ragged = false;
     for (int64_t b = 0; lens && b < s.batch; ++b) ragged |= lens[b] < s.seq;
     if (ragged) std::memset(Y, 0, sizeof(float) * s.seq * s.batch * num_dir_ * hidden_);
   }
-  constexpr int kSlotsPerDirection = 8;
-  if (num_dir_ == 2 && threads >= 2) {
-    // The two directions are independent: one thread each, the rest split between them.
-    const int inner = threads / 2;
-    // Create every slot here, serially, so that the two threads below only touch their own
-    // slots and never resize the workspace's table.
-    ws.get(2 * kSlotsPerDirection - 1, 1);
-    parallel_for(2, 2, 1, [&](int64_t d0, int64_t d1) {
-      for (int64_t d = d0; d < d1; ++d)
-        run_direction(static_cast<int>(d), d == 1, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c, ws,
-                      static_cast<int>(d) * kSlotsPerDirection, inner);
-    });
-  } else {
-    for (int d = 0; d < num_dir_; ++d) {
-      const bool reverse = direction_ == Direction::Reverse || d == 1;
-      run_direction(d, reverse, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c, ws, d * kSlotsPerDirection, threads);
+
+  const int G = gate_count(cell_);
+  const int64_t H = hidden_, batch = s.batch;
+  const int parts = static_cast<int>(parts_[0].size());
+  const double step_flops = 2.0 * batch * G * H * (H + input_);
+  int wanted = resolve_threads(threads);
+  if (step_flops < kMinStepFlopsForThreads) wanted = 1;
+  wanted = std::min(wanted, parts * num_dir_);
+  ThreadClaim claim(wanted);
+  const int T = claim.threads();
+
+  Team team;
+  team.parallel_directions = num_dir_ == 2 && T >= 2;
+  team.size = std::max(1, std::min(parts, team.parallel_directions ? T / 2 : T));
+  SpinBarrier barriers[2] = {SpinBarrier(team.size), SpinBarrier(team.size)};
+  team.barrier[0] = &barriers[0];
+  team.barrier[1] = &barriers[1];
+
+  // Scratch, per direction. Workspace::get may reallocate a slot, so everything is fetched here.
+  const int64_t x_rows = s.seq * batch;
+  for (int d = 0; d < num_dir_; ++d) {
+    const int base = d * 8;
+    Team::Buffers& b = team.buf[d];
+    b.xw = ws.get(base + 0, static_cast<size_t>(x_rows * G * H));
+    b.hr = ws.get(base + 1, static_cast<size_t>(batch * G * H));
+    float* h = ws.get(base + 2, static_cast<size_t>(2 * batch * H));
+    b.h[0] = h;
+    b.h[1] = h + batch * H;
+    b.c = cell_ == CellKind::LSTM ? ws.get(base + 3, static_cast<size_t>(batch * H)) : nullptr;
+    b.z = cell_ == CellKind::GRU ? ws.get(base + 4, static_cast<size_t>(batch * H)) : nullptr;
+    b.r_or_rh = cell_ == CellKind::GRU ? ws.get(base + 5, static_cast<size_t>(batch * H)) : nullptr;
+    b.hr_h = cell_ == CellKind::GRU ? ws.get(base + 6, static_cast<size_t>(batch * H)) : nullptr;
+  }
+
+  const int total = team.parallel_directions ? 2 * team.size : team.size;
+  if (total <= 1) {
+    run_team(team, 0, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c);
+    return;
+  }
+#if LSTMRT_HAVE_OPENMP
+  bool fell_back = false;
+#pragma omp parallel num_threads(total)
+  {
+    ScopedFlushDenormals worker_ftz;
+    if (omp_get_num_threads() == total) {
+      run_team(team, omp_get_thread_num(), s, X, lens, initial_h, initial_c, Y, Y_h, Y_c);
+    } else if (omp_get_thread_num() == 0) {
+      fell_back = true;  // fewer threads than asked (nested parallelism off): run serially below
     }
   }
+  if (!fell_back) return;
+#endif
+  Team serial = team;
+  serial.size = 1;
+  serial.parallel_directions = false;
+  SpinBarrier one(1);
+  serial.barrier[0] = serial.barrier[1] = &one;
+  run_team(serial, 0, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c);
 }
 
-void RnnLayer::run_direction(int d, bool reverse, const RnnShapes& s, const float* X, const int32_t* lens,
-                             const float* initial_h, const float* initial_c, float* Y, float* Y_h, float* Y_c,
-                             Workspace& ws, int slot, int threads) const {
+// The work of one thread: `member` indexes the team (direction-major when directions run in
+// parallel). Each thread owns the partitions p = local, local + size, ... of its direction.
+void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const float* X, const int32_t* lens,
+                        const float* initial_h, const float* initial_c, float* Y, float* Y_h, float* Y_c) const {
   const KernelTable& kt = kernels();
-  const DirectionWeights& dw = dirs_[d];
   const int64_t H = hidden_, seq = s.seq, batch = s.batch;
   const int G = gate_count(cell_);
-  const int64_t GH = G * H;
   const int k = activation_count(cell_);
-  const Activation* act = &acts_[d * k];
   const bool lstm = cell_ == CellKind::LSTM, gru = cell_ == CellKind::GRU;
-
-  // Scratch. Sizes are per call; the workspace keeps the largest, so repeated calls reuse them.
-  // Workspace::get may reallocate, so all buffers are fetched before any is used.
-  float* xw = ws.get(slot + 0, static_cast<size_t>(seq * batch * GH));
-  float* hr = ws.get(slot + 1, static_cast<size_t>(batch * GH));
-  float* h = ws.get(slot + 2, static_cast<size_t>(batch * H));
-  float* c = lstm ? ws.get(slot + 3, static_cast<size_t>(batch * H)) : nullptr;
-  float* z = gru ? ws.get(slot + 4, static_cast<size_t>(batch * H)) : nullptr;
-  float* r_or_rh = gru ? ws.get(slot + 5, static_cast<size_t>(batch * H)) : nullptr;
-  float* hr_h = (gru && !linear_before_reset_) ? ws.get(slot + 6, static_cast<size_t>(batch * H)) : nullptr;
+  const int local = team.parallel_directions ? member % team.size : member;
+  const int d_begin = team.parallel_directions ? member / team.size : 0;
+  const int d_end = team.parallel_directions ? d_begin + 1 : num_dir_;
 
   int64_t max_len = seq;
   if (lens) {
@@ -299,88 +392,137 @@ void RnnLayer::run_direction(int d, bool reverse, const RnnShapes& s, const floa
     for (int64_t b = 0; b < batch; ++b) max_len = std::max<int64_t>(max_len, lens[b]);
   }
   auto len_of = [&](int64_t b) -> int64_t { return lens ? lens[b] : seq; };
-
-  // Where (t, b) lives in X (and in xw, which follows X's row order) and in the outputs.
   auto x_row = [&](int64_t t, int64_t b) { return layout_ == 0 ? t * batch + b : b * seq + t; };
-  auto y_at = [&](int64_t t, int64_t b) {
-    return layout_ == 0 ? Y + ((t * num_dir_ + d) * batch + b) * H : Y + ((b * seq + t) * num_dir_ + d) * H;
-  };
-  auto state_at = [&](int64_t b) { return layout_ == 0 ? (d * batch + b) * H : (b * num_dir_ + d) * H; };
 
-  // X·Wᵀ + bias for every timestep in one GEMM (layout 0 skips steps past every length).
-  const int64_t x_rows = layout_ == 0 ? max_len * batch : seq * batch;
-  gemm(kt, x_rows, X, input_, dw.w, dw.bias.get(), false, xw, GH, threads);
+  for (int d = d_begin; d < d_end; ++d) {
+    const bool reverse = direction_ == Direction::Reverse || d == 1;
+    const Activation* act = &acts_[d * k];
+    const Team::Buffers& buf = team.buf[d];
+    SpinBarrier& barrier = *team.barrier[d];
+    const std::vector<Partition>& all = parts_[d];
+    auto y_at = [&](int64_t t, int64_t b) {
+      return layout_ == 0 ? Y + ((t * num_dir_ + d) * batch + b) * H : Y + ((b * seq + t) * num_dir_ + d) * H;
+    };
+    auto state_at = [&](int64_t b) { return layout_ == 0 ? (d * batch + b) * H : (b * num_dir_ + d) * H; };
+    auto time_of = [&](int64_t b, int64_t step) { return reverse ? len_of(b) - 1 - step : step; };
 
-  for (int64_t b = 0; b < batch; ++b) {
-    if (initial_h) std::memcpy(h + b * H, initial_h + state_at(b), H * sizeof(float));
-    else std::memset(h + b * H, 0, H * sizeof(float));
-    if (lstm) {
-      if (initial_c) std::memcpy(c + b * H, initial_c + state_at(b), H * sizeof(float));
-      else std::memset(c + b * H, 0, H * sizeof(float));
-    }
-  }
-
-  // Rows still running at step `step`; the recurrent products use every row (a finished row's
-  // result is simply not used, which keeps the GEMM one call).
-  for (int64_t step = 0; step < max_len; ++step) {
-    auto time_of = [&](int64_t b) { return reverse ? len_of(b) - 1 - step : step; };
-    if (lstm) {
-      gemm(kt, batch, h, H, dw.r, nullptr, false, hr, GH, threads);
+    // This thread's partitions: X·Wᵀ + bias for every timestep (layout 0 skips the steps past
+    // every length), and the initial state of its units.
+    const int64_t x_rows = layout_ == 0 ? max_len * batch : seq * batch;
+    for (size_t p = local; p < all.size(); p += team.size) {
+      const Partition& part = all[p];
+      const int64_t u = part.units, j0 = part.j0;
+      gemm(kt, x_rows, X, input_, part.w, part.bias.get(), false, buf.xw + seq * batch * G * j0, G * u, 1);
       for (int64_t b = 0; b < batch; ++b) {
-        if (step >= len_of(b)) continue;
-        const int64_t t = time_of(b);
-        LstmRowArgs a{xw + x_row(t, b) * GH, hr + b * GH, c + b * H, c + b * H, h + b * H,
-                      dw.peephole.get(), H, act[0], act[1], act[2], clip_, input_forget_};
-        kt.lstm_row(a);
-      }
-    } else if (gru) {
-      const int64_t zr_width = linear_before_reset_ ? GH : 2 * H;
-      gemm(kt, batch, h, H, dw.r, nullptr, false, hr, zr_width, threads);
-      GruRowArgs a{};
-      a.hidden = H;
-      a.f = act[0];
-      a.g = act[1];
-      a.clip = clip_;
-      a.linear_before_reset = linear_before_reset_;
-      a.rb_h = dw.rb_h.get();
-      for (int64_t b = 0; b < batch; ++b) {
-        if (step >= len_of(b)) continue;
-        a.xw = xw + x_row(time_of(b), b) * GH;
-        a.hr_zr = hr + b * zr_width;
-        a.h_prev = h + b * H;
-        a.z = z + b * H;
-        a.r_or_rh = r_or_rh + b * H;
-        kt.gru_row_stage1(a);
-      }
-      if (!linear_before_reset_) gemm(kt, batch, r_or_rh, H, dw.r_h, nullptr, false, hr_h, H, threads);
-      for (int64_t b = 0; b < batch; ++b) {
-        if (step >= len_of(b)) continue;
-        a.xw = xw + x_row(time_of(b), b) * GH;
-        a.hr_h = linear_before_reset_ ? hr + b * GH + 2 * H : hr_h + b * H;
-        a.h_prev = h + b * H;
-        a.z = z + b * H;
-        a.r_or_rh = r_or_rh + b * H;
-        a.h_out = h + b * H;
-        kt.gru_row_stage2(a);
-      }
-    } else {
-      gemm(kt, batch, h, H, dw.r, nullptr, false, hr, GH, threads);
-      for (int64_t b = 0; b < batch; ++b) {
-        if (step >= len_of(b)) continue;
-        RnnRowArgs a{xw + x_row(time_of(b), b) * GH, hr + b * GH, h + b * H, H, act[0], clip_};
-        kt.rnn_row(a);
+        float* h = buf.h[0] + b * H + j0;
+        if (initial_h) std::memcpy(h, initial_h + state_at(b) + j0, u * sizeof(float));
+        else std::memset(h, 0, u * sizeof(float));
+        if (lstm) {
+          float* c = buf.c + b * H + j0;
+          if (initial_c) std::memcpy(c, initial_c + state_at(b) + j0, u * sizeof(float));
+          else std::memset(c, 0, u * sizeof(float));
+        }
       }
     }
-    if (Y) {
-      for (int64_t b = 0; b < batch; ++b)
-        if (step < len_of(b)) std::memcpy(y_at(time_of(b), b), h + b * H, H * sizeof(float));
-    }
-  }
+    barrier.wait();  // every unit of H_0 is in place
 
-  // A sequence of length 0 never ran: its final state is the initial one.
-  for (int64_t b = 0; b < batch; ++b) {
-    if (Y_h) std::memcpy(Y_h + state_at(b), h + b * H, H * sizeof(float));
-    if (Y_c && lstm) std::memcpy(Y_c + state_at(b), c + b * H, H * sizeof(float));
+    int cur = 0;
+    for (int64_t step = 0; step < max_len; ++step) {
+      const float* h_cur = buf.h[cur];
+      float* h_next = buf.h[cur ^ 1];
+      for (size_t p = local; p < all.size(); p += team.size) {
+        const Partition& part = all[p];
+        const int64_t u = part.units, j0 = part.j0, Gu = G * u;
+        const float* xw = buf.xw + seq * batch * G * j0;
+        float* hr = buf.hr + batch * G * j0;
+        if (lstm) {
+          gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, Gu, 1);
+          for (int64_t b = 0; b < batch; ++b) {
+            if (step >= len_of(b)) continue;
+            LstmRowArgs a{xw + x_row(time_of(b, step), b) * Gu, hr + b * Gu, buf.c + b * H + j0, buf.c + b * H + j0,
+                          h_next + b * H + j0, part.peephole.get(), u, act[0], act[1], act[2], clip_, input_forget_};
+            kt.lstm_row(a);
+          }
+        } else if (gru) {
+          const int64_t zr_width = linear_before_reset_ ? Gu : 2 * u;
+          gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, zr_width, 1);
+          GruRowArgs a{};
+          a.hidden = u;
+          a.f = act[0];
+          a.g = act[1];
+          a.clip = clip_;
+          a.linear_before_reset = linear_before_reset_;
+          a.rb_h = part.rb_h.get();
+          for (int64_t b = 0; b < batch; ++b) {
+            if (step >= len_of(b)) continue;
+            a.xw = xw + x_row(time_of(b, step), b) * Gu;
+            a.hr_zr = hr + b * zr_width;
+            a.h_prev = h_cur + b * H + j0;
+            a.z = buf.z + b * H + j0;
+            a.r_or_rh = buf.r_or_rh + b * H + j0;
+            kt.gru_row_stage1(a);
+          }
+        } else {
+          gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, Gu, 1);
+          for (int64_t b = 0; b < batch; ++b) {
+            if (step >= len_of(b)) continue;
+            RnnRowArgs a{xw + x_row(time_of(b, step), b) * Gu, hr + b * Gu, h_next + b * H + j0, u, act[0], clip_};
+            kt.rnn_row(a);
+          }
+        }
+      }
+      if (gru) {
+        // linear_before_reset=0 multiplies R_h by r ⊙ H_{t-1} over all units: wait for them.
+        if (!linear_before_reset_) barrier.wait();
+        for (size_t p = local; p < all.size(); p += team.size) {
+          const Partition& part = all[p];
+          const int64_t u = part.units, j0 = part.j0, Gu = G * u;
+          const float* xw = buf.xw + seq * batch * G * j0;
+          const float* hr = buf.hr + batch * G * j0;
+          float* hr_h = buf.hr_h + batch * j0;
+          if (!linear_before_reset_) gemm(kt, batch, buf.r_or_rh, H, part.r_h, nullptr, false, hr_h, u, 1);
+          GruRowArgs a{};
+          a.hidden = u;
+          a.f = act[0];
+          a.g = act[1];
+          a.clip = clip_;
+          a.linear_before_reset = linear_before_reset_;
+          a.rb_h = part.rb_h.get();
+          for (int64_t b = 0; b < batch; ++b) {
+            if (step >= len_of(b)) continue;
+            a.xw = xw + x_row(time_of(b, step), b) * Gu;
+            a.hr_h = linear_before_reset_ ? hr + b * Gu + 2 * u : hr_h + b * u;
+            a.h_prev = h_cur + b * H + j0;
+            a.z = buf.z + b * H + j0;
+            a.r_or_rh = buf.r_or_rh + b * H + j0;
+            a.h_out = h_next + b * H + j0;
+            kt.gru_row_stage2(a);
+          }
+        }
+      }
+      // Finished rows keep their state; running rows publish H_t to Y.
+      for (size_t p = local; p < all.size(); p += team.size) {
+        const Partition& part = all[p];
+        const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
+        for (int64_t b = 0; b < batch; ++b) {
+          const float* src = (step < len_of(b) ? h_next : h_cur) + b * H + part.j0;
+          if (step >= len_of(b)) std::memcpy(h_next + b * H + part.j0, src, bytes);
+          else if (Y) std::memcpy(y_at(time_of(b, step), b) + part.j0, src, bytes);
+        }
+      }
+      barrier.wait();  // H_t complete before anyone reads it as H_{t-1}
+      cur ^= 1;
+    }
+
+    // A sequence of length 0 never ran: its final state is the initial one.
+    for (size_t p = local; p < all.size(); p += team.size) {
+      const Partition& part = all[p];
+      const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
+      for (int64_t b = 0; b < batch; ++b) {
+        if (Y_h) std::memcpy(Y_h + state_at(b) + part.j0, buf.h[cur] + b * H + part.j0, bytes);
+        if (Y_c && lstm) std::memcpy(Y_c + state_at(b) + part.j0, buf.c + b * H + part.j0, bytes);
+      }
+    }
   }
 }
 

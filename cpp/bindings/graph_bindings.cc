@@ -1,0 +1,384 @@
+// lstmrt._core.Graph: a compiled ONNX graph, built from the importer's plain Python description
+// and run on NumPy arrays in one call (the GIL released while it computes).
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <memory>
+
+#include "bindings.h"
+#include "lstmrt/graph/graph.h"
+
+namespace lstmrt {
+namespace {
+
+// The DType of a NumPy array, or false for dtypes the graph does not compute with.
+bool dtype_of_array(const py::array& a, DType* out) {
+  const py::dtype dt = a.dtype();
+  if (dt.byteorder() == '>') return false;
+  const char kind = dt.kind();
+  const auto size = dt.itemsize();
+  if (kind == 'f' && size == 4) *out = DType::Float32;
+  else if (kind == 'i' && size == 8) *out = DType::Int64;
+  else if (kind == 'i' && size == 4) *out = DType::Int32;
+  else if (kind == 'b' && size == 1) *out = DType::Bool;
+  else return false;
+  return true;
+}
+
+py::dtype numpy_dtype(DType t) {
+  switch (t) {
+    case DType::Float32:
+      return py::dtype::of<float>();
+    case DType::Int64:
+      return py::dtype::of<int64_t>();
+    case DType::Int32:
+      return py::dtype::of<int32_t>();
+    case DType::Bool:
+      return py::dtype("bool");
+  }
+  return py::dtype::of<float>();
+}
+
+// An owned copy of a NumPy array (initializers, tensor attributes).
+Tensor tensor_from_array(py::handle obj, const std::string& what) {
+  if (!py::isinstance<py::array>(obj)) throw TypeError(what + ": expected a numpy.ndarray, got " + py_type_name(obj));
+  py::array a = py::array::ensure(obj, py::array::c_style);
+  DType dt;
+  if (!dtype_of_array(a, &dt))
+    throw TypeError(what + ": dtype " + std::string(py::str(a.dtype())) +
+                    " is not supported (lstmrt computes with float32, int64, int32 and bool)");
+  Tensor t(dt, shape_of(a));
+  if (t.nbytes()) std::memcpy(t.raw(), a.data(), t.nbytes());
+  return t;
+}
+
+// Hands a tensor's buffer to NumPy without copying it (borrowed memory is copied first).
+py::array to_numpy(const Tensor& t) {
+  const Tensor owned = t.holder() ? t : t.clone();
+  auto* keep = new std::shared_ptr<void>(owned.holder());
+  py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<void>*>(p); });
+  std::vector<py::ssize_t> shape(owned.shape().begin(), owned.shape().end());
+  return py::array(numpy_dtype(owned.dtype()), shape, owned.raw(), base);
+}
+
+Attribute attribute_from(const std::string& name, py::handle spec) {
+  auto tup = py::reinterpret_borrow<py::tuple>(spec);
+  if (!py::isinstance<py::tuple>(spec) || tup.size() != 2)
+    throw TypeError("attribute '" + name + "': expected a (kind, value) tuple");
+  const std::string kind = py::str(tup[0]);
+  py::handle v = tup[1];
+  Attribute a;
+  if (kind == "int") {
+    a.kind = Attribute::Kind::Int;
+    a.i = v.cast<int64_t>();
+  } else if (kind == "float") {
+    a.kind = Attribute::Kind::Float;
+    a.f = v.cast<float>();
+  } else if (kind == "string") {
+    a.kind = Attribute::Kind::String;
+    a.s = v.cast<std::string>();
+  } else if (kind == "ints") {
+    a.kind = Attribute::Kind::Ints;
+    a.ints = v.cast<std::vector<int64_t>>();
+  } else if (kind == "floats") {
+    a.kind = Attribute::Kind::Floats;
+    a.floats = v.cast<std::vector<float>>();
+  } else if (kind == "strings") {
+    a.kind = Attribute::Kind::Strings;
+    a.strings = v.cast<std::vector<std::string>>();
+  } else if (kind == "tensor") {
+    a.kind = Attribute::Kind::Tensor;
+    a.t = tensor_from_array(v, "attribute '" + name + "'");
+  } else if (kind == "graph") {
+    a.kind = Attribute::Kind::Graph;
+  } else {
+    throw ValueError("attribute '" + name + "': unknown kind '" + kind + "'");
+  }
+  return a;
+}
+
+GraphDesc describe(int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs) {
+  GraphDesc d;
+  d.opset = opset;
+  for (py::handle h : nodes) {
+    auto t = h.cast<py::tuple>();
+    if (t.size() != 6) throw TypeError("node: expected (name, op_type, domain, inputs, outputs, attributes)");
+    NodeDesc n;
+    n.name = t[0].cast<std::string>();
+    n.op_type = t[1].cast<std::string>();
+    n.domain = t[2].cast<std::string>();
+    n.inputs = t[3].cast<std::vector<std::string>>();
+    n.outputs = t[4].cast<std::vector<std::string>>();
+    for (auto kv : t[5].cast<py::dict>()) {
+      const std::string name = py::str(kv.first);
+      n.attributes[name] = attribute_from(name, kv.second);
+    }
+    d.nodes.push_back(std::move(n));
+  }
+  for (py::handle h : initializers) {
+    auto t = h.cast<py::tuple>();
+    const std::string name = t[0].cast<std::string>();
+    d.initializers.emplace_back(name, tensor_from_array(t[1], "initializer '" + name + "'"));
+  }
+  for (py::handle h : inputs) {
+    auto t = h.cast<py::tuple>();
+    GraphInputDesc in;
+    in.name = t[0].cast<std::string>();
+    const int64_t code = t[1].cast<int64_t>();
+    if (!dtype_from_onnx(code, &in.dtype))
+      throw TypeError("graph input '" + in.name + "' has type " + onnx_type_code_name(code) +
+                      "; lstmrt computes with FLOAT, INT64, INT32 and BOOL");
+    if (!t[2].is_none()) {
+      in.has_shape = true;
+      for (py::handle dim : t[2].cast<py::list>()) {
+        if (py::isinstance<py::int_>(dim)) {
+          in.dims.push_back(dim.cast<int64_t>());
+          in.dim_names.emplace_back();
+        } else {
+          in.dims.push_back(-1);
+          in.dim_names.push_back(dim.is_none() ? std::string() : std::string(py::str(dim)));
+        }
+      }
+    }
+    d.inputs.push_back(std::move(in));
+  }
+  for (py::handle h : outputs) d.outputs.push_back(h.cast<std::string>());
+  return d;
+}
+
+// A feed's array: C-contiguous (copied only when it is not), dtype checked against the input.
+Tensor feed_tensor(const Graph& g, int index, py::handle obj, std::vector<py::array>& keep) {
+  const GraphInputDesc& in = g.inputs()[static_cast<size_t>(index)];
+  if (!py::isinstance<py::array>(obj))
+    throw TypeError("input '" + in.name + "': expected a numpy.ndarray of dtype " + dtype_name(in.dtype) + ", got " +
+                    py_type_name(obj));
+  py::array a = py::array::ensure(obj, py::array::c_style);
+  DType dt;
+  if (!dtype_of_array(a, &dt))
+    throw TypeError("input '" + in.name + "': expected " + onnx_type_string(in.dtype) + " (numpy " +
+                    dtype_name(in.dtype) + "), got " + std::string(py::str(a.dtype())));
+  keep.push_back(a);
+  return Tensor::borrow(dt, shape_of(a), const_cast<void*>(a.data()));
+}
+
+std::string input_list(const Graph& g) {
+  std::string s;
+  for (size_t i = 0; i < g.inputs().size(); ++i) s += (i ? ", '" : "'") + g.inputs()[i].name + "'";
+  return s;
+}
+
+std::string output_list(const Graph& g) {
+  std::string s;
+  for (size_t i = 0; i < g.outputs().size(); ++i) s += (i ? ", '" : "'") + g.outputs()[i] + "'";
+  return s;
+}
+
+class BoundGraph {
+ public:
+  BoundGraph(int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs)
+      : graph_(std::make_unique<Graph>(describe(opset, nodes, initializers, inputs, outputs))) {}
+
+  const Graph& graph() const { return *graph_; }
+
+  // The request's inputs and outputs from Python's feeds and names.
+  void prepare(RunRequest& r, std::vector<Tensor>& tensors, std::vector<py::array>& keep, py::handle feeds,
+               py::handle output_names) const {
+    const Graph& g = *graph_;
+    if (!py::isinstance<py::dict>(feeds))
+      throw TypeError("feeds: expected a dict {input name: numpy.ndarray}, got " + py_type_name(feeds));
+    auto dict = py::reinterpret_borrow<py::dict>(feeds);
+    tensors.resize(g.inputs().size());
+    r.inputs.assign(g.inputs().size(), nullptr);
+    for (auto kv : dict) {
+      if (!py::isinstance<py::str>(kv.first))
+        throw TypeError("feeds: keys must be input names (str), got " + py_type_name(kv.first));
+      const std::string name = py::str(kv.first);
+      const int i = g.input_index(name);
+      if (i < 0) throw ValueError("unknown input '" + name + "' in feeds; the model's inputs are " + input_list(g));
+      tensors[static_cast<size_t>(i)] = feed_tensor(g, i, kv.second, keep);
+      r.inputs[static_cast<size_t>(i)] = &tensors[static_cast<size_t>(i)];
+    }
+    if (!output_names.is_none()) {
+      for (py::handle h : output_names) {
+        if (!py::isinstance<py::str>(h)) throw TypeError("output_names: expected names (str), got " + py_type_name(h));
+        const std::string name = py::str(h);
+        const int o = g.output_index(name);
+        if (o < 0) throw ValueError("unknown output '" + name + "'; the model's outputs are " + output_list(g));
+        r.outputs.push_back(o);
+      }
+      if (r.outputs.empty()) r.outputs.push_back(-1);  // an explicit empty list: nothing wanted
+    }
+  }
+
+  py::list run(py::handle feeds, py::handle output_names, int threads) const {
+    RunRequest r;
+    std::vector<Tensor> tensors;
+    std::vector<py::array> keep;
+    prepare(r, tensors, keep, feeds, output_names);
+    r.threads = threads;
+    const bool none_wanted = r.outputs.size() == 1 && r.outputs[0] == -1;
+    if (none_wanted) r.outputs.clear();
+    RunResult result;
+    {
+      py::gil_scoped_release release;
+      result = graph_->run(r);
+    }
+    py::list out;
+    if (none_wanted) return out;
+    for (const Tensor& t : result.outputs) out.append(to_numpy(t));
+    return out;
+  }
+
+  py::tuple run_with_state(py::handle feeds, py::handle state_in, py::handle output_names, int threads) const {
+    const Graph& g = *graph_;
+    RunRequest r;
+    std::vector<Tensor> tensors;
+    std::vector<py::array> keep;
+    prepare(r, tensors, keep, feeds, output_names);
+    const bool none_wanted = r.outputs.size() == 1 && r.outputs[0] == -1;
+    if (none_wanted) r.outputs.clear();
+    r.threads = threads;
+    r.collect_state = true;
+    const auto& rec = g.recurrent_nodes();
+    std::vector<Tensor> states(2 * rec.size());
+    if (!state_in.is_none()) {
+      if (!py::isinstance<py::dict>(state_in))
+        throw TypeError("state_in: expected a dict {recurrent node name: (h, c) or h}, got " + py_type_name(state_in));
+      r.state_h.assign(rec.size(), nullptr);
+      r.state_c.assign(rec.size(), nullptr);
+      for (auto kv : py::reinterpret_borrow<py::dict>(state_in)) {
+        const std::string name = py::str(kv.first);
+        size_t k = 0;
+        while (k < rec.size() && rec[k].name != name) ++k;
+        if (k == rec.size()) throw ValueError("state_in: no recurrent node named '" + name + "'");
+        py::handle h = kv.second, c = py::none();
+        if (py::isinstance<py::tuple>(kv.second)) {
+          auto t = py::reinterpret_borrow<py::tuple>(kv.second);
+          if (t.size() < 1 || t.size() > 2) throw ValueError("state_in['" + name + "']: expected (h,) or (h, c)");
+          h = t[0];
+          if (t.size() == 2) c = t[1];
+        }
+        auto as_tensor = [&](py::handle obj, const char* what) {
+          const auto arr = float_array(obj, "state_in['" + name + "'] " + what);
+          keep.push_back(*arr);
+          return Tensor::borrow(DType::Float32, shape_of(*arr), const_cast<float*>(arr->data()));
+        };
+        if (!h.is_none()) {
+          states[2 * k] = as_tensor(h, "h");
+          r.state_h[k] = &states[2 * k];
+        }
+        if (!c.is_none()) {
+          states[2 * k + 1] = as_tensor(c, "c");
+          r.state_c[k] = &states[2 * k + 1];
+        }
+      }
+    }
+    RunResult result;
+    {
+      py::gil_scoped_release release;
+      result = graph_->run(r);
+    }
+    py::list out;
+    if (!none_wanted)
+      for (const Tensor& t : result.outputs) out.append(to_numpy(t));
+    py::dict state;
+    for (size_t k = 0; k < rec.size(); ++k) {
+      const bool lstm = rec[k].cell == CellKind::LSTM;
+      py::object h = result.state_h[k].defined() ? py::object(to_numpy(result.state_h[k])) : py::object(py::none());
+      if (lstm) {
+        py::object c = result.state_c[k].defined() ? py::object(to_numpy(result.state_c[k])) : py::object(py::none());
+        state[py::str(rec[k].name)] = py::make_tuple(h, c);
+      } else {
+        state[py::str(rec[k].name)] = py::make_tuple(h);
+      }
+    }
+    return py::make_tuple(out, state);
+  }
+
+ private:
+  std::unique_ptr<Graph> graph_;
+};
+
+const char* direction_name(Direction d) {
+  switch (d) {
+    case Direction::Forward:
+      return "forward";
+    case Direction::Reverse:
+      return "reverse";
+    case Direction::Bidirectional:
+      return "bidirectional";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void register_graph(py::module_& m) {
+  py::class_<BoundGraph>(m, "Graph", "A compiled ONNX graph (built by lstmrt.onnx_import).")
+      .def(py::init([](int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs) {
+             return std::make_unique<BoundGraph>(opset, nodes, initializers, inputs, outputs);
+           }),
+           py::arg("opset"), py::arg("nodes"), py::arg("initializers"), py::arg("inputs"), py::arg("outputs"))
+      .def("run", &BoundGraph::run, py::arg("feeds"), py::arg("output_names") = py::none(), py::arg("threads") = 0,
+           "Runs the graph; returns the outputs (all, or those named) as a list of arrays.")
+      .def("run_with_state", &BoundGraph::run_with_state, py::arg("feeds"), py::arg("state_in") = py::none(),
+           py::arg("output_names") = py::none(), py::arg("threads") = 0,
+           "Runs the graph with per-recurrent-node initial states {name: (h, c) or (h,)} overriding the nodes' "
+           "initial_h/initial_c; returns (outputs, {name: (Y_h, Y_c) or (Y_h,)}).")
+      .def_property_readonly("opset", [](const BoundGraph& b) { return b.graph().opset(); })
+      .def_property_readonly("inputs",
+                             [](const BoundGraph& b) {
+                               py::list out;
+                               for (const GraphInputDesc& in : b.graph().inputs()) {
+                                 py::object shape = py::none();
+                                 if (in.has_shape) {
+                                   py::list dims;
+                                   for (size_t i = 0; i < in.dims.size(); ++i) {
+                                     if (in.dims[i] >= 0)
+                                       dims.append(in.dims[i]);
+                                     else if (!in.dim_names[i].empty())
+                                       dims.append(in.dim_names[i]);
+                                     else
+                                       dims.append(py::none());
+                                   }
+                                   shape = dims;
+                                 }
+                                 out.append(py::make_tuple(in.name, onnx_type_string(in.dtype), shape));
+                               }
+                               return out;
+                             })
+      .def_property_readonly("optional_inputs",
+                             [](const BoundGraph& b) {
+                               std::vector<std::string> names;
+                               for (size_t i = 0; i < b.graph().inputs().size(); ++i)
+                                 if (b.graph().optional_input(i)) names.push_back(b.graph().inputs()[i].name);
+                               return names;
+                             })
+      .def_property_readonly("outputs", [](const BoundGraph& b) { return b.graph().outputs(); })
+      .def_property_readonly("recurrent_nodes",
+                             [](const BoundGraph& b) {
+                               py::list out;
+                               for (const RecurrentNodeInfo& r : b.graph().recurrent_nodes()) {
+                                 py::dict d;
+                                 d["name"] = r.name;
+                                 d["cell"] = cell_name(r.cell);
+                                 d["direction"] = direction_name(r.direction);
+                                 d["num_directions"] = r.num_directions;
+                                 d["hidden_size"] = r.hidden_size;
+                                 d["input_size"] = r.input_size;
+                                 d["layout"] = r.layout;
+                                 out.append(d);
+                               }
+                               return out;
+                             })
+      .def_property_readonly("op_counts", [](const BoundGraph& b) { return b.graph().op_counts(); })
+      .def_property_readonly("model_op_counts", [](const BoundGraph& b) { return b.graph().model_op_counts(); })
+      .def_property_readonly("num_nodes", [](const BoundGraph& b) { return b.graph().num_nodes(); })
+      .def_property_readonly("num_folded", [](const BoundGraph& b) { return b.graph().num_folded(); })
+      .def_property_readonly("cached_plans", [](const BoundGraph& b) { return b.graph().cached_plans(); });
+  m.def("supported_ops", &supported_ops, "The ai.onnx operators the graph runtime supports.");
+  m.def("tensor_buffer_allocations", &tensor_buffer_allocations,
+        "How many run-plan buffers the graph runtime has allocated in this process (for tests).");
+}
+
+}  // namespace lstmrt

@@ -1,0 +1,132 @@
+// A compiled ONNX graph: nodes in topological order, each an Op built once at load, with
+// initializer-only subgraphs folded into constants, and per-input-shape run plans whose buffers
+// are reused from one run to the next.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "lstmrt/graph/op.h"
+#include "lstmrt/graph/tensor.h"
+#include "lstmrt/rnn_layer.h"
+
+namespace lstmrt {
+
+// A graph input as declared in the model. dims[i] < 0 is a symbolic or unknown dimension, whose
+// name (possibly empty) is dim_names[i]. has_shape is false when the model declares no shape.
+struct GraphInputDesc {
+  std::string name;
+  DType dtype = DType::Float32;
+  bool has_shape = false;
+  std::vector<int64_t> dims;
+  std::vector<std::string> dim_names;
+};
+
+struct GraphDesc {
+  int opset = 0;  // the ai.onnx opset the model imports
+  std::vector<NodeDesc> nodes;
+  std::vector<std::pair<std::string, Tensor>> initializers;
+  std::vector<GraphInputDesc> inputs;  // initializers excluded
+  std::vector<std::string> outputs;
+};
+
+// A recurrent node, for listing and for streaming.
+struct RecurrentNodeInfo {
+  std::string name;
+  CellKind cell = CellKind::LSTM;
+  Direction direction = Direction::Forward;
+  int num_directions = 1;
+  int64_t hidden_size = 0;
+  int64_t input_size = 0;
+  int64_t layout = 0;
+};
+
+struct RunRequest {
+  // One per graph input, in inputs() order; nullptr for an input that is not fed (allowed only
+  // for optional_input() ones, which then read as zeros).
+  std::vector<const Tensor*> inputs;
+  // Indices into outputs() of the outputs wanted; empty means all.
+  std::vector<int> outputs;
+  // Streaming: per recurrent node (recurrent_nodes() order), initial states that replace the
+  // node's initial_h / initial_c inputs; empty vectors or nullptr entries mean no override.
+  std::vector<const Tensor*> state_h;
+  std::vector<const Tensor*> state_c;
+  // Whether to return every recurrent node's final states.
+  bool collect_state = false;
+  int threads = 0;  // <= 0: the default
+};
+
+struct RunResult {
+  std::vector<Tensor> outputs;  // one per requested output, owned
+  // Per recurrent node when collect_state: Y_h, and Y_c for LSTM (undefined otherwise).
+  std::vector<Tensor> state_h;
+  std::vector<Tensor> state_c;
+};
+
+class Graph {
+ public:
+  explicit Graph(GraphDesc desc);
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  int opset() const { return opset_; }
+  const std::vector<GraphInputDesc>& inputs() const { return inputs_; }
+  const std::vector<std::string>& outputs() const { return output_names_; }
+  // Whether input i may be left out of a run: it only feeds recurrent nodes' initial states.
+  bool optional_input(size_t i) const { return input_optional_[i]; }
+  // Output dtypes when known at load (constants, inputs and op results) are not tracked; the
+  // declared types come from the model in Python.
+  const std::vector<RecurrentNodeInfo>& recurrent_nodes() const { return recurrent_info_; }
+  // Operator counts of the compiled graph (after folding), and of the model as given.
+  std::map<std::string, int> op_counts() const;
+  const std::map<std::string, int>& model_op_counts() const { return model_op_counts_; }
+  size_t num_nodes() const { return nodes_.size(); }
+  size_t num_folded() const { return folded_; }
+
+  int input_index(const std::string& name) const;   // -1 when unknown
+  int output_index(const std::string& name) const;  // -1 when unknown
+
+  // Checks the request (missing, dtype, rank, fixed dimensions), runs the graph and copies the
+  // requested outputs out. Safe to call from several threads; a call that finds the cached
+  // plans busy runs on private ones.
+  RunResult run(const RunRequest& request) const;
+
+  // Number of cached per-shape plans (for tests).
+  size_t cached_plans() const;
+
+ private:
+  struct Node;
+  struct Plan;
+  struct ExecState;
+
+  void check_request(const RunRequest& request) const;
+  void execute(ExecState& state, const RunRequest& request, RunResult& result) const;
+  Plan& plan_for(ExecState& state, const RunRequest& request) const;
+
+  int opset_;
+  std::vector<GraphInputDesc> inputs_;
+  std::vector<bool> input_optional_;
+  std::vector<std::string> output_names_;
+  std::vector<int> output_values_;    // value id per output
+  std::vector<int> input_values_;     // value id per input
+  size_t num_values_ = 0;
+  std::vector<std::string> value_names_;
+  std::vector<Tensor> constants_;     // per value id; undefined unless the value is constant
+  std::vector<bool> is_constant_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<int> recurrent_nodes_;  // node index per recurrent node
+  std::vector<int> recurrent_slot_;   // per node: its index in recurrent_nodes_, or -1
+  std::vector<RecurrentNodeInfo> recurrent_info_;
+  std::map<std::string, int> model_op_counts_;
+  size_t folded_ = 0;
+
+  mutable std::mutex mutex_;
+  std::unique_ptr<ExecState> state_;
+};
+
+}  // namespace lstmrt

@@ -1,0 +1,123 @@
+// One graph node's computation (an Op), the context a builder sees at load, and the registry of
+// builders by ONNX operator name.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lstmrt/graph/tensor.h"
+#include "lstmrt/rnn_layer.h"
+
+namespace lstmrt {
+
+// An ONNX attribute value as the importer hands it over.
+struct Attribute {
+  enum class Kind { Int, Float, String, Ints, Floats, Strings, Tensor, Graph };
+  Kind kind = Kind::Int;
+  int64_t i = 0;
+  float f = 0.0f;
+  std::string s;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::vector<std::string> strings;
+  Tensor t;
+};
+
+const char* attribute_kind_name(Attribute::Kind kind);
+
+// One ONNX node. An empty name in `inputs` or `outputs` is an absent optional slot.
+struct NodeDesc {
+  std::string name;
+  std::string op_type;
+  std::string domain;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  std::map<std::string, Attribute> attributes;
+};
+
+// What a builder knows about its node at load: attributes, the opset, and which inputs are
+// present and which of those are constants (initializers or folded subgraphs) with their values.
+class BuildContext {
+ public:
+  BuildContext(const NodeDesc& node, int opset, std::vector<const Tensor*> constants);
+
+  const NodeDesc& node() const { return node_; }
+  int opset() const { return opset_; }
+  // "LSTM node 'encoder' (opset 14)", the prefix of every message about this node.
+  std::string where() const;
+  [[noreturn]] void fail(const std::string& message) const;
+
+  size_t num_inputs() const { return node_.inputs.size(); }
+  size_t num_outputs() const { return node_.outputs.size(); }
+  bool has_input(size_t i) const { return i < node_.inputs.size() && !node_.inputs[i].empty(); }
+  bool has_output(size_t i) const { return i < node_.outputs.size() && !node_.outputs[i].empty(); }
+  // The input's value when it is known at load, else nullptr (also for absent inputs).
+  const Tensor* constant(size_t i) const { return i < constants_.size() ? constants_[i] : nullptr; }
+  // Requires input i to be present (the message names it).
+  void require_input(size_t i, const char* what) const;
+  // Requires input i, when present, to be constant; returns it (nullptr when absent).
+  const Tensor* constant_input(size_t i, const char* what) const;
+
+  bool has_attr(const std::string& name) const;
+  int64_t get_int(const std::string& name, int64_t fallback) const;
+  float get_float(const std::string& name, float fallback) const;
+  std::string get_string(const std::string& name, const std::string& fallback) const;
+  std::vector<int64_t> get_ints(const std::string& name, const std::vector<int64_t>& fallback = {}) const;
+  std::vector<float> get_floats(const std::string& name, const std::vector<float>& fallback = {}) const;
+  std::vector<std::string> get_strings(const std::string& name) const;
+  const Tensor* get_tensor(const std::string& name) const;
+
+ private:
+  const Attribute* find(const std::string& name, Attribute::Kind kind) const;
+
+  const NodeDesc& node_;
+  int opset_;
+  std::vector<const Tensor*> constants_;
+};
+
+// What a running op may use besides its inputs and outputs.
+struct RunContext {
+  int threads = 1;
+  // Scratch memory for the recurrent layers, reused across runs.
+  Workspace* workspace = nullptr;
+  // Scratch tensors private to this node in this plan, kept across runs.
+  std::vector<Tensor>* scratch = nullptr;
+  // Recurrent nodes: initial states that replace the node's initial_h / initial_c inputs for
+  // this run (streaming), or nullptr.
+  const Tensor* initial_h = nullptr;
+  const Tensor* initial_c = nullptr;
+
+  Tensor& scratch_tensor(size_t k) {
+    if (scratch->size() <= k) scratch->resize(k + 1);
+    return (*scratch)[k];
+  }
+};
+
+// A built node. run() infers the output shapes from the inputs (which may read the values of
+// small shape tensors), sizes the outputs with Tensor::ensure (or makes them views of an input)
+// and computes them. Ops keep no per-run state, so one graph can run on several threads.
+class Op {
+ public:
+  virtual ~Op() = default;
+  // in[i] is nullptr for an absent optional input; out[i] is nullptr for an output nobody reads.
+  // Errors are ValueError/TypeError without the node's name; the graph adds it.
+  virtual void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
+                   RunContext& ctx) const = 0;
+  // Recurrent nodes (LSTM, GRU, RNN) return their layer when the weights were constant.
+  virtual const RnnLayer* recurrent_layer() const { return nullptr; }
+  // Whether the op computes every output even when unused (the recurrent nodes' final states,
+  // which streaming reads after a run).
+  virtual bool wants_all_outputs() const { return false; }
+};
+
+using OpBuilder = std::unique_ptr<Op> (*)(const BuildContext& ctx);
+
+// The builder for an ai.onnx operator, or nullptr when it is not supported.
+OpBuilder find_op_builder(const std::string& op_type);
+// Every supported ai.onnx operator, sorted.
+std::vector<std::string> supported_ops();
+
+}  // namespace lstmrt

@@ -1,0 +1,113 @@
+// The graph runtime's tensor: an element type, a shape, and a 64-byte-aligned buffer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace lstmrt {
+
+// The element types the graph computes with: float32 carries the model's numbers, int64 and int32
+// the shape arithmetic that exporters emit, bool the masks of Where/Equal/Not.
+enum class DType : uint8_t { Float32, Int64, Int32, Bool };
+
+using Shape = std::vector<int64_t>;
+
+// "float32", "int64", "int32", "bool" (NumPy's names).
+const char* dtype_name(DType t);
+// "tensor(float)", "tensor(int64)", ... (ONNX Runtime's type strings).
+const char* onnx_type_string(DType t);
+size_t dtype_size(DType t);
+// The ONNX TensorProto element type code (FLOAT = 1, INT64 = 7, INT32 = 6, BOOL = 9).
+int onnx_type_code(DType t);
+// Maps an ONNX element type code to a DType; false for types the runtime does not compute with.
+bool dtype_from_onnx(int64_t code, DType* out);
+// The name of any ONNX element type code ("DOUBLE", "FLOAT16", ...), for messages.
+std::string onnx_type_code_name(int64_t code);
+
+template <class T>
+struct DTypeOf;
+template <>
+struct DTypeOf<float> {
+  static constexpr DType value = DType::Float32;
+};
+template <>
+struct DTypeOf<int64_t> {
+  static constexpr DType value = DType::Int64;
+};
+template <>
+struct DTypeOf<int32_t> {
+  static constexpr DType value = DType::Int32;
+};
+template <>
+struct DTypeOf<bool> {
+  static constexpr DType value = DType::Bool;
+};
+
+int64_t shape_numel(const Shape& shape);
+
+// A dense row-major tensor. It either owns its buffer (64-byte aligned, reused by ensure() when
+// large enough) or views memory owned elsewhere: another tensor's buffer (kept alive) or an
+// array the caller guarantees for the duration of a run.
+class Tensor {
+ public:
+  Tensor() = default;
+  // An owned, zero-filled tensor.
+  Tensor(DType dtype, Shape shape);
+  // A view of memory that someone else owns and keeps alive while the view is used.
+  static Tensor borrow(DType dtype, Shape shape, void* data);
+
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  size_t rank() const { return shape_.size(); }
+  int64_t dim(size_t i) const { return shape_[i]; }
+  int64_t numel() const { return numel_; }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+  bool defined() const { return data_ != nullptr; }
+
+  void* raw() { return data_; }
+  const void* raw() const { return data_; }
+  template <class T>
+  T* data() {
+    return static_cast<T*>(data_);
+  }
+  template <class T>
+  const T* data() const {
+    return static_cast<const T*>(data_);
+  }
+
+  // Gives the tensor this type and shape in its own buffer, which is kept when it is large enough
+  // (the contents are then unspecified) and otherwise replaced. A view stops being one.
+  void ensure(DType dtype, const Shape& shape);
+  // Makes this tensor show `other`'s elements under `shape` (the same element count), no copy.
+  void view_of(const Tensor& other, const Shape& shape);
+  // Makes this tensor a view of borrowed memory (see borrow()), keeping its own buffer for later.
+  void set_borrowed(DType dtype, const Shape& shape, void* data);
+  // An owned copy.
+  Tensor clone() const;
+  // The owner of the elements' buffer (null for borrowed memory), for handing a tensor's memory
+  // to NumPy without a copy.
+  std::shared_ptr<void> holder() const { return data_ == own_.get() ? own_ : keep_; }
+
+  // Element i read as an integer or a double whatever the dtype (for small shape tensors).
+  int64_t int_at(int64_t i) const;
+  double double_at(int64_t i) const;
+  std::vector<int64_t> to_int64_vector() const;
+
+ private:
+  DType dtype_ = DType::Float32;
+  Shape shape_;
+  int64_t numel_ = 0;
+  void* data_ = nullptr;
+  std::shared_ptr<void> own_;   // this tensor's own buffer
+  size_t own_bytes_ = 0;
+  std::shared_ptr<void> keep_;  // keeps another tensor's viewed buffer alive
+};
+
+// How many tensor buffers ensure() has allocated in this process: a repeated run of an input
+// shape already seen adds none (the tests check this).
+uint64_t tensor_buffer_allocations();
+
+}  // namespace lstmrt

@@ -1,0 +1,58 @@
+// The op builders, one per ONNX operator (or one per family with the operator passed along),
+// defined in ops_*.cc and listed in the registry table in registry.cc.
+#pragma once
+
+#include <memory>
+
+#include "lstmrt/graph/op.h"
+
+namespace lstmrt {
+
+using OpPtr = std::unique_ptr<Op>;
+
+// ops_rnn.cc
+OpPtr build_lstm(const BuildContext& ctx);
+OpPtr build_gru(const BuildContext& ctx);
+OpPtr build_rnn(const BuildContext& ctx);
+
+// ops_elementwise.cc
+OpPtr build_unary(const BuildContext& ctx);      // Relu, Sigmoid, Tanh, Exp, Neg, ... by op_type
+OpPtr build_binary(const BuildContext& ctx);     // Add, Sub, Mul, Div, Pow, Mod, PRelu
+OpPtr build_compare(const BuildContext& ctx);    // Equal, Less, Greater, LessOrEqual, GreaterOrEqual
+OpPtr build_logical(const BuildContext& ctx);    // And, Or, Xor
+OpPtr build_not(const BuildContext& ctx);
+OpPtr build_variadic(const BuildContext& ctx);   // Max, Min, Sum, Mean
+OpPtr build_clip(const BuildContext& ctx);
+OpPtr build_where(const BuildContext& ctx);
+OpPtr build_cast(const BuildContext& ctx);
+OpPtr build_cast_like(const BuildContext& ctx);
+
+// ops_shape.cc
+OpPtr build_identity(const BuildContext& ctx);
+OpPtr build_dropout(const BuildContext& ctx);
+OpPtr build_constant(const BuildContext& ctx);
+OpPtr build_constant_of_shape(const BuildContext& ctx);
+OpPtr build_shape(const BuildContext& ctx);
+OpPtr build_size(const BuildContext& ctx);
+OpPtr build_reshape(const BuildContext& ctx);
+OpPtr build_flatten(const BuildContext& ctx);
+OpPtr build_squeeze(const BuildContext& ctx);
+OpPtr build_unsqueeze(const BuildContext& ctx);
+OpPtr build_transpose(const BuildContext& ctx);
+OpPtr build_concat(const BuildContext& ctx);
+OpPtr build_split(const BuildContext& ctx);
+OpPtr build_slice(const BuildContext& ctx);
+OpPtr build_expand(const BuildContext& ctx);
+OpPtr build_tile(const BuildContext& ctx);
+OpPtr build_gather(const BuildContext& ctx);
+OpPtr build_range(const BuildContext& ctx);
+
+// ops_math.cc
+OpPtr build_gemm(const BuildContext& ctx);
+OpPtr build_matmul(const BuildContext& ctx);
+OpPtr build_softmax(const BuildContext& ctx);    // Softmax, LogSoftmax
+OpPtr build_reduce(const BuildContext& ctx);     // ReduceMean, ReduceSum, ReduceMax, ...
+OpPtr build_arg_reduce(const BuildContext& ctx); // ArgMax, ArgMin
+OpPtr build_layer_norm(const BuildContext& ctx);
+
+}  // namespace lstmrt

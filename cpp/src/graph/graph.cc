@@ -1,0 +1,472 @@
+// Building a graph (ordering, folding, op construction) and running it with per-shape plans.
+#include "lstmrt/graph/graph.h"
+
+#include <algorithm>
+#include <deque>
+#include <unordered_map>
+
+#include "lstmrt/errors.h"
+
+namespace lstmrt {
+
+namespace {
+
+// Plans kept per graph: one per recent input-shape signature. A stream of ever-new shapes then
+// keeps a bounded amount of memory.
+constexpr size_t kMaxPlans = 8;
+
+bool is_recurrent_op(const std::string& op) { return op == "LSTM" || op == "GRU" || op == "RNN"; }
+
+std::string join(const std::vector<std::string>& names, size_t limit = 0) {
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (limit && i == limit) {
+      s += ", ... (" + std::to_string(names.size() - limit) + " more)";
+      break;
+    }
+    s += (i ? ", " : "") + names[i];
+  }
+  return s;
+}
+
+std::string declared_shape_text(const GraphInputDesc& in) {
+  std::string s = "[";
+  for (size_t i = 0; i < in.dims.size(); ++i) {
+    if (i) s += ", ";
+    if (in.dims[i] >= 0)
+      s += std::to_string(in.dims[i]);
+    else
+      s += in.dim_names[i].empty() ? "?" : in.dim_names[i];
+  }
+  return s + "]";
+}
+
+// Prefixes an error from a node with the node's description, unless it already carries it.
+template <class E>
+[[noreturn]] void rethrow_with(const std::string& where, const E& e) {
+  const std::string msg = e.what();
+  if (msg.rfind(where, 0) == 0) throw E(msg);
+  throw E(where + ": " + msg);
+}
+
+}  // namespace
+
+struct Graph::Node {
+  NodeDesc desc;
+  std::string where;
+  std::unique_ptr<Op> op;
+  std::vector<int> in;   // value id per input slot, -1 when absent
+  std::vector<int> out;  // value id per output slot (anonymous ids for empty names)
+  std::vector<bool> out_needed;
+};
+
+struct Graph::Plan {
+  std::vector<Tensor> values;                 // per value id (constants stay in the graph)
+  std::vector<std::vector<Tensor>> scratch;   // per node
+  std::vector<std::vector<const Tensor*>> in;  // per node, bound to `values` and the constants
+  std::vector<std::vector<Tensor*>> out;
+  uint64_t last_used = 0;
+};
+
+struct Graph::ExecState {
+  std::map<std::vector<int64_t>, std::unique_ptr<Plan>> plans;
+  Workspace workspace;
+  uint64_t clock = 0;
+};
+
+Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs)) {
+  std::unordered_map<std::string, int> ids;
+  auto new_value = [&](const std::string& name) {
+    const int id = static_cast<int>(value_names_.size());
+    value_names_.push_back(name);
+    constants_.emplace_back();
+    is_constant_.push_back(false);
+    if (!name.empty()) ids[name] = id;
+    return id;
+  };
+
+  for (auto& init : desc.initializers) {
+    if (ids.count(init.first)) throw ValueError("initializer '" + init.first + "' is defined twice");
+    const int id = new_value(init.first);
+    constants_[id] = std::move(init.second);
+    is_constant_[id] = true;
+  }
+  for (const GraphInputDesc& in : inputs_) {
+    if (ids.count(in.name)) throw ValueError("graph input '" + in.name + "' is defined twice");
+    input_values_.push_back(new_value(in.name));
+  }
+
+  // Which node produces each name; the model's operator counts.
+  std::unordered_map<std::string, size_t> producer;
+  for (size_t n = 0; n < desc.nodes.size(); ++n) {
+    const NodeDesc& node = desc.nodes[n];
+    const std::string key = node.domain.empty() || node.domain == "ai.onnx" ? node.op_type
+                                                                             : node.domain + "::" + node.op_type;
+    model_op_counts_[key]++;
+    for (const std::string& o : node.outputs) {
+      if (o.empty()) continue;
+      if (producer.count(o) || ids.count(o))
+        throw ValueError("value '" + o + "' is produced by node '" + node.name + "' but is already defined");
+      producer[o] = n;
+    }
+  }
+
+  // The nodes the outputs need (nodes nobody reads are dropped, as ONNX Runtime does).
+  std::vector<bool> needed(desc.nodes.size(), false);
+  std::vector<std::string> stack(desc.outputs.begin(), desc.outputs.end());
+  std::unordered_map<std::string, bool> seen;
+  for (const std::string& o : desc.outputs)
+    if (!producer.count(o) && !ids.count(o))
+      throw ValueError("graph output '" + o + "' is not produced by any node, initializer or input");
+  while (!stack.empty()) {
+    const std::string name = stack.back();
+    stack.pop_back();
+    if (name.empty() || seen[name]) continue;
+    seen[name] = true;
+    auto it = producer.find(name);
+    if (it == producer.end()) continue;
+    if (needed[it->second]) continue;
+    needed[it->second] = true;
+    for (const std::string& i : desc.nodes[it->second].inputs) {
+      if (i.empty()) continue;
+      if (!producer.count(i) && !ids.count(i))
+        throw ValueError("node '" + desc.nodes[it->second].name + "' (" + desc.nodes[it->second].op_type +
+                         ") reads '" + i + "', which no node, initializer or graph input defines");
+      stack.push_back(i);
+    }
+  }
+
+  // Topological order (Kahn's algorithm, ties in model order).
+  std::vector<int> pending(desc.nodes.size(), 0);
+  std::vector<std::vector<size_t>> consumers(desc.nodes.size());
+  for (size_t n = 0; n < desc.nodes.size(); ++n) {
+    if (!needed[n]) continue;
+    for (const std::string& i : desc.nodes[n].inputs) {
+      auto it = producer.find(i);
+      if (i.empty() || it == producer.end()) continue;
+      pending[n]++;
+      consumers[it->second].push_back(n);
+    }
+  }
+  std::deque<size_t> ready;
+  for (size_t n = 0; n < desc.nodes.size(); ++n)
+    if (needed[n] && pending[n] == 0) ready.push_back(n);
+  std::vector<size_t> order;
+  while (!ready.empty()) {
+    const size_t n = ready.front();
+    ready.pop_front();
+    order.push_back(n);
+    for (size_t c : consumers[n])
+      if (--pending[c] == 0) ready.push_back(c);
+  }
+  size_t needed_count = 0;
+  for (bool b : needed) needed_count += b;
+  if (order.size() != needed_count) throw ValueError("the graph has a cycle");
+
+  // Build each node; fold those whose inputs are all constant.
+  Workspace fold_workspace;
+  for (size_t n : order) {
+    NodeDesc& node = desc.nodes[n];
+    const bool standard = node.domain.empty() || node.domain == "ai.onnx";
+    const std::string where = node.op_type + " node '" + node.name + "' (opset " + std::to_string(opset_) + ")";
+    OpBuilder builder = standard ? find_op_builder(node.op_type) : nullptr;
+    // Recurrent nodes always produce their final states (streaming reads them), so their output
+    // list is padded to the full Y, Y_h (, Y_c) with anonymous values.
+    if (standard && is_recurrent_op(node.op_type))
+      node.outputs.resize(std::max(node.outputs.size(), size_t(node.op_type == "LSTM" ? 3 : 2)));
+    if (!builder) {
+      const std::string op = standard ? node.op_type : node.domain + "::" + node.op_type;
+      throw ValueError("unsupported operator '" + op + "' in node '" + node.name + "' (opset " +
+                       std::to_string(opset_) + "); lstmrt supports the ai.onnx operators: " + join(supported_ops()));
+    }
+    std::vector<int> in_ids;
+    std::vector<const Tensor*> consts;
+    bool all_constant = true;
+    for (const std::string& i : node.inputs) {
+      if (i.empty()) {
+        in_ids.push_back(-1);
+        consts.push_back(nullptr);
+        continue;
+      }
+      const int id = ids.at(i);
+      in_ids.push_back(id);
+      consts.push_back(is_constant_[id] ? &constants_[id] : nullptr);
+      all_constant = all_constant && is_constant_[id];
+    }
+    std::unique_ptr<Op> op;
+    {
+      BuildContext ctx(node, opset_, consts);
+      try {
+        op = builder(ctx);
+      } catch (const TypeError& e) {
+        rethrow_with(where, e);
+      } catch (const ValueError& e) {
+        rethrow_with(where, e);
+      }
+    }
+    std::vector<int> out_ids;
+    for (const std::string& o : node.outputs) out_ids.push_back(new_value(o));
+
+    if (all_constant && !is_recurrent_op(node.op_type)) {
+      // Every input is known: compute the outputs now and keep them as constants.
+      std::vector<const Tensor*> in;
+      for (int id : in_ids) in.push_back(id < 0 ? nullptr : &constants_[id]);
+      std::vector<Tensor> results(out_ids.size());
+      std::vector<Tensor*> out;
+      for (Tensor& t : results) out.push_back(&t);
+      std::vector<Tensor> scratch;
+      RunContext ctx;
+      ctx.threads = 1;
+      ctx.workspace = &fold_workspace;
+      ctx.scratch = &scratch;
+      try {
+        op->run(in, out, ctx);
+      } catch (const TypeError& e) {
+        rethrow_with(where, e);
+      } catch (const ValueError& e) {
+        rethrow_with(where, e);
+      }
+      for (size_t k = 0; k < out_ids.size(); ++k) {
+        if (!results[k].defined()) continue;  // an optional output the op did not produce
+        // Views (Reshape, Identity) of other constants become owned copies.
+        constants_[out_ids[k]] = results[k].holder() ? results[k] : results[k].clone();
+        is_constant_[out_ids[k]] = true;
+      }
+      ++folded_;
+      continue;
+    }
+
+    auto entry = std::make_unique<Node>();
+    entry->where = where;
+    entry->in = std::move(in_ids);
+    entry->out = std::move(out_ids);
+    entry->op = std::move(op);
+    entry->desc = std::move(node);
+    nodes_.push_back(std::move(entry));
+  }
+  num_values_ = value_names_.size();
+
+  // Which node outputs are read (by a later node or as a graph output).
+  std::vector<bool> read(num_values_, false);
+  for (const auto& node : nodes_)
+    for (int id : node->in)
+      if (id >= 0) read[id] = true;
+  for (const std::string& o : desc.outputs) {
+    const int id = ids.at(o);
+    read[id] = true;
+    output_values_.push_back(id);
+    output_names_.push_back(o);
+  }
+  for (auto& node : nodes_) {
+    const bool all = node->op->wants_all_outputs();
+    for (int id : node->out) node->out_needed.push_back(all || read[id]);
+  }
+
+  // Inputs that only feed recurrent nodes' initial states may be omitted: they read as zeros.
+  input_optional_.assign(inputs_.size(), false);
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const int id = input_values_[i];
+    bool any = false, only_state = true;
+    for (const auto& node : nodes_) {
+      for (size_t slot = 0; slot < node->in.size(); ++slot) {
+        if (node->in[slot] != id) continue;
+        any = true;
+        const bool state_slot = is_recurrent_op(node->desc.op_type) &&
+                                (slot == 5 || (slot == 6 && node->desc.op_type == "LSTM"));
+        only_state = only_state && state_slot;
+      }
+    }
+    for (int o : output_values_) only_state = only_state && o != id;
+    input_optional_[i] = any && only_state;
+  }
+
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    const RnnLayer* layer = nodes_[n]->op->recurrent_layer();
+    if (!layer) continue;
+    RecurrentNodeInfo info;
+    info.name = nodes_[n]->desc.name;
+    info.cell = layer->cell();
+    info.direction = layer->direction();
+    info.num_directions = layer->num_directions();
+    info.hidden_size = layer->hidden_size();
+    info.input_size = layer->input_size();
+    info.layout = layer->layout();
+    recurrent_nodes_.push_back(static_cast<int>(n));
+    recurrent_info_.push_back(info);
+  }
+  recurrent_slot_.assign(nodes_.size(), -1);
+  for (size_t k = 0; k < recurrent_nodes_.size(); ++k) recurrent_slot_[recurrent_nodes_[k]] = static_cast<int>(k);
+  state_ = std::make_unique<ExecState>();
+}
+
+Graph::~Graph() = default;
+
+std::map<std::string, int> Graph::op_counts() const {
+  std::map<std::string, int> counts;
+  for (const auto& node : nodes_) counts[node->desc.op_type]++;
+  return counts;
+}
+
+int Graph::input_index(const std::string& name) const {
+  for (size_t i = 0; i < inputs_.size(); ++i)
+    if (inputs_[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+int Graph::output_index(const std::string& name) const {
+  for (size_t i = 0; i < output_names_.size(); ++i)
+    if (output_names_[i] == name) return static_cast<int>(i);
+  return -1;
+}
+
+size_t Graph::cached_plans() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return state_->plans.size();
+}
+
+void Graph::check_request(const RunRequest& r) const {
+  if (r.inputs.size() != inputs_.size())
+    throw ValueError("expected " + std::to_string(inputs_.size()) + " inputs, got " + std::to_string(r.inputs.size()));
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const GraphInputDesc& d = inputs_[i];
+    const Tensor* t = r.inputs[i];
+    if (!t) {
+      if (input_optional_[i]) continue;
+      std::vector<std::string> names;
+      for (size_t k = 0; k < inputs_.size(); ++k)
+        if (!input_optional_[k]) names.push_back("'" + inputs_[k].name + "'");
+      throw ValueError("missing input '" + d.name + "': feeds must give every required input (" + join(names) + ")");
+    }
+    if (t->dtype() != d.dtype)
+      throw TypeError("input '" + d.name + "': expected " + onnx_type_string(d.dtype) + " (numpy " +
+                      dtype_name(d.dtype) + "), got " + dtype_name(t->dtype()));
+    if (!d.has_shape) continue;
+    if (t->rank() != d.dims.size())
+      throw ValueError("input '" + d.name + "': expected rank " + std::to_string(d.dims.size()) + " (shape " +
+                       declared_shape_text(d) + "), got shape " + shape_to_string(t->shape()));
+    for (size_t k = 0; k < d.dims.size(); ++k)
+      if (d.dims[k] >= 0 && t->dim(k) != d.dims[k])
+        throw ValueError("input '" + d.name + "': dimension " + std::to_string(k) + " must be " +
+                         std::to_string(d.dims[k]) + " (the model declares shape " + declared_shape_text(d) +
+                         "), got shape " + shape_to_string(t->shape()));
+  }
+  for (int o : r.outputs)
+    if (o < 0 || o >= static_cast<int>(output_names_.size()))
+      throw ValueError("output index " + std::to_string(o) + " out of range");
+  for (size_t k = 0; k < r.state_h.size() || k < r.state_c.size(); ++k) {
+    if (k >= recurrent_nodes_.size())
+      throw ValueError("initial states given for " + std::to_string(std::max(r.state_h.size(), r.state_c.size())) +
+                       " recurrent nodes, the graph has " + std::to_string(recurrent_nodes_.size()));
+    const Tensor* h = k < r.state_h.size() ? r.state_h[k] : nullptr;
+    const Tensor* c = k < r.state_c.size() ? r.state_c[k] : nullptr;
+    const std::string& name = recurrent_info_[k].name;
+    if ((h && h->dtype() != DType::Float32) || (c && c->dtype() != DType::Float32))
+      throw TypeError("initial state of recurrent node '" + name + "': expected float32");
+    if (c && recurrent_info_[k].cell != CellKind::LSTM)
+      throw ValueError("initial state of recurrent node '" + name + "': only LSTM has a cell state");
+  }
+}
+
+Graph::Plan& Graph::plan_for(ExecState& state, const RunRequest& r) const {
+  std::vector<int64_t> key;
+  for (const Tensor* t : r.inputs) {
+    if (!t) {
+      key.push_back(-1);
+      continue;
+    }
+    key.push_back(static_cast<int64_t>(t->rank()));
+    key.insert(key.end(), t->shape().begin(), t->shape().end());
+  }
+  auto it = state.plans.find(key);
+  if (it != state.plans.end()) {
+    it->second->last_used = ++state.clock;
+    return *it->second;
+  }
+  if (state.plans.size() >= kMaxPlans) {
+    auto oldest = state.plans.begin();
+    for (auto p = state.plans.begin(); p != state.plans.end(); ++p)
+      if (p->second->last_used < oldest->second->last_used) oldest = p;
+    state.plans.erase(oldest);
+  }
+  auto plan = std::make_unique<Plan>();
+  plan->values.resize(num_values_);
+  plan->scratch.resize(nodes_.size());
+  plan->in.resize(nodes_.size());
+  plan->out.resize(nodes_.size());
+  std::vector<bool> absent(num_values_, false);
+  for (size_t i = 0; i < inputs_.size(); ++i)
+    if (!r.inputs[i]) absent[input_values_[i]] = true;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    const Node& node = *nodes_[n];
+    for (int id : node.in) {
+      const Tensor* t = nullptr;
+      if (id >= 0 && !absent[id]) t = is_constant_[id] ? &constants_[id] : &plan->values[id];
+      plan->in[n].push_back(t);
+    }
+    for (size_t k = 0; k < node.out.size(); ++k)
+      plan->out[n].push_back(node.out_needed[k] ? &plan->values[node.out[k]] : nullptr);
+  }
+  plan->last_used = ++state.clock;
+  Plan& ref = *plan;
+  state.plans.emplace(std::move(key), std::move(plan));
+  return ref;
+}
+
+void Graph::execute(ExecState& state, const RunRequest& r, RunResult& result) const {
+  Plan& plan = plan_for(state, r);
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const Tensor* t = r.inputs[i];
+    if (t) plan.values[input_values_[i]].set_borrowed(t->dtype(), t->shape(), const_cast<void*>(t->raw()));
+  }
+  const int threads = r.threads;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    const Node& node = *nodes_[n];
+    RunContext ctx;
+    ctx.threads = threads;
+    ctx.workspace = &state.workspace;
+    ctx.scratch = &plan.scratch[n];
+    const int slot = recurrent_slot_[n];
+    if (slot >= 0) {
+      if (static_cast<size_t>(slot) < r.state_h.size()) ctx.initial_h = r.state_h[slot];
+      if (static_cast<size_t>(slot) < r.state_c.size()) ctx.initial_c = r.state_c[slot];
+    }
+    try {
+      node.op->run(plan.in[n], plan.out[n], ctx);
+    } catch (const TypeError& e) {
+      rethrow_with(node.where, e);
+    } catch (const ValueError& e) {
+      rethrow_with(node.where, e);
+    } catch (const UnsupportedError& e) {
+      rethrow_with(node.where, e);
+    }
+  }
+  auto value = [&](int id) -> const Tensor& { return is_constant_[id] ? constants_[id] : plan.values[id]; };
+  if (r.outputs.empty()) {
+    for (int id : output_values_) result.outputs.push_back(value(id).clone());
+  } else {
+    for (int o : r.outputs) result.outputs.push_back(value(output_values_[o]).clone());
+  }
+  if (r.collect_state) {
+    for (int n : recurrent_nodes_) {
+      const Node& node = *nodes_[n];
+      result.state_h.push_back(node.out.size() > 1 ? value(node.out[1]).clone() : Tensor());
+      result.state_c.push_back(node.out.size() > 2 ? value(node.out[2]).clone() : Tensor());
+    }
+  }
+}
+
+RunResult Graph::run(const RunRequest& request) const {
+  check_request(request);
+  RunResult result;
+  std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+  if (lock.owns_lock()) {
+    execute(*state_, request, result);
+  } else {
+    // Another thread is running this graph: run on private plans rather than wait.
+    ExecState private_state;
+    execute(private_state, request, result);
+  }
+  return result;
+}
+
+}  // namespace lstmrt

@@ -1,0 +1,714 @@
+// Shape computations and data movement: Reshape and friends (views, no copy), Transpose, Concat,
+// Split, Slice, Gather, Expand, Tile, and the producers of shape tensors (Shape, Constant, Range).
+// Where an attribute became an input in some opset (Squeeze/Unsqueeze axes and Split's split in
+// 13, Slice's starts/ends in 10), the builder reads whichever the node's opset has.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "builders.h"
+#include "op_util.h"
+
+namespace lstmrt {
+
+namespace {
+
+// Row-major strides of a shape, in elements.
+std::vector<int64_t> strides_of(const Shape& shape) {
+  std::vector<int64_t> s(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;) s[i - 1] = s[i] * shape[i];
+  return s;
+}
+
+// Copies input elements to the contiguous output, reading the input at `base` + the per-output-
+// dim strides `in_strides` (which may be permuted, scaled or negative).
+void strided_gather(const Tensor& x, int64_t base, const std::vector<int64_t>& in_strides, Tensor& y) {
+  const size_t es = dtype_size(x.dtype());
+  StridedLoop loop(y.shape(), {in_strides});
+  const char* src = static_cast<const char*>(x.raw()) + base * static_cast<int64_t>(es);
+  char* dst = static_cast<char*>(y.raw());
+  const int64_t st = loop.inner_stride(0);
+  int64_t o = 0;
+  auto copy_row = [&](auto t) {
+    using T = decltype(t);
+    loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
+      const T* s = reinterpret_cast<const T*>(src) + off[0];
+      T* d = reinterpret_cast<T*>(dst) + o;
+      if (st == 1)
+        std::memcpy(d, s, n * sizeof(T));
+      else
+        for (int64_t j = 0; j < n; ++j) d[j] = s[j * st];
+      o += n;
+    });
+  };
+  switch (es) {
+    case 8:
+      copy_row(int64_t());
+      break;
+    case 4:
+      copy_row(int32_t());
+      break;
+    default:
+      copy_row(uint8_t());
+      break;
+  }
+}
+
+// The axes list of Squeeze/Unsqueeze/Reduce: the attribute before `input_opset`, the optional
+// input from it on. `present` tells whether any axes were given.
+std::vector<int64_t> axes_from(const BuildContext& ctx, int input_opset, size_t slot, bool* from_input) {
+  *from_input = false;
+  if (ctx.opset() < input_opset || ctx.has_attr("axes")) return ctx.get_ints("axes");
+  if (ctx.has_input(slot)) *from_input = true;
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class IdentityOp final : public Op {
+ public:
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    out[0]->view_of(*in[0], in[0]->shape());
+  }
+};
+
+class DropoutOp final : public Op {
+ public:
+  explicit DropoutOp(bool bool_mask) : bool_mask_(bool_mask) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    if (in.size() > 2 && in[2] && in[2]->numel() > 0 && in[2]->int_at(0) != 0)
+      throw ValueError("training_mode = true is not supported (lstmrt runs inference only)");
+    out[0]->view_of(*in[0], in[0]->shape());
+    if (out.size() > 1 && out[1]) {
+      Tensor& mask = *out[1];
+      if (bool_mask_ || in[0]->dtype() != DType::Float32) {
+        mask.ensure(DType::Bool, in[0]->shape());
+        std::memset(mask.raw(), 1, mask.nbytes());
+      } else {
+        mask.ensure(DType::Float32, in[0]->shape());
+        std::fill(mask.data<float>(), mask.data<float>() + mask.numel(), 1.0f);
+      }
+    }
+  }
+
+ private:
+  bool bool_mask_;
+};
+
+class ConstantOp final : public Op {
+ public:
+  explicit ConstantOp(Tensor value) : value_(std::move(value)) {}
+  void run(const std::vector<const Tensor*>&, const std::vector<Tensor*>& out, RunContext&) const override {
+    out[0]->view_of(value_, value_.shape());
+  }
+
+ private:
+  Tensor value_;
+};
+
+class ConstantOfShapeOp final : public Op {
+ public:
+  explicit ConstantOfShapeOp(Tensor value) : value_(std::move(value)) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const std::vector<int64_t> shape = int_values(*in[0], "input");
+    for (int64_t d : shape)
+      if (d < 0) throw ValueError("negative dimension in shape " + shape_to_string(shape));
+    Tensor& y = *out[0];
+    y.ensure(value_.dtype(), shape);
+    const size_t es = dtype_size(value_.dtype());
+    char* d = static_cast<char*>(y.raw());
+    for (int64_t i = 0; i < y.numel(); ++i) std::memcpy(d + i * es, value_.raw(), es);
+  }
+
+ private:
+  Tensor value_;
+};
+
+class ShapeOp final : public Op {
+ public:
+  ShapeOp(int64_t start, int64_t end, bool has_end) : start_(start), end_(end), has_end_(has_end) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const int64_t r = static_cast<int64_t>(in[0]->rank());
+    auto clamp = [r](int64_t v) {
+      if (v < 0) v += r;
+      return std::max<int64_t>(0, std::min(v, r));
+    };
+    const int64_t b = clamp(start_);
+    const int64_t e = has_end_ ? clamp(end_) : r;
+    const int64_t n = std::max<int64_t>(0, e - b);
+    out[0]->ensure(DType::Int64, {n});
+    for (int64_t i = 0; i < n; ++i) out[0]->data<int64_t>()[i] = in[0]->dim(static_cast<size_t>(b + i));
+  }
+
+ private:
+  int64_t start_, end_;
+  bool has_end_;
+};
+
+class SizeOp final : public Op {
+ public:
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    out[0]->ensure(DType::Int64, {});
+    out[0]->data<int64_t>()[0] = in[0]->numel();
+  }
+};
+
+class ReshapeOp final : public Op {
+ public:
+  explicit ReshapeOp(bool allowzero) : allowzero_(allowzero) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const std::vector<int64_t> spec = int_values(*in[1], "shape");
+    Shape shape(spec.size());
+    int64_t unknown = -1, known = 1;
+    for (size_t i = 0; i < spec.size(); ++i) {
+      int64_t v = spec[i];
+      if (v == 0 && !allowzero_) {
+        if (i >= x.rank())
+          throw ValueError("cannot reshape input of shape " + shape_to_string(x.shape()) + " into " +
+                           shape_to_string(spec) + ": a 0 at position " + std::to_string(i) + " copies a dimension the input lacks");
+        v = x.dim(i);
+      } else if (v == -1) {
+        if (unknown >= 0)
+          throw ValueError("cannot reshape input of shape " + shape_to_string(x.shape()) + " into " +
+                           shape_to_string(spec) + ": more than one -1");
+        unknown = static_cast<int64_t>(i);
+        continue;
+      } else if (v < 0) {
+        throw ValueError("cannot reshape input of shape " + shape_to_string(x.shape()) + " into " +
+                         shape_to_string(spec) + ": negative dimension");
+      }
+      shape[i] = v;
+      known *= v;
+    }
+    if (unknown >= 0) {
+      if (known == 0 || x.numel() % known != 0)
+        throw ValueError("cannot reshape input of shape " + shape_to_string(x.shape()) + " (" +
+                         std::to_string(x.numel()) + " elements) into " + shape_to_string(spec));
+      shape[unknown] = x.numel() / known;
+    } else if (known != x.numel()) {
+      throw ValueError("cannot reshape input of shape " + shape_to_string(x.shape()) + " (" + std::to_string(x.numel()) +
+                       " elements) into " + shape_to_string(spec) + " (" + std::to_string(known) + " elements)");
+    }
+    out[0]->view_of(x, shape);
+  }
+
+ private:
+  bool allowzero_;
+};
+
+class FlattenOp final : public Op {
+ public:
+  explicit FlattenOp(int64_t axis) : axis_(axis) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const int64_t r = static_cast<int64_t>(x.rank());
+    int64_t axis = axis_ < 0 ? axis_ + r : axis_;
+    if (axis < 0 || axis > r)
+      throw ValueError("axis " + std::to_string(axis_) + " is out of range for input of shape " + shape_to_string(x.shape()));
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < r; ++i) (i < axis ? outer : inner) *= x.dim(static_cast<size_t>(i));
+    Shape shape{outer, inner};
+    out[0]->view_of(x, shape);
+  }
+
+ private:
+  int64_t axis_;
+};
+
+class SqueezeOp final : public Op {
+ public:
+  SqueezeOp(std::vector<int64_t> axes, bool from_input) : axes_(std::move(axes)), from_input_(from_input) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const int64_t r = static_cast<int64_t>(x.rank());
+    std::vector<int64_t> axes = from_input_ && in.size() > 1 && in[1] ? int_values(*in[1], "axes") : axes_;
+    std::vector<bool> drop(x.rank(), false);
+    if (axes.empty()) {
+      for (size_t i = 0; i < x.rank(); ++i) drop[i] = x.dim(i) == 1;
+    } else {
+      for (int64_t a : axes) {
+        const int64_t k = normalize_axis(a, r, "axes entry");
+        if (x.dim(static_cast<size_t>(k)) != 1)
+          throw ValueError("cannot squeeze axis " + std::to_string(a) + " of shape " + shape_to_string(x.shape()) +
+                           ": its size is " + std::to_string(x.dim(static_cast<size_t>(k))));
+        drop[static_cast<size_t>(k)] = true;
+      }
+    }
+    Shape shape;
+    for (size_t i = 0; i < x.rank(); ++i)
+      if (!drop[i]) shape.push_back(x.dim(i));
+    out[0]->view_of(x, shape);
+  }
+
+ private:
+  std::vector<int64_t> axes_;
+  bool from_input_;
+};
+
+class UnsqueezeOp final : public Op {
+ public:
+  UnsqueezeOp(std::vector<int64_t> axes, bool from_input) : axes_(std::move(axes)), from_input_(from_input) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const std::vector<int64_t> axes = from_input_ ? int_values(*in[1], "axes") : axes_;
+    const int64_t r = static_cast<int64_t>(x.rank() + axes.size());
+    std::vector<bool> added(static_cast<size_t>(r), false);
+    for (int64_t a : axes) {
+      const int64_t k = normalize_axis(a, r, "axes entry");
+      if (added[static_cast<size_t>(k)]) throw ValueError("axes " + shape_to_string(axes) + " repeat an axis");
+      added[static_cast<size_t>(k)] = true;
+    }
+    Shape shape;
+    size_t j = 0;
+    for (int64_t i = 0; i < r; ++i) shape.push_back(added[static_cast<size_t>(i)] ? 1 : x.dim(j++));
+    out[0]->view_of(x, shape);
+  }
+
+ private:
+  std::vector<int64_t> axes_;
+  bool from_input_;
+};
+
+class TransposeOp final : public Op {
+ public:
+  explicit TransposeOp(std::vector<int64_t> perm) : perm_(std::move(perm)) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const size_t r = x.rank();
+    std::vector<int64_t> perm = perm_;
+    if (perm.empty())
+      for (size_t i = 0; i < r; ++i) perm.push_back(static_cast<int64_t>(r - 1 - i));
+    if (perm.size() != r)
+      throw ValueError("perm " + shape_to_string(perm_) + " does not match input of shape " + shape_to_string(x.shape()));
+    std::vector<bool> seen(r, false);
+    for (int64_t& p : perm) {
+      p = normalize_axis(p, static_cast<int64_t>(r), "perm entry");
+      if (seen[static_cast<size_t>(p)]) throw ValueError("perm " + shape_to_string(perm_) + " is not a permutation");
+      seen[static_cast<size_t>(p)] = true;
+    }
+    const std::vector<int64_t> xs = strides_of(x.shape());
+    Shape shape(r);
+    std::vector<int64_t> st(r);
+    for (size_t i = 0; i < r; ++i) {
+      shape[i] = x.dim(static_cast<size_t>(perm[i]));
+      st[i] = xs[static_cast<size_t>(perm[i])];
+    }
+    out[0]->ensure(x.dtype(), shape);
+    strided_gather(x, 0, st, *out[0]);
+  }
+
+ private:
+  std::vector<int64_t> perm_;
+};
+
+class ConcatOp final : public Op {
+ public:
+  explicit ConcatOp(int64_t axis) : axis_(axis) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& first = *in[0];
+    const int64_t r = static_cast<int64_t>(first.rank());
+    if (r == 0) throw ValueError("cannot concatenate scalars");
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_, r));
+    Shape shape = first.shape();
+    shape[axis] = 0;
+    for (const Tensor* t : in) {
+      if (t->dtype() != first.dtype())
+        throw TypeError(std::string("inputs have different types: ") + dtype_name(first.dtype()) + " and " +
+                        dtype_name(t->dtype()));
+      bool ok = t->rank() == first.rank();
+      for (size_t i = 0; ok && i < first.rank(); ++i) ok = i == axis || t->dim(i) == first.dim(i);
+      if (!ok)
+        throw ValueError("cannot concatenate shapes " + shape_to_string(first.shape()) + " and " +
+                         shape_to_string(t->shape()) + " along axis " + std::to_string(axis_));
+      shape[axis] += t->dim(axis);
+    }
+    Tensor& y = *out[0];
+    y.ensure(first.dtype(), shape);
+    const size_t es = dtype_size(first.dtype());
+    int64_t outer = 1;
+    for (size_t i = 0; i < axis; ++i) outer *= shape[i];
+    const int64_t out_row = outer == 0 ? 0 : y.numel() / outer;
+    int64_t col = 0;
+    for (const Tensor* t : in) {
+      const int64_t row = outer == 0 ? 0 : t->numel() / outer;
+      const char* s = static_cast<const char*>(t->raw());
+      char* d = static_cast<char*>(y.raw());
+      for (int64_t o = 0; o < outer; ++o) std::memcpy(d + (o * out_row + col) * es, s + o * row * es, row * es);
+      col += row;
+    }
+  }
+
+ private:
+  int64_t axis_;
+};
+
+class SplitOp final : public Op {
+ public:
+  SplitOp(int64_t axis, std::vector<int64_t> split, bool from_input, bool uneven_ok)
+      : axis_(axis), split_(std::move(split)), from_input_(from_input), uneven_ok_(uneven_ok) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(x.rank())));
+    const int64_t dim = x.dim(axis);
+    const int64_t n = static_cast<int64_t>(out.size());
+    std::vector<int64_t> sizes = from_input_ && in.size() > 1 && in[1] ? int_values(*in[1], "split") : split_;
+    if (sizes.empty()) {
+      const int64_t chunk = (dim + n - 1) / n;
+      if (dim % n != 0 && !uneven_ok_)
+        throw ValueError("cannot split dimension " + std::to_string(axis_) + " of shape " + shape_to_string(x.shape()) +
+                         " into " + std::to_string(n) + " equal parts");
+      for (int64_t i = 0; i < n; ++i) sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - i * chunk)));
+    }
+    int64_t total = 0;
+    for (int64_t s : sizes) total += s;
+    if (static_cast<int64_t>(sizes.size()) != n || total != dim)
+      throw ValueError("split " + shape_to_string(sizes) + " does not divide dimension " + std::to_string(axis_) +
+                       " of shape " + shape_to_string(x.shape()) + " into " + std::to_string(n) + " outputs");
+    const size_t es = dtype_size(x.dtype());
+    int64_t outer = 1, inner = 1;
+    for (size_t i = 0; i < axis; ++i) outer *= x.dim(i);
+    for (size_t i = axis + 1; i < x.rank(); ++i) inner *= x.dim(i);
+    int64_t offset = 0;
+    for (size_t k = 0; k < out.size(); ++k) {
+      Shape shape = x.shape();
+      shape[axis] = sizes[k];
+      if (out[k]) {
+        out[k]->ensure(x.dtype(), shape);
+        const char* s = static_cast<const char*>(x.raw());
+        char* d = static_cast<char*>(out[k]->raw());
+        const int64_t row = sizes[k] * inner;
+        for (int64_t o = 0; o < outer; ++o)
+          std::memcpy(d + o * row * es, s + (o * dim * inner + offset * inner) * es, row * es);
+      }
+      offset += sizes[k];
+    }
+  }
+
+ private:
+  int64_t axis_;
+  std::vector<int64_t> split_;
+  bool from_input_;
+  bool uneven_ok_;
+};
+
+class SliceOp final : public Op {
+ public:
+  // opset < 10: starts/ends/axes attributes; later: inputs starts, ends, axes, steps.
+  SliceOp(bool from_inputs, std::vector<int64_t> starts, std::vector<int64_t> ends, std::vector<int64_t> axes)
+      : from_inputs_(from_inputs), starts_(std::move(starts)), ends_(std::move(ends)), axes_(std::move(axes)) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const int64_t r = static_cast<int64_t>(x.rank());
+    std::vector<int64_t> starts = starts_, ends = ends_, axes = axes_, steps;
+    if (from_inputs_) {
+      starts = int_values(*in[1], "starts");
+      ends = int_values(*in[2], "ends");
+      axes = in.size() > 3 && in[3] ? int_values(*in[3], "axes") : std::vector<int64_t>{};
+      if (in.size() > 4 && in[4]) steps = int_values(*in[4], "steps");
+    }
+    if (axes.empty())
+      for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+    if (steps.empty()) steps.assign(starts.size(), 1);
+    if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
+      throw ValueError("starts, ends, axes and steps have different lengths (" + std::to_string(starts.size()) + ", " +
+                       std::to_string(ends.size()) + ", " + std::to_string(axes.size()) + ", " +
+                       std::to_string(steps.size()) + ")");
+    const std::vector<int64_t> xs = strides_of(x.shape());
+    Shape shape = x.shape();
+    std::vector<int64_t> st = xs;
+    std::vector<bool> seen(x.rank(), false);
+    int64_t base = 0;
+    for (size_t i = 0; i < starts.size(); ++i) {
+      const size_t a = static_cast<size_t>(normalize_axis(axes[i], r, "axes entry"));
+      if (seen[a]) throw ValueError("axes " + shape_to_string(axes) + " repeat an axis");
+      seen[a] = true;
+      const int64_t dim = x.dim(a), step = steps[i];
+      if (step == 0) throw ValueError("steps must not be 0");
+      int64_t b = starts[i], e = ends[i];
+      if (b < 0) b += dim;
+      if (e < 0) e += dim;
+      int64_t len;
+      if (step > 0) {
+        b = std::max<int64_t>(0, std::min(b, dim));
+        e = std::max<int64_t>(0, std::min(e, dim));
+        len = e > b ? (e - b + step - 1) / step : 0;
+      } else {
+        b = std::max<int64_t>(0, std::min(b, dim - 1));
+        e = std::max<int64_t>(-1, std::min(e, dim - 1));
+        len = b > e ? (b - e + (-step) - 1) / (-step) : 0;
+      }
+      shape[a] = len;
+      st[a] = xs[a] * step;
+      if (len > 0) base += b * xs[a];
+    }
+    out[0]->ensure(x.dtype(), shape);
+    if (out[0]->numel() > 0) strided_gather(x, base, st, *out[0]);
+  }
+
+ private:
+  bool from_inputs_;
+  std::vector<int64_t> starts_, ends_, axes_;
+};
+
+class ExpandOp final : public Op {
+ public:
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const std::vector<int64_t> target = int_values(*in[1], "shape");
+    Shape shape;
+    try {
+      shape = broadcast_shapes(x.shape(), target);
+    } catch (const ValueError&) {
+      throw ValueError("cannot expand input of shape " + shape_to_string(x.shape()) + " to " + shape_to_string(target));
+    }
+    out[0]->ensure(x.dtype(), shape);
+    broadcast_copy(x, *out[0]);
+  }
+};
+
+class TileOp final : public Op {
+ public:
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const std::vector<int64_t> reps = int_values(*in[1], "repeats");
+    if (reps.size() != x.rank())
+      throw ValueError("repeats " + shape_to_string(reps) + " must have one entry per dimension of shape " +
+                       shape_to_string(x.shape()));
+    // Tiling is broadcasting [1, d0, 1, d1, ...] to [r0, d0, r1, d1, ...].
+    Shape src, dst, shape;
+    for (size_t i = 0; i < x.rank(); ++i) {
+      if (reps[i] < 0) throw ValueError("repeats " + shape_to_string(reps) + " has a negative entry");
+      src.push_back(1);
+      src.push_back(x.dim(i));
+      dst.push_back(reps[i]);
+      dst.push_back(x.dim(i));
+      shape.push_back(reps[i] * x.dim(i));
+    }
+    out[0]->ensure(x.dtype(), shape);
+    const Tensor from = Tensor::borrow(x.dtype(), src, const_cast<void*>(x.raw()));
+    Tensor to = Tensor::borrow(x.dtype(), dst, out[0]->raw());
+    broadcast_copy(from, to);
+  }
+};
+
+class GatherOp final : public Op {
+ public:
+  explicit GatherOp(int64_t axis) : axis_(axis) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const Tensor& idx = *in[1];
+    expect_integer(idx, "indices");
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(x.rank())));
+    Shape shape(x.shape().begin(), x.shape().begin() + axis);
+    shape.insert(shape.end(), idx.shape().begin(), idx.shape().end());
+    shape.insert(shape.end(), x.shape().begin() + axis + 1, x.shape().end());
+    int64_t outer = 1, inner = 1;
+    for (size_t i = 0; i < axis; ++i) outer *= x.dim(i);
+    for (size_t i = axis + 1; i < x.rank(); ++i) inner *= x.dim(i);
+    const int64_t dim = x.dim(axis), n = idx.numel();
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t k = idx.int_at(j);
+      if (k < -dim || k >= dim)
+        throw ValueError("index " + std::to_string(k) + " is out of range for axis " + std::to_string(axis_) +
+                         " of data with shape " + shape_to_string(x.shape()));
+    }
+    Tensor& y = *out[0];
+    y.ensure(x.dtype(), shape);
+    const size_t es = dtype_size(x.dtype());
+    const char* s = static_cast<const char*>(x.raw());
+    char* d = static_cast<char*>(y.raw());
+    const size_t row = static_cast<size_t>(inner) * es;
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t j = 0; j < n; ++j) {
+        int64_t k = idx.int_at(j);
+        if (k < 0) k += dim;
+        std::memcpy(d + (o * n + j) * row, s + (o * dim + k) * row, row);
+      }
+    }
+  }
+
+ private:
+  int64_t axis_;
+};
+
+class RangeOp final : public Op {
+ public:
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& start = *in[0];
+    if (in[1]->dtype() != start.dtype() || in[2]->dtype() != start.dtype())
+      throw TypeError("start, limit and delta must have the same type");
+    const double s = scalar_double(start, "start"), l = scalar_double(*in[1], "limit"), dl = scalar_double(*in[2], "delta");
+    if (dl == 0) throw ValueError("delta must not be 0");
+    const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((l - s) / dl)));
+    Tensor& y = *out[0];
+    y.ensure(start.dtype(), {n});
+    dispatch_numeric(start.dtype(), "start", [&](auto t) {
+      using T = decltype(t);
+      const T s0 = start.data<T>()[0], d0 = in[2]->data<T>()[0];
+      T* p = y.data<T>();
+      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(s0 + static_cast<T>(i) * d0);
+    });
+  }
+};
+
+}  // namespace
+
+OpPtr build_identity(const BuildContext& ctx) {
+  ctx.require_input(0, "input");
+  return std::make_unique<IdentityOp>();
+}
+
+OpPtr build_dropout(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  if (ctx.opset() >= 12 && ctx.constant(2) && ctx.constant(2)->numel() > 0 && ctx.constant(2)->int_at(0) != 0)
+    ctx.fail("training_mode = true is not supported (lstmrt runs inference only)");
+  if (ctx.opset() < 7 && ctx.get_int("is_test", 0) == 0) ctx.fail("is_test = 0 is not supported");
+  return std::make_unique<DropoutOp>(ctx.opset() >= 10);
+}
+
+OpPtr build_constant(const BuildContext& ctx) {
+  const auto& attrs = ctx.node().attributes;
+  if (attrs.size() != 1) ctx.fail("expects exactly one value attribute");
+  const std::string& name = attrs.begin()->first;
+  if (name == "value") return std::make_unique<ConstantOp>(ctx.get_tensor("value")->clone());
+  if (name == "value_float") {
+    Tensor t(DType::Float32, {});
+    t.data<float>()[0] = ctx.get_float("value_float", 0.0f);
+    return std::make_unique<ConstantOp>(std::move(t));
+  }
+  if (name == "value_floats") {
+    const std::vector<float> v = ctx.get_floats("value_floats");
+    Tensor t(DType::Float32, {static_cast<int64_t>(v.size())});
+    std::copy(v.begin(), v.end(), t.data<float>());
+    return std::make_unique<ConstantOp>(std::move(t));
+  }
+  if (name == "value_int") {
+    Tensor t(DType::Int64, {});
+    t.data<int64_t>()[0] = ctx.get_int("value_int", 0);
+    return std::make_unique<ConstantOp>(std::move(t));
+  }
+  if (name == "value_ints") {
+    const std::vector<int64_t> v = ctx.get_ints("value_ints");
+    Tensor t(DType::Int64, {static_cast<int64_t>(v.size())});
+    std::copy(v.begin(), v.end(), t.data<int64_t>());
+    return std::make_unique<ConstantOp>(std::move(t));
+  }
+  ctx.fail("attribute '" + name + "' is not supported (strings and sparse tensors are not)");
+}
+
+OpPtr build_constant_of_shape(const BuildContext& ctx) {
+  ctx.require_input(0, "input");
+  const Tensor* v = ctx.get_tensor("value");
+  if (!v) return std::make_unique<ConstantOfShapeOp>(Tensor(DType::Float32, {1}));
+  if (v->numel() != 1) ctx.fail("attribute 'value' must hold one element, got shape " + shape_to_string(v->shape()));
+  return std::make_unique<ConstantOfShapeOp>(v->clone());
+}
+
+OpPtr build_shape(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  return std::make_unique<ShapeOp>(ctx.get_int("start", 0), ctx.get_int("end", 0), ctx.has_attr("end"));
+}
+
+OpPtr build_size(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  return std::make_unique<SizeOp>();
+}
+
+OpPtr build_reshape(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  ctx.require_input(1, "shape");
+  const int64_t allowzero = ctx.get_int("allowzero", 0);
+  if (allowzero != 0 && allowzero != 1) ctx.fail("attribute 'allowzero' must be 0 or 1, got " + std::to_string(allowzero));
+  return std::make_unique<ReshapeOp>(allowzero == 1);
+}
+
+OpPtr build_flatten(const BuildContext& ctx) {
+  ctx.require_input(0, "input");
+  return std::make_unique<FlattenOp>(ctx.get_int("axis", 1));
+}
+
+OpPtr build_squeeze(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  bool from_input = false;
+  std::vector<int64_t> axes = axes_from(ctx, 13, 1, &from_input);
+  return std::make_unique<SqueezeOp>(std::move(axes), from_input);
+}
+
+OpPtr build_unsqueeze(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  bool from_input = false;
+  std::vector<int64_t> axes = axes_from(ctx, 13, 1, &from_input);
+  if (!from_input && axes.empty()) {
+    if (ctx.opset() >= 13) ctx.require_input(1, "axes");
+    ctx.fail("attribute 'axes' is required");
+  }
+  return std::make_unique<UnsqueezeOp>(std::move(axes), from_input);
+}
+
+OpPtr build_transpose(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  return std::make_unique<TransposeOp>(ctx.get_ints("perm"));
+}
+
+OpPtr build_concat(const BuildContext& ctx) {
+  if (ctx.num_inputs() == 0) ctx.fail("needs at least one input");
+  if (!ctx.has_attr("axis")) ctx.fail("attribute 'axis' is required");
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) ctx.require_input(i, "inputs");
+  return std::make_unique<ConcatOp>(ctx.get_int("axis", 0));
+}
+
+OpPtr build_split(const BuildContext& ctx) {
+  ctx.require_input(0, "input");
+  if (ctx.num_outputs() == 0) ctx.fail("has no outputs");
+  std::vector<int64_t> split;
+  bool from_input = false;
+  if (ctx.opset() < 13 || ctx.has_attr("split"))
+    split = ctx.get_ints("split");
+  else
+    from_input = ctx.has_input(1);
+  if (ctx.has_attr("num_outputs") && ctx.get_int("num_outputs", 0) != static_cast<int64_t>(ctx.num_outputs()))
+    ctx.fail("attribute num_outputs=" + std::to_string(ctx.get_int("num_outputs", 0)) + " but the node has " +
+             std::to_string(ctx.num_outputs()) + " outputs");
+  return std::make_unique<SplitOp>(ctx.get_int("axis", 0), std::move(split), from_input, ctx.opset() >= 18);
+}
+
+OpPtr build_slice(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  if (ctx.opset() < 10) {
+    if (!ctx.has_attr("starts") || !ctx.has_attr("ends")) ctx.fail("attributes 'starts' and 'ends' are required");
+    return std::make_unique<SliceOp>(false, ctx.get_ints("starts"), ctx.get_ints("ends"), ctx.get_ints("axes"));
+  }
+  ctx.require_input(1, "starts");
+  ctx.require_input(2, "ends");
+  return std::make_unique<SliceOp>(true, std::vector<int64_t>{}, std::vector<int64_t>{}, std::vector<int64_t>{});
+}
+
+OpPtr build_expand(const BuildContext& ctx) {
+  ctx.require_input(0, "input");
+  ctx.require_input(1, "shape");
+  return std::make_unique<ExpandOp>();
+}
+
+OpPtr build_tile(const BuildContext& ctx) {
+  ctx.require_input(0, "input");
+  ctx.require_input(1, "repeats");
+  return std::make_unique<TileOp>();
+}
+
+OpPtr build_gather(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  ctx.require_input(1, "indices");
+  return std::make_unique<GatherOp>(ctx.get_int("axis", 0));
+}
+
+OpPtr build_range(const BuildContext& ctx) {
+  ctx.require_input(0, "start");
+  ctx.require_input(1, "limit");
+  ctx.require_input(2, "delta");
+  return std::make_unique<RangeOp>();
+}
+
+}  // namespace lstmrt

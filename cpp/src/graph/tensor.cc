@@ -1,0 +1,216 @@
+#include "lstmrt/graph/tensor.h"
+
+#include <atomic>
+#include <cstring>
+#include <new>
+
+#include "lstmrt/errors.h"
+
+namespace lstmrt {
+
+namespace {
+
+constexpr size_t kAlignment = 64;
+
+std::atomic<uint64_t>& allocation_counter() {
+  static std::atomic<uint64_t> counter{0};
+  return counter;
+}
+
+// A buffer of at least `bytes` bytes (at least one cache line, so that an empty tensor still has
+// a valid pointer), 64-byte aligned.
+std::shared_ptr<void> allocate(size_t bytes) {
+  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  const size_t size = rounded == 0 ? kAlignment : rounded;
+  void* p = ::operator new(size, std::align_val_t(kAlignment));
+  return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
+}
+
+}  // namespace
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Float32:
+      return "float32";
+    case DType::Int64:
+      return "int64";
+    case DType::Int32:
+      return "int32";
+    case DType::Bool:
+      return "bool";
+  }
+  return "?";
+}
+
+const char* onnx_type_string(DType t) {
+  switch (t) {
+    case DType::Float32:
+      return "tensor(float)";
+    case DType::Int64:
+      return "tensor(int64)";
+    case DType::Int32:
+      return "tensor(int32)";
+    case DType::Bool:
+      return "tensor(bool)";
+  }
+  return "tensor(?)";
+}
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::Float32:
+    case DType::Int32:
+      return 4;
+    case DType::Int64:
+      return 8;
+    case DType::Bool:
+      return 1;
+  }
+  return 1;
+}
+
+int onnx_type_code(DType t) {
+  switch (t) {
+    case DType::Float32:
+      return 1;
+    case DType::Int64:
+      return 7;
+    case DType::Int32:
+      return 6;
+    case DType::Bool:
+      return 9;
+  }
+  return 0;
+}
+
+bool dtype_from_onnx(int64_t code, DType* out) {
+  switch (code) {
+    case 1:
+      *out = DType::Float32;
+      return true;
+    case 7:
+      *out = DType::Int64;
+      return true;
+    case 6:
+      *out = DType::Int32;
+      return true;
+    case 9:
+      *out = DType::Bool;
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string onnx_type_code_name(int64_t code) {
+  static const char* const names[] = {"UNDEFINED", "FLOAT",     "UINT8",     "INT8",         "UINT16",
+                                      "INT16",     "INT32",     "INT64",     "STRING",       "BOOL",
+                                      "FLOAT16",   "DOUBLE",    "UINT32",    "UINT64",       "COMPLEX64",
+                                      "COMPLEX128", "BFLOAT16", "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ",
+                                      "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4", "FLOAT4E2M1"};
+  if (code >= 0 && code < static_cast<int64_t>(sizeof(names) / sizeof(names[0]))) return names[code];
+  return "type code " + std::to_string(code);
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Tensor::Tensor(DType dtype, Shape shape) {
+  for (int64_t d : shape)
+    if (d < 0) throw ValueError("negative dimension in shape " + shape_to_string(shape));
+  dtype_ = dtype;
+  shape_ = std::move(shape);
+  numel_ = shape_numel(shape_);
+  own_bytes_ = nbytes();
+  own_ = allocate(own_bytes_);
+  std::memset(own_.get(), 0, own_bytes_);
+  data_ = own_.get();
+}
+
+Tensor Tensor::borrow(DType dtype, Shape shape, void* data) {
+  Tensor t;
+  t.set_borrowed(dtype, shape, data);
+  return t;
+}
+
+void Tensor::set_borrowed(DType dtype, const Shape& shape, void* data) {
+  static const uint64_t kEmpty[8] = {};
+  dtype_ = dtype;
+  shape_ = shape;
+  numel_ = shape_numel(shape_);
+  keep_.reset();
+  data_ = data ? data : const_cast<uint64_t*>(kEmpty);
+}
+
+void Tensor::ensure(DType dtype, const Shape& shape) {
+  const int64_t n = shape_numel(shape);
+  for (int64_t d : shape)
+    if (d < 0) throw ValueError("negative dimension in shape " + shape_to_string(shape));
+  const size_t bytes = static_cast<size_t>(n) * dtype_size(dtype);
+  if (!own_ || own_bytes_ < bytes) {
+    own_ = allocate(bytes);
+    own_bytes_ = bytes;
+    allocation_counter().fetch_add(1, std::memory_order_relaxed);
+  }
+  dtype_ = dtype;
+  shape_ = shape;
+  numel_ = n;
+  keep_.reset();
+  data_ = own_.get();
+}
+
+void Tensor::view_of(const Tensor& other, const Shape& shape) {
+  dtype_ = other.dtype_;
+  shape_ = shape;
+  numel_ = shape_numel(shape_);
+  data_ = other.data_;
+  // Keep whatever keeps the viewed buffer alive; borrowed memory has no owner here.
+  keep_ = other.keep_ ? other.keep_ : (other.data_ == other.own_.get() ? other.own_ : nullptr);
+}
+
+Tensor Tensor::clone() const {
+  Tensor t(dtype_, shape_);
+  if (numel_ > 0) std::memcpy(t.data_, data_, nbytes());
+  return t;
+}
+
+int64_t Tensor::int_at(int64_t i) const {
+  switch (dtype_) {
+    case DType::Float32:
+      return static_cast<int64_t>(data<float>()[i]);
+    case DType::Int64:
+      return data<int64_t>()[i];
+    case DType::Int32:
+      return data<int32_t>()[i];
+    case DType::Bool:
+      return data<bool>()[i] ? 1 : 0;
+  }
+  return 0;
+}
+
+double Tensor::double_at(int64_t i) const {
+  switch (dtype_) {
+    case DType::Float32:
+      return data<float>()[i];
+    case DType::Int64:
+      return static_cast<double>(data<int64_t>()[i]);
+    case DType::Int32:
+      return data<int32_t>()[i];
+    case DType::Bool:
+      return data<bool>()[i] ? 1.0 : 0.0;
+  }
+  return 0.0;
+}
+
+std::vector<int64_t> Tensor::to_int64_vector() const {
+  std::vector<int64_t> v(static_cast<size_t>(numel_));
+  for (int64_t i = 0; i < numel_; ++i) v[static_cast<size_t>(i)] = int_at(i);
+  return v;
+}
+
+uint64_t tensor_buffer_allocations() { return allocation_counter().load(std::memory_order_relaxed); }
+
+}  // namespace lstmrt
