@@ -5,7 +5,10 @@
 #include <mutex>
 #include <optional>
 
+#include <cstring>
+
 #include "bindings.h"
+#include "lstmrt/rnn_stream.h"
 
 namespace lstmrt {
 namespace {
@@ -17,49 +20,68 @@ CellKind parse_cell(const std::string& cell) {
   throw ValueError("cell: expected 'LSTM', 'GRU' or 'RNN', got '" + cell + "'");
 }
 
+// One call's arguments, converted and checked against the layer (or stream), and its outputs,
+// allocated. Everything that can fail does so here, before any state is touched.
+struct Call {
+  std::optional<FloatArray> X, h0, c0;
+  std::optional<Int32Array> lens;
+  RnnShapes shapes;
+  py::array_t<float> Y, Y_h, Y_c;
+  bool lstm = false;
+
+  template <class Checker>
+  Call(const RnnLayer& layer, py::handle X_obj, py::handle lens_obj, py::handle h_obj, py::handle c_obj,
+       Checker&& check) {
+    X = float_array(X_obj, "X");
+    if (!X) throw ValueError(layer.context().empty() ? "X: the input sequence is required" : layer.context() + ": X is required");
+    lens = int32_array(lens_obj, "sequence_lens");
+    h0 = float_array(h_obj, "initial_h");
+    c0 = float_array(c_obj, "initial_c");
+    const std::vector<int64_t> lens_shape = lens ? shape_of(*lens) : std::vector<int64_t>{};
+    const std::vector<int64_t> h_shape = h0 ? shape_of(*h0) : std::vector<int64_t>{};
+    const std::vector<int64_t> c_shape = c0 ? shape_of(*c0) : std::vector<int64_t>{};
+    shapes = check(shape_of(*X), lens ? lens->data() : nullptr, lens ? &lens_shape : nullptr, h0 ? &h_shape : nullptr,
+                   c0 ? &c_shape : nullptr);
+    lstm = layer.cell() == CellKind::LSTM;
+    Y = py::array_t<float>(layer.y_shape(shapes));
+    Y_h = py::array_t<float>(layer.state_shape(shapes));
+    if (lstm) Y_c = py::array_t<float>(layer.state_shape(shapes));
+  }
+  const float* x() const { return X->data(); }
+  const int32_t* l() const { return lens ? lens->data() : nullptr; }
+  const float* h() const { return h0 ? h0->data() : nullptr; }
+  const float* c() const { return c0 ? c0->data() : nullptr; }
+  float* y() { return Y.mutable_data(); }
+  float* yh() { return Y_h.mutable_data(); }
+  float* yc() { return lstm ? Y_c.mutable_data() : nullptr; }
+  py::tuple result() const {
+    if (lstm) return py::make_tuple(Y, Y_h, Y_c);
+    return py::make_tuple(Y, Y_h);
+  }
+};
+
 // The layer plus the scratch memory that its calls reuse. A call that finds the workspace busy
 // (another Python thread is inside run) uses a private one, so concurrent calls never share it.
 class BoundLayer {
  public:
   BoundLayer(std::unique_ptr<RnnLayer> layer, int threads) : layer_(std::move(layer)), threads_(threads) {}
 
-  py::tuple run(py::handle X_obj, py::handle lens_obj, py::handle h_obj, py::handle c_obj,
-                std::optional<int> threads) {
-    const auto X = float_array(X_obj, "X");
-    if (!X) throw ValueError(layer_->context().empty() ? "X: the input sequence is required" : layer_->context() + ": X is required");
-    const auto lens = int32_array(lens_obj, "sequence_lens");
-    const auto h0 = float_array(h_obj, "initial_h");
-    const auto c0 = float_array(c_obj, "initial_c");
-    const std::vector<int64_t> lens_shape = lens ? shape_of(*lens) : std::vector<int64_t>{};
-    const std::vector<int64_t> h_shape = h0 ? shape_of(*h0) : std::vector<int64_t>{};
-    const std::vector<int64_t> c_shape = c0 ? shape_of(*c0) : std::vector<int64_t>{};
-    const RnnShapes s = layer_->check_inputs(shape_of(*X), lens ? lens->data() : nullptr, lens ? &lens_shape : nullptr,
-                                             h0 ? &h_shape : nullptr, c0 ? &c_shape : nullptr);
-    py::array_t<float> Y(layer_->y_shape(s));
-    py::array_t<float> Y_h(layer_->state_shape(s));
-    py::array_t<float> Y_c;
-    const bool lstm = layer_->cell() == CellKind::LSTM;
-    if (lstm) Y_c = py::array_t<float>(layer_->state_shape(s));
-    const float* x = X->data();
-    const int32_t* l = lens ? lens->data() : nullptr;
-    const float* h = h0 ? h0->data() : nullptr;
-    const float* c = c0 ? c0->data() : nullptr;
-    float* y = Y.mutable_data();
-    float* yh = Y_h.mutable_data();
-    float* yc = lstm ? Y_c.mutable_data() : nullptr;
-    const int t = threads.value_or(threads_);
+  py::tuple run(py::handle X_obj, py::handle lens_obj, py::handle h_obj, py::handle c_obj) {
+    const RnnLayer& layer = *layer_;
+    Call call(layer, X_obj, lens_obj, h_obj, c_obj, [&](auto&&... a) { return layer.check_inputs(a...); });
     {
       py::gil_scoped_release release;
       std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
       if (lock.owns_lock()) {
-        layer_->run(s, x, l, h, c, y, yh, yc, workspace_, t);
+        layer.run(call.shapes, call.x(), call.l(), call.h(), call.c(), call.y(), call.yh(), call.yc(), workspace_,
+                  threads_);
       } else {
         Workspace private_ws;
-        layer_->run(s, x, l, h, c, y, yh, yc, private_ws, t);
+        layer.run(call.shapes, call.x(), call.l(), call.h(), call.c(), call.y(), call.yh(), call.yc(), private_ws,
+                  threads_);
       }
     }
-    if (lstm) return py::make_tuple(Y, Y_h, Y_c);
-    return py::make_tuple(Y, Y_h);
+    return call.result();
   }
 
   const RnnLayer& layer() const { return *layer_; }
@@ -72,9 +94,90 @@ class BoundLayer {
   Workspace workspace_;
 };
 
+// A stateful handle on a layer. Calls on one stream are serialized by its mutex (taken with the
+// GIL released, so a waiting thread does not block the interpreter).
+class BoundStream {
+ public:
+  explicit BoundStream(BoundLayer& layer) : owner_(layer), stream_(layer.layer()) {}
+
+  py::tuple run(py::handle X_obj, py::handle lens_obj, py::handle h_obj, py::handle c_obj) {
+    const RnnLayer& layer = owner_.layer();
+    std::optional<Call> call;
+    {
+      // The check reads the stream's batch size: hold the lock from the check to the update.
+      py::gil_scoped_release release;
+      lock_.lock();
+    }
+    std::unique_lock<std::mutex> guard(lock_, std::adopt_lock);
+    call.emplace(layer, X_obj, lens_obj, h_obj, c_obj, [&](auto&&... a) { return stream_.check(a...); });
+    {
+      py::gil_scoped_release release;
+      stream_.run(call->shapes, call->x(), call->l(), call->h(), call->c(), call->y(), call->yh(), call->yc(),
+                  owner_.threads());
+    }
+    return call->result();
+  }
+
+  void reset() {
+    std::lock_guard<std::mutex> guard(lock_);
+    stream_.reset();
+  }
+
+  py::dict get_state() {
+    std::lock_guard<std::mutex> guard(lock_);
+    py::dict d;
+    if (!stream_.started()) return d;
+    const std::vector<int64_t> shape = stream_.state_shape();
+    py::array_t<float> h(shape);
+    std::memcpy(h.mutable_data(), stream_.h().data(), stream_.h().size() * sizeof(float));
+    d["h"] = h;
+    if (owner_.layer().cell() == CellKind::LSTM) {
+      py::array_t<float> c(shape);
+      std::memcpy(c.mutable_data(), stream_.c().data(), stream_.c().size() * sizeof(float));
+      d["c"] = c;
+    }
+    return d;
+  }
+
+  void set_state(const py::dict& d) {
+    const RnnLayer& layer = owner_.layer();
+    const bool lstm = layer.cell() == CellKind::LSTM;
+    if (!d.contains("h") || (lstm && !d.contains("c")))
+      throw ValueError(std::string("state: expected a dict with ") + (lstm ? "'h' and 'c'" : "'h'"));
+    const auto h = float_array(d["h"], "state['h']");
+    const auto c = lstm ? float_array(d["c"], "state['c']") : std::nullopt;
+    const std::vector<int64_t> hs = shape_of(*h);
+    if (hs.size() != 3) throw ValueError("state['h']: expected rank 3, got shape " + shape_to_string(hs));
+    const int64_t batch = layer.layout() == 0 ? hs[1] : hs[0];
+    const std::vector<int64_t> expected = layer.state_shape(RnnShapes{0, batch});
+    if (hs != expected)
+      throw ValueError("state['h']: expected shape " + shape_to_string(expected) + ", got " + shape_to_string(hs));
+    if (lstm && shape_of(*c) != expected)
+      throw ValueError("state['c']: expected shape " + shape_to_string(expected) + ", got " +
+                       shape_to_string(shape_of(*c)));
+    std::lock_guard<std::mutex> guard(lock_);
+    stream_.set_state(batch, h->data(), lstm ? c->data() : nullptr);
+  }
+
+ private:
+  BoundLayer& owner_;
+  RnnStream stream_;
+  std::mutex lock_;
+};
+
 }  // namespace
 
 void register_rnn(py::module_& m) {
+  py::class_<BoundStream>(m, "RnnStream", "A layer in stateful mode: the state is carried between calls.")
+      .def("run", &BoundStream::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
+           py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(),
+           "Runs one chunk from the carried state (or from initial_h/initial_c when fed).")
+      .def("__call__", &BoundStream::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
+           py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none())
+      .def("reset", &BoundStream::reset, "Forgets the state: the next call starts from zeros.")
+      .def("get_state", &BoundStream::get_state, "Copies of the state: {'h': ..., 'c': ...} ({} before the first call).")
+      .def("set_state", &BoundStream::set_state, py::arg("state"), "Replaces the state with copies of the given arrays.");
+
   py::class_<BoundLayer>(m, "RnnLayer", "A packed ONNX LSTM/GRU/RNN layer.")
       .def(py::init([](const std::string& cell, py::handle W, py::handle R, py::handle B, py::handle P,
                        std::optional<int64_t> hidden_size, const std::string& direction, int64_t layout,
@@ -113,8 +216,12 @@ void register_rnn(py::module_& m) {
            py::arg("input_forget") = 0, py::arg("linear_before_reset") = 0, py::arg("context") = "",
            py::arg("threads") = 0)
       .def("run", &BoundLayer::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
-           py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(), py::arg("threads") = py::none(),
+           py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(),
            "Runs the layer; returns (Y, Y_h, Y_c) for LSTM and (Y, Y_h) otherwise.")
+      .def("__call__", &BoundLayer::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
+           py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none())
+      .def("stream", [](BoundLayer& self) { return std::make_unique<BoundStream>(self); }, py::keep_alive<0, 1>(),
+           "A stateful handle: the recurrent state is carried from one call to the next.")
       .def_property_readonly("cell", [](const BoundLayer& b) { return std::string(cell_name(b.layer().cell())); })
       .def_property_readonly("hidden_size", [](const BoundLayer& b) { return b.layer().hidden_size(); })
       .def_property_readonly("input_size", [](const BoundLayer& b) { return b.layer().input_size(); })

@@ -44,35 +44,33 @@ def _attributes(
     )
 
 
-class _Layer:
+class _Layer(_core.RnnLayer):
+    """Base of the prepacked layers. Calling one goes straight to C++ (no Python frame)."""
+
     _cell = ""
 
     def __init__(self, W, R, B=None, P=None, *, hidden_size=None, direction="forward", layout=0,
                  activations=None, activation_alpha=None, activation_beta=None, clip=None,
                  input_forget=0, linear_before_reset=0, threads=None):
-        self._layer = _core.RnnLayer(
-            self._cell, W, R, B, P,
+        _core.RnnLayer.__init__(
+            self, self._cell, W, R, B, P,
             input_forget=int(input_forget), linear_before_reset=int(linear_before_reset),
             threads=0 if threads is None else int(threads),
             **_attributes(hidden_size, direction, layout, activations, activation_alpha, activation_beta, clip),
         )
 
-    @property
-    def hidden_size(self) -> int:
-        return self._layer.hidden_size
+    def stream(self) -> "_core.RnnStream":
+        """A stateful handle: ``stream(X_chunk)`` continues from the state the previous chunk left.
 
-    @property
-    def input_size(self) -> int:
-        return self._layer.input_size
-
-    @property
-    def num_directions(self) -> int:
-        return self._layer.num_directions
+        ``reset()``, ``get_state()`` and ``set_state()`` manage the state; a fed ``initial_h`` /
+        ``initial_c`` replaces it for that call. Reverse and bidirectional layers cannot stream.
+        """
+        return _core.RnnLayer.stream(self)
 
     def __repr__(self) -> str:
-        acts = ", ".join(name for name, _, _ in self._layer.activations)
+        acts = ", ".join(name for name, _, _ in self.activations)
         return (f"{type(self).__name__}(input_size={self.input_size}, hidden_size={self.hidden_size}, "
-                f"num_directions={self.num_directions}, layout={self._layer.layout}, activations=[{acts}])")
+                f"num_directions={self.num_directions}, layout={self.layout}, activations=[{acts}])")
 
 
 class LSTM(_Layer):
@@ -88,8 +86,6 @@ class LSTM(_Layer):
                          activation_beta=activation_beta, clip=clip, input_forget=input_forget,
                          threads=threads)
 
-    def __call__(self, X, sequence_lens=None, initial_h=None, initial_c=None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self._layer.run(X, sequence_lens, initial_h, initial_c)
 
 
 class GRU(_Layer):
@@ -105,8 +101,6 @@ class GRU(_Layer):
                          activation_beta=activation_beta, clip=clip,
                          linear_before_reset=linear_before_reset, threads=threads)
 
-    def __call__(self, X, sequence_lens=None, initial_h=None) -> Tuple[np.ndarray, np.ndarray]:
-        return self._layer.run(X, sequence_lens, initial_h, None)
 
 
 class RNN(_Layer):
@@ -120,8 +114,6 @@ class RNN(_Layer):
                          activations=activations, activation_alpha=activation_alpha,
                          activation_beta=activation_beta, clip=clip, threads=threads)
 
-    def __call__(self, X, sequence_lens=None, initial_h=None) -> Tuple[np.ndarray, np.ndarray]:
-        return self._layer.run(X, sequence_lens, initial_h, None)
 
 
 def lstm(X, W, R, B=None, sequence_lens=None, initial_h=None, initial_c=None, P=None, *,
