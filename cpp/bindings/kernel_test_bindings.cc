@@ -2,10 +2,15 @@
 //
 // Inputs are copied into buffers that end exactly at an unreadable page, so a kernel that reads
 // or writes past the end of an array crashes the test instead of passing by luck.
+#include <chrono>
 #include <cstring>
+#include <ctime>
 #include <memory>
+#include <random>
+#include <vector>
 
 #include "bindings.h"
+#include "lstmrt/gemm.h"
 #include "lstmrt/kernels.h"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -60,6 +65,17 @@ std::unique_ptr<GuardedFloats> guarded_copy(const float* src, size_t n) {
   auto g = std::make_unique<GuardedFloats>(n);
   if (n) std::memcpy(g->data(), src, n * sizeof(float));
   return g;
+}
+
+// CPU time of the calling thread: immune to time spent descheduled on a busy machine.
+double thread_seconds() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+#else
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#endif
 }
 
 }  // namespace
@@ -119,6 +135,34 @@ void register_kernel_tests(py::module_& m) {
         return out;
       },
       py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("bias") = py::none());
+
+  t.def(
+      "time_gemm",
+      [](const std::string& isa, int64_t M, int64_t N, int64_t K, int reps, int threads, bool wall) {
+        // Packs random weights once, then times `reps` products C = A·Wᵀ (kernel microbenchmark).
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        std::mt19937 gen(42);
+        std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+        std::vector<float> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(N * K)), C(static_cast<size_t>(M * N));
+        for (float& v : A) v = dist(gen);
+        for (float& v : W) v = dist(gen);
+        const PackedMatrix packed(W.data(), N, K, K);
+        double seconds;
+        {
+          py::gil_scoped_release release;
+          gemm(kt, M, A.data(), K, packed, nullptr, false, C.data(), N, threads);  // warm the caches
+          auto now = [&] {
+            return wall ? std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count()
+                        : thread_seconds();
+          };
+          const double t0 = now();
+          for (int r = 0; r < reps; ++r) gemm(kt, M, A.data(), K, packed, nullptr, false, C.data(), N, threads);
+          seconds = (now() - t0) / reps;
+        }
+        return seconds;
+      },
+      py::arg("isa"), py::arg("M"), py::arg("N"), py::arg("K"), py::arg("reps") = 100, py::arg("threads") = 1,
+      py::arg("wall") = false, "Seconds per packed GEMM call (thread CPU time unless wall=True).");
 }
 
 }  // namespace lstmrt
