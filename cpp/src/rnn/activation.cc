@@ -15,8 +15,10 @@ struct Entry {
   float alpha, beta;  // the ONNX operator defaults
 };
 
-// Defaults are those of the standalone ONNX operators of the same name (Affine and ScaledTanh
-// were ONNX ops up to opset 9 with alpha 1, beta 0 and alpha 1, beta 1).
+// Defaults are those of the standalone ONNX operators of the same name. Affine was an
+// experimental ONNX op (alpha 1, beta 0: the identity); ScaledTanh's schema had no defaults, and
+// alpha = beta = 1 makes it plain tanh. ONNX Runtime's recurrent kernels differ: they default
+// Affine, ScaledTanh and ThresholdedRelu to alpha = beta = 0.
 constexpr Entry kEntries[] = {
     {"Relu", ActKind::Relu, false, false, 0.0f, 0.0f},
     {"Tanh", ActKind::Tanh, false, false, 0.0f, 0.0f},

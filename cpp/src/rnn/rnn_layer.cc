@@ -121,8 +121,7 @@ RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R,
                        std::to_string(hidden_) + dir_note + ", got " + shape_to_string(P.shape));
   }
 
-  // Activations: k per direction. A list for one direction is accepted for a bidirectional
-  // layer and used for both (ONNX Runtime does the same).
+  // Activations: k per direction, as ONNX specifies (ONNX Runtime refuses other lengths too).
   const int k = activation_count(cell_);
   std::vector<std::string> names = a.activations;
   if (names.empty()) {
@@ -134,11 +133,12 @@ RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R,
       names.insert(names.end(), one.begin(), one.end());
     }
   }
-  if (names.size() != static_cast<size_t>(k * num_dir_) && !(num_dir_ == 2 && names.size() == static_cast<size_t>(k)))
+  if (names.size() != static_cast<size_t>(k * num_dir_))
     throw ValueError(where("activations") + ": expected " + std::to_string(k * num_dir_) + " names (" +
                      std::to_string(k) + " per direction" + dir_note + "), got " + std::to_string(names.size()));
   // alpha and beta are consumed in list order by the activations that take them (as ONNX
-  // Runtime does); an activation finding its list exhausted takes the ONNX default.
+  // Runtime does); an activation finding its list exhausted takes the ONNX default. Values left
+  // over are an error here (ONNX Runtime ignores them), since they mean the lists were misread.
   size_t ai = 0, bi = 0;
   for (const std::string& name : names) {
     Activation act;
@@ -155,10 +155,6 @@ RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R,
   if (bi < a.activation_beta.size())
     throw ValueError(where("activation_beta") + ": " + std::to_string(a.activation_beta.size()) +
                      " values given but the activations take only " + std::to_string(bi));
-  if (acts_.size() == static_cast<size_t>(k) && num_dir_ == 2) {
-    const std::vector<Activation> one = acts_;
-    acts_.insert(acts_.end(), one.begin(), one.end());
-  }
 
   // Partitions of at least 16 units (one AVX-512 vector), at most one per thread.
   const int64_t max_parts = std::max<int64_t>(1, hidden_ / 16);
