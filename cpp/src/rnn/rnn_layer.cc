@@ -7,7 +7,7 @@
 #include "lstmrt/errors.h"
 #include "lstmrt/gemm.h"
 #include "lstmrt/kernels.h"
-#include "lstmrt/spin_barrier.h"
+#include "lstmrt/phase_scheduler.h"
 #include "lstmrt/threading.h"
 
 namespace lstmrt {
@@ -282,7 +282,7 @@ std::vector<int64_t> RnnLayer::state_shape(const RnnShapes& s) const {
 struct RnnLayer::Team {
   int size = 1;                      // threads per direction
   bool parallel_directions = false;  // both directions at once, each with its own `size` threads
-  SpinBarrier* barrier[2] = {nullptr, nullptr};
+  PhaseScheduler* sched[2] = {nullptr, nullptr};
   struct Buffers {
     float* xw;       // per partition: [rows, G*units] at offset rows*G*j0
     float* hr;       // per partition: [batch, G*units] at offset batch*G*j0
@@ -323,9 +323,9 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   Team team;
   team.parallel_directions = num_dir_ == 2 && T >= 2;
   team.size = std::max(1, std::min(parts, team.parallel_directions ? T / 2 : T));
-  SpinBarrier barriers[2] = {SpinBarrier(team.size), SpinBarrier(team.size)};
-  team.barrier[0] = &barriers[0];
-  team.barrier[1] = &barriers[1];
+  PhaseScheduler scheds[2] = {PhaseScheduler(parts, team.size), PhaseScheduler(parts, team.size)};
+  team.sched[0] = &scheds[0];
+  team.sched[1] = &scheds[1];
 
   // Scratch, per direction. Workspace::get may reallocate a slot, so everything is fetched here.
   const int64_t x_rows = s.seq * batch;
@@ -364,13 +364,15 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   Team serial = team;
   serial.size = 1;
   serial.parallel_directions = false;
-  SpinBarrier one(1);
-  serial.barrier[0] = serial.barrier[1] = &one;
+  PhaseScheduler one[2] = {PhaseScheduler(parts, 1), PhaseScheduler(parts, 1)};
+  serial.sched[0] = &one[0];
+  serial.sched[1] = &one[1];
   run_team(serial, 0, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c);
 }
 
 // The work of one thread: `member` indexes the team (direction-major when directions run in
-// parallel). Each thread owns the partitions p = local, local + size, ... of its direction.
+// parallel). Every member goes through the same phases; in each, it runs the partitions the
+// scheduler gives it (its own, plus any a descheduled teammate left unclaimed).
 void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const float* X, const int32_t* lens,
                         const float* initial_h, const float* initial_c, float* Y, float* Y_h, float* Y_c) const {
   const KernelTable& kt = kernels();
@@ -394,21 +396,25 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     const bool reverse = direction_ == Direction::Reverse || d == 1;
     const Activation* act = &acts_[d * k];
     const Team::Buffers& buf = team.buf[d];
-    SpinBarrier& barrier = *team.barrier[d];
+    PhaseScheduler& sched = *team.sched[d];
     const std::vector<Partition>& all = parts_[d];
     auto y_at = [&](int64_t t, int64_t b) {
       return layout_ == 0 ? Y + ((t * num_dir_ + d) * batch + b) * H : Y + ((b * seq + t) * num_dir_ + d) * H;
     };
     auto state_at = [&](int64_t b) { return layout_ == 0 ? (d * batch + b) * H : (b * num_dir_ + d) * H; };
     auto time_of = [&](int64_t b, int64_t step) { return reverse ? len_of(b) - 1 - step : step; };
+    // Where partition p's rows of X·Wᵀ and of H·Rᵀ live (see Team::Buffers).
+    auto xw_of = [&](const Partition& part) { return buf.xw + seq * batch * G * part.j0; };
+    auto hr_of = [&](const Partition& part) { return buf.hr + batch * G * part.j0; };
+    int64_t phase = 0;
 
-    // This thread's partitions: X·Wᵀ + bias for every timestep (layout 0 skips the steps past
-    // every length), and the initial state of its units.
+    // X·Wᵀ + bias for every timestep (layout 0 skips the steps past every length), and the
+    // initial state of the partition's units.
     const int64_t x_rows = layout_ == 0 ? max_len * batch : seq * batch;
-    for (size_t p = local; p < all.size(); p += team.size) {
+    sched.run_phase(phase++, local, [&](int p) {
       const Partition& part = all[p];
       const int64_t u = part.units, j0 = part.j0;
-      gemm(kt, x_rows, X, input_, part.w, part.bias.get(), false, buf.xw + seq * batch * G * j0, G * u, 1);
+      gemm(kt, x_rows, X, input_, part.w, part.bias.get(), false, xw_of(part), G * u, 1);
       for (int64_t b = 0; b < batch; ++b) {
         float* h = buf.h[0] + b * H + j0;
         if (initial_h) std::memcpy(h, initial_h + state_at(b) + j0, u * sizeof(float));
@@ -419,106 +425,117 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
           else std::memset(c, 0, u * sizeof(float));
         }
       }
-    }
-    barrier.wait();  // every unit of H_0 is in place
+    });
 
     int cur = 0;
     for (int64_t step = 0; step < max_len; ++step) {
       const float* h_cur = buf.h[cur];
       float* h_next = buf.h[cur ^ 1];
-      for (size_t p = local; p < all.size(); p += team.size) {
-        const Partition& part = all[p];
-        const int64_t u = part.units, j0 = part.j0, Gu = G * u;
-        const float* xw = buf.xw + seq * batch * G * j0;
-        float* hr = buf.hr + batch * G * j0;
-        if (lstm) {
+      // Finished rows keep their state; running rows publish H_t to Y.
+      auto publish = [&](const Partition& part) {
+        const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
+        for (int64_t b = 0; b < batch; ++b) {
+          if (step >= len_of(b)) std::memcpy(h_next + b * H + part.j0, h_cur + b * H + part.j0, bytes);
+          else if (Y) std::memcpy(y_at(time_of(b, step), b) + part.j0, h_next + b * H + part.j0, bytes);
+        }
+      };
+      if (lstm) {
+        sched.run_phase(phase++, local, [&](int p) {
+          const Partition& part = all[p];
+          const int64_t u = part.units, j0 = part.j0, Gu = G * u;
+          float* hr = hr_of(part);
           gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, Gu, 1);
           for (int64_t b = 0; b < batch; ++b) {
             if (step >= len_of(b)) continue;
-            LstmRowArgs a{xw + x_row(time_of(b, step), b) * Gu, hr + b * Gu, buf.c + b * H + j0, buf.c + b * H + j0,
-                          h_next + b * H + j0, part.peephole.get(), u, act[0], act[1], act[2], clip_, input_forget_};
+            LstmRowArgs a{xw_of(part) + x_row(time_of(b, step), b) * Gu, hr + b * Gu, buf.c + b * H + j0,
+                          buf.c + b * H + j0, h_next + b * H + j0, part.peephole.get(), u, act[0], act[1], act[2],
+                          clip_, input_forget_};
             kt.lstm_row(a);
           }
-        } else if (gru) {
-          const int64_t zr_width = linear_before_reset_ ? Gu : 2 * u;
-          gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, zr_width, 1);
+          publish(part);
+        });
+      } else if (gru) {
+        auto gru_args = [&](const Partition& part) {
           GruRowArgs a{};
-          a.hidden = u;
+          a.hidden = part.units;
           a.f = act[0];
           a.g = act[1];
           a.clip = clip_;
           a.linear_before_reset = linear_before_reset_;
           a.rb_h = part.rb_h.get();
+          return a;
+        };
+        // z, r, and r ⊙ H_{t-1} (or r) for the partition's units.
+        auto stage1 = [&](const Partition& part) {
+          const int64_t u = part.units, j0 = part.j0, Gu = G * u;
+          const int64_t zr_width = linear_before_reset_ ? Gu : 2 * u;
+          float* hr = hr_of(part);
+          gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, zr_width, 1);
+          GruRowArgs a = gru_args(part);
           for (int64_t b = 0; b < batch; ++b) {
             if (step >= len_of(b)) continue;
-            a.xw = xw + x_row(time_of(b, step), b) * Gu;
+            a.xw = xw_of(part) + x_row(time_of(b, step), b) * Gu;
             a.hr_zr = hr + b * zr_width;
             a.h_prev = h_cur + b * H + j0;
             a.z = buf.z + b * H + j0;
             a.r_or_rh = buf.r_or_rh + b * H + j0;
             kt.gru_row_stage1(a);
           }
-        } else {
-          gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, Gu, 1);
-          for (int64_t b = 0; b < batch; ++b) {
-            if (step >= len_of(b)) continue;
-            RnnRowArgs a{xw + x_row(time_of(b, step), b) * Gu, hr + b * Gu, h_next + b * H + j0, u, act[0], clip_};
-            kt.rnn_row(a);
-          }
-        }
-      }
-      if (gru) {
-        // linear_before_reset=0 multiplies R_h by r ⊙ H_{t-1} over all units: wait for them.
-        if (!linear_before_reset_) barrier.wait();
-        for (size_t p = local; p < all.size(); p += team.size) {
-          const Partition& part = all[p];
+        };
+        auto stage2 = [&](const Partition& part) {
           const int64_t u = part.units, j0 = part.j0, Gu = G * u;
-          const float* xw = buf.xw + seq * batch * G * j0;
-          const float* hr = buf.hr + batch * G * j0;
           float* hr_h = buf.hr_h + batch * j0;
           if (!linear_before_reset_) gemm(kt, batch, buf.r_or_rh, H, part.r_h, nullptr, false, hr_h, u, 1);
-          GruRowArgs a{};
-          a.hidden = u;
-          a.f = act[0];
-          a.g = act[1];
-          a.clip = clip_;
-          a.linear_before_reset = linear_before_reset_;
-          a.rb_h = part.rb_h.get();
+          GruRowArgs a = gru_args(part);
           for (int64_t b = 0; b < batch; ++b) {
             if (step >= len_of(b)) continue;
-            a.xw = xw + x_row(time_of(b, step), b) * Gu;
-            a.hr_h = linear_before_reset_ ? hr + b * Gu + 2 * u : hr_h + b * u;
+            a.xw = xw_of(part) + x_row(time_of(b, step), b) * Gu;
+            a.hr_h = linear_before_reset_ ? hr_of(part) + b * Gu + 2 * u : hr_h + b * u;
             a.h_prev = h_cur + b * H + j0;
             a.z = buf.z + b * H + j0;
             a.r_or_rh = buf.r_or_rh + b * H + j0;
             a.h_out = h_next + b * H + j0;
             kt.gru_row_stage2(a);
           }
+          publish(part);
+        };
+        if (linear_before_reset_) {
+          sched.run_phase(phase++, local, [&](int p) {
+            stage1(all[p]);
+            stage2(all[p]);
+          });
+        } else {
+          // R_h multiplies r ⊙ H_{t-1} over all units: every partition's stage 1 must be done.
+          sched.run_phase(phase++, local, [&](int p) { stage1(all[p]); });
+          sched.run_phase(phase++, local, [&](int p) { stage2(all[p]); });
         }
+      } else {
+        sched.run_phase(phase++, local, [&](int p) {
+          const Partition& part = all[p];
+          const int64_t u = part.units, j0 = part.j0, Gu = G * u;
+          float* hr = hr_of(part);
+          gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, Gu, 1);
+          for (int64_t b = 0; b < batch; ++b) {
+            if (step >= len_of(b)) continue;
+            RnnRowArgs a{xw_of(part) + x_row(time_of(b, step), b) * Gu, hr + b * Gu, h_next + b * H + j0, u, act[0],
+                         clip_};
+            kt.rnn_row(a);
+          }
+          publish(part);
+        });
       }
-      // Finished rows keep their state; running rows publish H_t to Y.
-      for (size_t p = local; p < all.size(); p += team.size) {
-        const Partition& part = all[p];
-        const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
-        for (int64_t b = 0; b < batch; ++b) {
-          const float* src = (step < len_of(b) ? h_next : h_cur) + b * H + part.j0;
-          if (step >= len_of(b)) std::memcpy(h_next + b * H + part.j0, src, bytes);
-          else if (Y) std::memcpy(y_at(time_of(b, step), b) + part.j0, src, bytes);
-        }
-      }
-      barrier.wait();  // H_t complete before anyone reads it as H_{t-1}
       cur ^= 1;
     }
 
     // A sequence of length 0 never ran: its final state is the initial one.
-    for (size_t p = local; p < all.size(); p += team.size) {
+    sched.run_phase(phase++, local, [&](int p) {
       const Partition& part = all[p];
       const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
       for (int64_t b = 0; b < batch; ++b) {
         if (Y_h) std::memcpy(Y_h + state_at(b) + part.j0, buf.h[cur] + b * H + part.j0, bytes);
         if (Y_c && lstm) std::memcpy(Y_c + state_at(b) + part.j0, buf.c + b * H + part.j0, bytes);
       }
-    }
+    });
   }
 }
 
