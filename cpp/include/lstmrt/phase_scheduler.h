@@ -16,7 +16,12 @@
 #include <memory>
 #include <thread>
 
-#include "lstmrt/spin_barrier.h"  // LSTMRT_PAUSE
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <immintrin.h>
+#define LSTMRT_PAUSE() _mm_pause()
+#else
+#define LSTMRT_PAUSE() ((void)0)
+#endif
 
 namespace lstmrt {
 
