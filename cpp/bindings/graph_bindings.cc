@@ -61,6 +61,8 @@ py::array to_numpy(const Tensor& t) {
   return py::array(numpy_dtype(owned.dtype()), shape, owned.raw(), base);
 }
 
+GraphDesc describe(int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs);
+
 Attribute attribute_from(const std::string& name, py::handle spec) {
   auto tup = py::reinterpret_borrow<py::tuple>(spec);
   if (!py::isinstance<py::tuple>(spec) || tup.size() != 2)
@@ -90,7 +92,15 @@ Attribute attribute_from(const std::string& name, py::handle spec) {
     a.kind = Attribute::Kind::Tensor;
     a.t = tensor_from_array(v, "attribute '" + name + "'");
   } else if (kind == "graph") {
+    // A subgraph: (nodes, initializers, inputs, outputs), described like the main graph; None
+    // for subgraph kinds that no supported operator reads.
     a.kind = Attribute::Kind::Graph;
+    if (!v.is_none()) {
+      auto t = v.cast<py::tuple>();
+      if (t.size() != 4) throw TypeError("attribute '" + name + "': expected (nodes, initializers, inputs, outputs)");
+      a.g = std::make_shared<GraphDesc>(describe(0, t[0].cast<py::list>(), t[1].cast<py::list>(),
+                                                 t[2].cast<py::list>(), t[3].cast<py::list>()));
+    }
   } else {
     throw ValueError("attribute '" + name + "': unknown kind '" + kind + "'");
   }
@@ -125,7 +135,9 @@ GraphDesc describe(int opset, py::list nodes, py::list initializers, py::list in
     GraphInputDesc in;
     in.name = t[0].cast<std::string>();
     const int64_t code = t[1].cast<int64_t>();
-    if (!dtype_from_onnx(code, &in.dtype))
+    if (code == 0)
+      in.has_dtype = false;  // not declared (subgraph inputs may leave it out)
+    else if (!dtype_from_onnx(code, &in.dtype))
       throw TypeError("graph input '" + in.name + "' has type " + onnx_type_code_name(code) +
                       "; lstmrt computes with FLOAT, INT64, INT32 and BOOL");
     if (!t[2].is_none()) {
@@ -149,7 +161,10 @@ GraphDesc describe(int opset, py::list nodes, py::list initializers, py::list in
 // A feed's array: C-contiguous (copied only when it is not), dtype checked against the input.
 Tensor feed_tensor(const Graph& g, int index, py::handle obj, std::vector<py::array>& keep) {
   const GraphInputDesc& in = g.inputs()[static_cast<size_t>(index)];
-  if (!py::isinstance<py::array>(obj))
+  // NumPy scalars (numpy.float32(1.5)) are 0-d arrays of their dtype; Python numbers and lists are
+  // refused, as their dtype would be a guess.
+  const bool numpy_scalar = py::isinstance(obj, py::module_::import("numpy").attr("generic"));
+  if (!py::isinstance<py::array>(obj) && !numpy_scalar)
     throw TypeError("input '" + in.name + "': expected a numpy.ndarray of dtype " + dtype_name(in.dtype) + ", got " +
                     py_type_name(obj));
   py::array a = py::array::ensure(obj, py::array::c_style);
@@ -175,8 +190,11 @@ std::string output_list(const Graph& g) {
 
 class BoundGraph {
  public:
-  BoundGraph(int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs)
-      : graph_(std::make_unique<Graph>(describe(opset, nodes, initializers, inputs, outputs))) {}
+  BoundGraph(int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs) {
+    GraphDesc desc = describe(opset, nodes, initializers, inputs, outputs);
+    py::gil_scoped_release release;  // folding and packing large weights take a while
+    graph_ = std::make_unique<Graph>(std::move(desc));
+  }
 
   const Graph& graph() const { return *graph_; }
 
@@ -375,6 +393,7 @@ void register_graph(py::module_& m) {
       .def_property_readonly("model_op_counts", [](const BoundGraph& b) { return b.graph().model_op_counts(); })
       .def_property_readonly("num_nodes", [](const BoundGraph& b) { return b.graph().num_nodes(); })
       .def_property_readonly("num_folded", [](const BoundGraph& b) { return b.graph().num_folded(); })
+      .def_property_readonly("num_buffers", [](const BoundGraph& b) { return b.graph().num_buffers(); })
       .def_property_readonly("cached_plans", [](const BoundGraph& b) { return b.graph().cached_plans(); });
   m.def("supported_ops", &supported_ops, "The ai.onnx operators the graph runtime supports.");
   m.def("tensor_buffer_allocations", &tensor_buffer_allocations,

@@ -3,6 +3,7 @@
 
 namespace lstmrt {
 
+void register_graph(py::module_& m);  // graph_bindings.cc
 
 std::string py_type_name(py::handle obj) { return py::str(py::type::handle_of(obj).attr("__name__")); }
 
@@ -60,4 +61,5 @@ PYBIND11_MODULE(_core, m) {
   lstmrt::register_cpu(m);
   lstmrt::register_rnn(m);
   lstmrt::register_kernel_tests(m);
+  lstmrt::register_graph(m);
 }

@@ -3,6 +3,7 @@
 from contextlib import contextmanager as _contextmanager
 
 from . import _core, ops
+from .session import InferenceSession
 
 __version__ = "0.1.0"
 
@@ -38,4 +39,4 @@ def use_isa(name: str):
         set_isa(previous)
 
 
-__all__ = ["ops", "cpu_info", "set_isa", "use_isa", "__version__"]
+__all__ = ["InferenceSession", "ops", "cpu_info", "set_isa", "use_isa", "__version__"]

@@ -15,7 +15,13 @@ def main(argv=None) -> int:
     demo.add_argument("--input-size", type=int, default=64)
     demo.add_argument("--hidden-size", type=int, default=128)
     sub.add_parser("cpu", help="print what the CPU has and which kernel path is used")
+    from .cli import MODEL_COMMANDS, add_model_commands, run_command
+
+    add_model_commands(sub)  # info, run, bench
     args = parser.parse_args(argv)
+
+    if args.command in MODEL_COMMANDS:
+        return run_command(args)
 
     if args.command == "demo":
         from .demo import run_demo

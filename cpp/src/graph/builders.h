@@ -47,6 +47,15 @@ OpPtr build_tile(const BuildContext& ctx);
 OpPtr build_gather(const BuildContext& ctx);
 OpPtr build_range(const BuildContext& ctx);
 
+// ops_index.cc
+OpPtr build_topk(const BuildContext& ctx);
+OpPtr build_gather_elements(const BuildContext& ctx);
+OpPtr build_scatter_elements(const BuildContext& ctx);  // ScatterElements, Scatter
+OpPtr build_reverse_sequence(const BuildContext& ctx);
+
+// ops_control.cc
+OpPtr build_loop(const BuildContext& ctx);
+
 // ops_math.cc
 OpPtr build_gemm(const BuildContext& ctx);
 OpPtr build_matmul(const BuildContext& ctx);

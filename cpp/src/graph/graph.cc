@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <unordered_map>
 
 #include "lstmrt/errors.h"
@@ -16,6 +17,16 @@ namespace {
 constexpr size_t kMaxPlans = 8;
 
 bool is_recurrent_op(const std::string& op) { return op == "LSTM" || op == "GRU" || op == "RNN"; }
+
+// Operators that only move or select data from their first input: an absent (omitted initial
+// state) first input makes their outputs absent rather than an error.
+bool propagates_absence(const std::string& op) {
+  static const char* const ops[] = {"Identity", "Slice",     "Gather", "Split",   "Squeeze",
+                                    "Unsqueeze", "Reshape", "Transpose", "Flatten", "Dropout"};
+  for (const char* o : ops)
+    if (op == o) return true;
+  return false;
+}
 
 std::string join(const std::vector<std::string>& names, size_t limit = 0) {
   std::string s;
@@ -61,15 +72,18 @@ struct Graph::Node {
 };
 
 struct Graph::Plan {
-  std::vector<Tensor> values;                 // per value id (constants stay in the graph)
+  std::vector<Tensor> values;                 // per buffer slot (constants stay in the graph)
   std::vector<std::vector<Tensor>> scratch;   // per node
   std::vector<std::vector<const Tensor*>> in;  // per node, bound to `values` and the constants
   std::vector<std::vector<Tensor*>> out;
+  std::vector<bool> skip;  // per node: fed only by an absent optional input
+  std::vector<std::unique_ptr<OpState>> op_state;  // per node: what its op keeps between runs
   uint64_t last_used = 0;
 };
 
 struct Graph::ExecState {
   std::map<std::vector<int64_t>, std::unique_ptr<Plan>> plans;
+  std::vector<int64_t> key;
   Workspace workspace;
   uint64_t clock = 0;
 };
@@ -215,10 +229,12 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
       std::vector<Tensor*> out;
       for (Tensor& t : results) out.push_back(&t);
       std::vector<Tensor> scratch;
+      std::unique_ptr<OpState> op_state;
       RunContext ctx;
       ctx.threads = 1;
       ctx.workspace = &fold_workspace;
       ctx.scratch = &scratch;
+      ctx.state = &op_state;
       try {
         op->run(in, out, ctx);
       } catch (const TypeError& e) {
@@ -257,28 +273,44 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
     output_values_.push_back(id);
     output_names_.push_back(o);
   }
-  for (auto& node : nodes_) {
-    const bool all = node->op->wants_all_outputs();
-    for (int id : node->out) node->out_needed.push_back(all || read[id]);
-  }
+  for (auto& node : nodes_)
+    for (size_t k = 0; k < node->out.size(); ++k)
+      node->out_needed.push_back(read[node->out[k]] || node->op->always_computes(k));
+  assign_buffers();
 
   // Inputs that only feed recurrent nodes' initial states may be omitted: they read as zeros.
-  input_optional_.assign(inputs_.size(), false);
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    const int id = input_values_[i];
-    bool any = false, only_state = true;
-    for (const auto& node : nodes_) {
-      for (size_t slot = 0; slot < node->in.size(); ++slot) {
-        if (node->in[slot] != id) continue;
-        any = true;
-        const bool state_slot = is_recurrent_op(node->desc.op_type) &&
-                                (slot == 5 || (slot == 6 && node->desc.op_type == "LSTM"));
-        only_state = only_state && state_slot;
+  // "Only feed" looks through the data movement that exporters put between a stacked state input
+  // and each layer (the legacy exporter slices h0 per layer): an absent input makes those nodes'
+  // outputs absent too, and a recurrent node reads an absent initial state as zeros.
+  std::vector<std::vector<std::pair<size_t, size_t>>> readers(num_values_);  // (node, slot)
+  for (size_t n = 0; n < nodes_.size(); ++n)
+    for (size_t slot = 0; slot < nodes_[n]->in.size(); ++slot)
+      if (nodes_[n]->in[slot] >= 0) readers[nodes_[n]->in[slot]].emplace_back(n, slot);
+  std::vector<bool> is_output(num_values_, false);
+  for (int o : output_values_) is_output[o] = true;
+  std::vector<int> state_only(num_values_, -1);  // memo: -1 unknown, 0 no, 1 yes
+  std::function<bool(int)> only_state = [&](int id) -> bool {
+    if (state_only[id] >= 0) return state_only[id] == 1;
+    state_only[id] = 0;  // guards against cycles while computing
+    bool ok = !readers[id].empty() && !is_output[id];
+    for (const auto& rs : readers[id]) {
+      if (!ok) break;
+      const Node& node = *nodes_[rs.first];
+      const std::string& op = node.desc.op_type;
+      if (is_recurrent_op(op)) {
+        ok = rs.second == 5 || (rs.second == 6 && op == "LSTM");
+      } else if (rs.second == 0 && propagates_absence(op)) {
+        for (size_t k = 0; k < node.out.size() && ok; ++k)
+          ok = !node.out_needed[k] || only_state(node.out[k]);
+      } else {
+        ok = false;
       }
     }
-    for (int o : output_values_) only_state = only_state && o != id;
-    input_optional_[i] = any && only_state;
-  }
+    state_only[id] = ok ? 1 : 0;
+    return ok;
+  };
+  input_optional_.assign(inputs_.size(), false);
+  for (size_t i = 0; i < inputs_.size(); ++i) input_optional_[i] = only_state(input_values_[i]);
 
   for (size_t n = 0; n < nodes_.size(); ++n) {
     const RnnLayer* layer = nodes_[n]->op->recurrent_layer();
@@ -296,10 +328,58 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
   }
   recurrent_slot_.assign(nodes_.size(), -1);
   for (size_t k = 0; k < recurrent_nodes_.size(); ++k) recurrent_slot_[recurrent_nodes_[k]] = static_cast<int>(k);
-  state_ = std::make_unique<ExecState>();
+  state_ = new_exec_state();
 }
 
 Graph::~Graph() = default;
+
+void Graph::assign_buffers() {
+  // Each computed value gets a slot: a tensor of the run plan whose buffer is reused from run to
+  // run. A slot whose value nobody reads any more is handed to a value computed later, so the
+  // intermediates of a long graph share a few buffers. Graph inputs have their own slots.
+  const int forever = static_cast<int>(nodes_.size());
+  slot_of_.assign(num_values_, -1);
+  num_slots_ = 0;
+  for (int id : input_values_) slot_of_[id] = static_cast<int>(num_slots_++);
+  // last[v]: the last node reading v; graph outputs and recurrent final states live to the end.
+  std::vector<int> last(num_values_, -1);
+  for (size_t n = 0; n < nodes_.size(); ++n)
+    for (int id : nodes_[n]->in)
+      if (id >= 0) last[id] = static_cast<int>(n);
+  for (int id : output_values_) last[id] = forever;
+  for (const auto& node : nodes_)
+    for (size_t k = 0; k < node->out.size(); ++k)
+      if (node->out_needed[k] && last[node->out[k]] < 0) last[node->out[k]] = forever;
+  // A view (Reshape, Squeeze, ...) reads its source's buffer for as long as the view is read, so
+  // the source's buffer lives until the last read of any view of it. An op that only may alias
+  // (ReduceMean with noop_with_empty_axes) may also own its output, so every value along a chain
+  // of views is kept, not only the first.
+  std::vector<int> parent(num_values_, -1);
+  for (const auto& node : nodes_)
+    if (node->op->may_alias_input() && !node->in.empty() && node->in[0] >= 0)
+      for (int id : node->out) parent[id] = node->in[0];
+  std::vector<int> until = last;
+  for (size_t v = num_values_; v-- > 0;)  // values are numbered in topological order
+    if (parent[v] >= 0) until[parent[v]] = std::max(until[parent[v]], until[v]);
+  std::vector<std::vector<int>> dies_after(nodes_.size());
+  std::vector<int> free_slots;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    const Node& node = *nodes_[n];
+    for (size_t k = 0; k < node.out.size(); ++k) {
+      if (!node.out_needed[k]) continue;
+      const int id = node.out[k];
+      if (free_slots.empty()) {
+        slot_of_[id] = static_cast<int>(num_slots_++);
+      } else {
+        slot_of_[id] = free_slots.back();
+        free_slots.pop_back();
+      }
+      if (until[id] < forever) dies_after[static_cast<size_t>(std::max(until[id], static_cast<int>(n)))].push_back(id);
+    }
+    // Freed only after the node's outputs took their slots: an op never writes over its inputs.
+    for (int id : dies_after[n]) free_slots.push_back(slot_of_[id]);
+  }
+}
 
 std::map<std::string, int> Graph::op_counts() const {
   std::map<std::string, int> counts;
@@ -324,12 +404,12 @@ size_t Graph::cached_plans() const {
   return state_->plans.size();
 }
 
-void Graph::check_request(const RunRequest& r) const {
-  if (r.inputs.size() != inputs_.size())
-    throw ValueError("expected " + std::to_string(inputs_.size()) + " inputs, got " + std::to_string(r.inputs.size()));
+void Graph::check_inputs(const std::vector<const Tensor*>& inputs) const {
+  if (inputs.size() != inputs_.size())
+    throw ValueError("expected " + std::to_string(inputs_.size()) + " inputs, got " + std::to_string(inputs.size()));
   for (size_t i = 0; i < inputs_.size(); ++i) {
     const GraphInputDesc& d = inputs_[i];
-    const Tensor* t = r.inputs[i];
+    const Tensor* t = inputs[i];
     if (!t) {
       if (input_optional_[i]) continue;
       std::vector<std::string> names;
@@ -337,7 +417,7 @@ void Graph::check_request(const RunRequest& r) const {
         if (!input_optional_[k]) names.push_back("'" + inputs_[k].name + "'");
       throw ValueError("missing input '" + d.name + "': feeds must give every required input (" + join(names) + ")");
     }
-    if (t->dtype() != d.dtype)
+    if (d.has_dtype && t->dtype() != d.dtype)
       throw TypeError("input '" + d.name + "': expected " + onnx_type_string(d.dtype) + " (numpy " +
                       dtype_name(d.dtype) + "), got " + dtype_name(t->dtype()));
     if (!d.has_shape) continue;
@@ -350,6 +430,9 @@ void Graph::check_request(const RunRequest& r) const {
                          std::to_string(d.dims[k]) + " (the model declares shape " + declared_shape_text(d) +
                          "), got shape " + shape_to_string(t->shape()));
   }
+}
+
+void Graph::check_states(const RunRequest& r) const {
   for (int o : r.outputs)
     if (o < 0 || o >= static_cast<int>(output_names_.size()))
       throw ValueError("output index " + std::to_string(o) + " out of range");
@@ -367,9 +450,10 @@ void Graph::check_request(const RunRequest& r) const {
   }
 }
 
-Graph::Plan& Graph::plan_for(ExecState& state, const RunRequest& r) const {
-  std::vector<int64_t> key;
-  for (const Tensor* t : r.inputs) {
+Graph::Plan& Graph::plan_for(ExecState& state, const std::vector<const Tensor*>& inputs) const {
+  std::vector<int64_t>& key = state.key;  // reused: a run of a known shape allocates nothing here
+  key.clear();
+  for (const Tensor* t : inputs) {
     if (!t) {
       key.push_back(-1);
       continue;
@@ -389,46 +473,56 @@ Graph::Plan& Graph::plan_for(ExecState& state, const RunRequest& r) const {
     state.plans.erase(oldest);
   }
   auto plan = std::make_unique<Plan>();
-  plan->values.resize(num_values_);
+  plan->values.resize(num_slots_);
   plan->scratch.resize(nodes_.size());
+  plan->op_state.resize(nodes_.size());
   plan->in.resize(nodes_.size());
   plan->out.resize(nodes_.size());
+  // Absent optional inputs make the data-movement nodes they feed absent too (see the
+  // constructor); those nodes are skipped and recurrent nodes read zeros.
   std::vector<bool> absent(num_values_, false);
   for (size_t i = 0; i < inputs_.size(); ++i)
-    if (!r.inputs[i]) absent[input_values_[i]] = true;
+    if (!inputs[i]) absent[input_values_[i]] = true;
+  plan->skip.assign(nodes_.size(), false);
   for (size_t n = 0; n < nodes_.size(); ++n) {
     const Node& node = *nodes_[n];
+    if (!node.in.empty() && node.in[0] >= 0 && absent[node.in[0]] && propagates_absence(node.desc.op_type)) {
+      plan->skip[n] = true;
+      for (int id : node.out) absent[id] = true;
+    }
     for (int id : node.in) {
       const Tensor* t = nullptr;
-      if (id >= 0 && !absent[id]) t = is_constant_[id] ? &constants_[id] : &plan->values[id];
+      if (id >= 0 && !absent[id]) t = is_constant_[id] ? &constants_[id] : &plan->values[slot_of_[id]];
       plan->in[n].push_back(t);
     }
     for (size_t k = 0; k < node.out.size(); ++k)
-      plan->out[n].push_back(node.out_needed[k] ? &plan->values[node.out[k]] : nullptr);
+      plan->out[n].push_back(node.out_needed[k] ? &plan->values[slot_of_[node.out[k]]] : nullptr);
   }
   plan->last_used = ++state.clock;
   Plan& ref = *plan;
-  state.plans.emplace(std::move(key), std::move(plan));
+  state.plans.emplace(key, std::move(plan));
   return ref;
 }
 
-void Graph::execute(ExecState& state, const RunRequest& r, RunResult& result) const {
-  Plan& plan = plan_for(state, r);
+Graph::Plan& Graph::execute(ExecState& state, const std::vector<const Tensor*>& inputs, const RunRequest* streaming,
+                            int threads) const {
+  Plan& plan = plan_for(state, inputs);
   for (size_t i = 0; i < inputs_.size(); ++i) {
-    const Tensor* t = r.inputs[i];
-    if (t) plan.values[input_values_[i]].set_borrowed(t->dtype(), t->shape(), const_cast<void*>(t->raw()));
+    const Tensor* t = inputs[i];
+    if (t) plan.values[slot_of_[input_values_[i]]].set_borrowed(t->dtype(), t->shape(), const_cast<void*>(t->raw()));
   }
-  const int threads = r.threads;
   for (size_t n = 0; n < nodes_.size(); ++n) {
+    if (plan.skip[n]) continue;
     const Node& node = *nodes_[n];
     RunContext ctx;
     ctx.threads = threads;
     ctx.workspace = &state.workspace;
     ctx.scratch = &plan.scratch[n];
+    ctx.state = &plan.op_state[n];
     const int slot = recurrent_slot_[n];
-    if (slot >= 0) {
-      if (static_cast<size_t>(slot) < r.state_h.size()) ctx.initial_h = r.state_h[slot];
-      if (static_cast<size_t>(slot) < r.state_c.size()) ctx.initial_c = r.state_c[slot];
+    if (slot >= 0 && streaming) {
+      if (static_cast<size_t>(slot) < streaming->state_h.size()) ctx.initial_h = streaming->state_h[slot];
+      if (static_cast<size_t>(slot) < streaming->state_c.size()) ctx.initial_c = streaming->state_c[slot];
     }
     try {
       node.op->run(plan.in[n], plan.out[n], ctx);
@@ -440,33 +534,52 @@ void Graph::execute(ExecState& state, const RunRequest& r, RunResult& result) co
       rethrow_with(node.where, e);
     }
   }
-  auto value = [&](int id) -> const Tensor& { return is_constant_[id] ? constants_[id] : plan.values[id]; };
-  if (r.outputs.empty()) {
-    for (int id : output_values_) result.outputs.push_back(value(id).clone());
-  } else {
-    for (int o : r.outputs) result.outputs.push_back(value(output_values_[o]).clone());
-  }
-  if (r.collect_state) {
-    for (int n : recurrent_nodes_) {
-      const Node& node = *nodes_[n];
-      result.state_h.push_back(node.out.size() > 1 ? value(node.out[1]).clone() : Tensor());
-      result.state_c.push_back(node.out.size() > 2 ? value(node.out[2]).clone() : Tensor());
-    }
-  }
+  return plan;
 }
 
-RunResult Graph::run(const RunRequest& request) const {
-  check_request(request);
+const Tensor& Graph::value(const Plan& plan, int id) const {
+  return is_constant_[id] ? constants_[id] : plan.values[slot_of_[id]];
+}
+
+RunResult Graph::run(const RunRequest& r) const {
+  check_inputs(r.inputs);
+  check_states(r);
   RunResult result;
+  auto collect = [&](const Plan& plan) {
+    if (r.outputs.empty()) {
+      for (int id : output_values_) result.outputs.push_back(value(plan, id).clone());
+    } else {
+      for (int o : r.outputs) result.outputs.push_back(value(plan, output_values_[o]).clone());
+    }
+    if (r.collect_state) {
+      for (int n : recurrent_nodes_) {
+        const Node& node = *nodes_[n];
+        result.state_h.push_back(node.out.size() > 1 ? value(plan, node.out[1]).clone() : Tensor());
+        result.state_c.push_back(node.out.size() > 2 ? value(plan, node.out[2]).clone() : Tensor());
+      }
+    }
+  };
   std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
   if (lock.owns_lock()) {
-    execute(*state_, request, result);
+    collect(execute(*state_, r.inputs, &r, r.threads));
   } else {
     // Another thread is running this graph: run on private plans rather than wait.
-    ExecState private_state;
-    execute(private_state, request, result);
+    ExecStatePtr private_state = new_exec_state();
+    collect(execute(*private_state, r.inputs, &r, r.threads));
   }
   return result;
+}
+
+Graph::ExecStatePtr Graph::new_exec_state() const { return ExecStatePtr(new ExecState()); }
+
+void Graph::ExecStateDeleter::operator()(ExecState* s) const { delete s; }
+
+void Graph::run_nested(ExecState& state, const std::vector<const Tensor*>& inputs, int threads,
+                       std::vector<const Tensor*>& outputs) const {
+  check_inputs(inputs);
+  const Plan& plan = execute(state, inputs, nullptr, threads);
+  outputs.clear();
+  for (int id : output_values_) outputs.push_back(&value(plan, id));
 }
 
 }  // namespace lstmrt

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "builders.h"
 #include "lstmrt/gemm.h"
@@ -293,6 +294,7 @@ enum class Reduce { Mean, Sum, Max, Min, Prod, SumSquare, L2 };
 
 class ReduceOp final : public Op {
  public:
+  bool may_alias_input() const override { return true; }  // noop_with_empty_axes
   ReduceOp(Reduce kind, std::vector<int64_t> axes, bool from_input, bool keepdims, bool noop_empty)
       : kind_(kind), axes_(std::move(axes)), from_input_(from_input), keepdims_(keepdims), noop_empty_(noop_empty) {}
 
@@ -311,8 +313,6 @@ class ReduceOp final : public Op {
     int64_t count = 1;
     for (size_t i = 0; i < x.rank(); ++i) {
       if (reduced[i]) {
-        if (x.dim(i) == 0 && (kind_ == Reduce::Max || kind_ == Reduce::Min))
-          throw ValueError("cannot reduce an empty axis " + std::to_string(i) + " of shape " + shape_to_string(x.shape()));
         count *= x.dim(i);
         keep[i] = 1;
         if (keepdims_) shape.push_back(1);
@@ -321,11 +321,16 @@ class ReduceOp final : public Op {
       }
     }
     y.ensure(x.dtype(), shape);
-    dispatch_numeric(x.dtype(), "data", [&](auto t) {
+    if (x.dtype() == DType::Bool && kind_ != Reduce::Max && kind_ != Reduce::Min)
+      throw TypeError("data: bool tensors are only reduced by ReduceMax and ReduceMin");
+    dispatch_all(x.dtype(), [&](auto t) {
       using T = decltype(t);
+      // The identity of each reduction, which an empty reduction returns (-inf for ReduceMax).
       T init = T(0);
-      if (kind_ == Reduce::Max) init = std::numeric_limits<T>::lowest();
-      if (kind_ == Reduce::Min) init = std::numeric_limits<T>::max();
+      if (kind_ == Reduce::Max)
+        init = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
+      if (kind_ == Reduce::Min)
+        init = std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
       if (kind_ == Reduce::Prod) init = T(1);
       T* d = y.data<T>();
       std::fill(d, d + y.numel(), init);
@@ -338,30 +343,40 @@ class ReduceOp final : public Op {
         T* acc = d + off[0];
         const T* v = s + o;
         o += n;
-        switch (kind) {
-          case Reduce::Mean:
-          case Reduce::Sum:
-            for (int64_t j = 0; j < n; ++j) acc[j * sy] += v[j];
-            break;
-          case Reduce::SumSquare:
-          case Reduce::L2:
-            for (int64_t j = 0; j < n; ++j) acc[j * sy] += v[j] * v[j];
-            break;
-          case Reduce::Max:
-            for (int64_t j = 0; j < n; ++j) acc[j * sy] = (v[j] > acc[j * sy] || v[j] != v[j]) ? v[j] : acc[j * sy];
-            break;
-          case Reduce::Min:
-            for (int64_t j = 0; j < n; ++j) acc[j * sy] = (v[j] < acc[j * sy] || v[j] != v[j]) ? v[j] : acc[j * sy];
-            break;
-          case Reduce::Prod:
-            for (int64_t j = 0; j < n; ++j) acc[j * sy] *= v[j];
-            break;
+        if constexpr (std::is_same<T, bool>::value) {
+          // Max of bools is "any", Min is "all".
+          if (kind == Reduce::Max)
+            for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] || v[j];
+          else
+            for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] && v[j];
+        } else {
+          switch (kind) {
+            case Reduce::Mean:
+            case Reduce::Sum:
+              for (int64_t j = 0; j < n; ++j) acc[j * sy] += v[j];
+              break;
+            case Reduce::SumSquare:
+            case Reduce::L2:
+              for (int64_t j = 0; j < n; ++j) acc[j * sy] += v[j] * v[j];
+              break;
+            case Reduce::Max:
+              for (int64_t j = 0; j < n; ++j) acc[j * sy] = (v[j] > acc[j * sy] || v[j] != v[j]) ? v[j] : acc[j * sy];
+              break;
+            case Reduce::Min:
+              for (int64_t j = 0; j < n; ++j) acc[j * sy] = (v[j] < acc[j * sy] || v[j] != v[j]) ? v[j] : acc[j * sy];
+              break;
+            case Reduce::Prod:
+              for (int64_t j = 0; j < n; ++j) acc[j * sy] *= v[j];
+              break;
+          }
         }
       });
-      if (kind_ == Reduce::Mean)
-        for (int64_t i = 0; i < y.numel(); ++i) d[i] = static_cast<T>(d[i] / static_cast<T>(count));
-      if (kind_ == Reduce::L2)
-        for (int64_t i = 0; i < y.numel(); ++i) d[i] = static_cast<T>(std::sqrt(static_cast<double>(d[i])));
+      if constexpr (!std::is_same<T, bool>::value) {
+        if (kind_ == Reduce::Mean)
+          for (int64_t i = 0; i < y.numel(); ++i) d[i] = static_cast<T>(d[i] / static_cast<T>(count));
+        if (kind_ == Reduce::L2)
+          for (int64_t i = 0; i < y.numel(); ++i) d[i] = static_cast<T>(std::sqrt(static_cast<double>(d[i])));
+      }
     });
   }
 

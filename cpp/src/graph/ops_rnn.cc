@@ -116,7 +116,7 @@ class RecurrentOp final : public Op {
   }
 
   const RnnLayer* recurrent_layer() const override { return layer_.get(); }
-  bool wants_all_outputs() const override { return true; }
+  bool always_computes(size_t k) const override { return k >= 1; }  // Y_h, Y_c
 
  private:
   CellKind cell_;

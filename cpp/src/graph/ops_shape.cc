@@ -68,6 +68,7 @@ std::vector<int64_t> axes_from(const BuildContext& ctx, int input_opset, size_t 
 
 class IdentityOp final : public Op {
  public:
+  bool may_alias_input() const override { return true; }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     out[0]->view_of(*in[0], in[0]->shape());
   }
@@ -75,6 +76,7 @@ class IdentityOp final : public Op {
 
 class DropoutOp final : public Op {
  public:
+  bool may_alias_input() const override { return true; }
   explicit DropoutOp(bool bool_mask) : bool_mask_(bool_mask) {}
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     if (in.size() > 2 && in[2] && in[2]->numel() > 0 && in[2]->int_at(0) != 0)
@@ -98,6 +100,7 @@ class DropoutOp final : public Op {
 
 class ConstantOp final : public Op {
  public:
+  bool may_alias_input() const override { return true; }
   explicit ConstantOp(Tensor value) : value_(std::move(value)) {}
   void run(const std::vector<const Tensor*>&, const std::vector<Tensor*>& out, RunContext&) const override {
     out[0]->view_of(value_, value_.shape());
@@ -156,6 +159,7 @@ class SizeOp final : public Op {
 
 class ReshapeOp final : public Op {
  public:
+  bool may_alias_input() const override { return true; }
   explicit ReshapeOp(bool allowzero) : allowzero_(allowzero) {}
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     const Tensor& x = *in[0];
@@ -200,6 +204,7 @@ class ReshapeOp final : public Op {
 
 class FlattenOp final : public Op {
  public:
+  bool may_alias_input() const override { return true; }
   explicit FlattenOp(int64_t axis) : axis_(axis) {}
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     const Tensor& x = *in[0];
@@ -219,6 +224,7 @@ class FlattenOp final : public Op {
 
 class SqueezeOp final : public Op {
  public:
+  bool may_alias_input() const override { return true; }
   SqueezeOp(std::vector<int64_t> axes, bool from_input) : axes_(std::move(axes)), from_input_(from_input) {}
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     const Tensor& x = *in[0];
@@ -249,6 +255,7 @@ class SqueezeOp final : public Op {
 
 class UnsqueezeOp final : public Op {
  public:
+  bool may_alias_input() const override { return true; }
   UnsqueezeOp(std::vector<int64_t> axes, bool from_input) : axes_(std::move(axes)), from_input_(from_input) {}
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     const Tensor& x = *in[0];

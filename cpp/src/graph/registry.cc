@@ -105,6 +105,13 @@ const Entry kRegistry[] = {
     {"Tile", build_tile},
     {"Gather", build_gather},
     {"Range", build_range},
+    {"TopK", build_topk},
+    {"GatherElements", build_gather_elements},
+    {"ScatterElements", build_scatter_elements},
+    {"Scatter", build_scatter_elements},
+    {"ReverseSequence", build_reverse_sequence},
+    // Control flow.
+    {"Loop", build_loop},
 };
 
 }  // namespace
@@ -222,6 +229,11 @@ std::vector<std::string> BuildContext::get_strings(const std::string& name) cons
 const Tensor* BuildContext::get_tensor(const std::string& name) const {
   const Attribute* a = find(name, Attribute::Kind::Tensor);
   return a ? &a->t : nullptr;
+}
+
+const GraphDesc* BuildContext::get_graph(const std::string& name) const {
+  const Attribute* a = find(name, Attribute::Kind::Graph);
+  return a ? a->g.get() : nullptr;
 }
 
 }  // namespace lstmrt

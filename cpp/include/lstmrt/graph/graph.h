@@ -20,6 +20,7 @@ namespace lstmrt {
 // name (possibly empty) is dim_names[i]. has_shape is false when the model declares no shape.
 struct GraphInputDesc {
   std::string name;
+  bool has_dtype = true;  // false: any dtype (a value a Loop body captures from outside)
   DType dtype = DType::Float32;
   bool has_shape = false;
   std::vector<int64_t> dims;
@@ -79,14 +80,14 @@ class Graph {
   const std::vector<std::string>& outputs() const { return output_names_; }
   // Whether input i may be left out of a run: it only feeds recurrent nodes' initial states.
   bool optional_input(size_t i) const { return input_optional_[i]; }
-  // Output dtypes when known at load (constants, inputs and op results) are not tracked; the
-  // declared types come from the model in Python.
   const std::vector<RecurrentNodeInfo>& recurrent_nodes() const { return recurrent_info_; }
   // Operator counts of the compiled graph (after folding), and of the model as given.
   std::map<std::string, int> op_counts() const;
   const std::map<std::string, int>& model_op_counts() const { return model_op_counts_; }
   size_t num_nodes() const { return nodes_.size(); }
   size_t num_folded() const { return folded_; }
+  // Tensors per run plan: graph inputs plus the buffers the computed values share.
+  size_t num_buffers() const { return num_slots_; }
 
   int input_index(const std::string& name) const;   // -1 when unknown
   int output_index(const std::string& name) const;  // -1 when unknown
@@ -99,14 +100,31 @@ class Graph {
   // Number of cached per-shape plans (for tests).
   size_t cached_plans() const;
 
+  // Nested runs (a Loop's body): the caller owns the plans and scratch memory, and the outputs are
+  // not copied out.
+  struct ExecState;
+  struct ExecStateDeleter {
+    void operator()(ExecState* s) const;
+  };
+  using ExecStatePtr = std::unique_ptr<ExecState, ExecStateDeleter>;
+  ExecStatePtr new_exec_state() const;
+  // Checks and runs the graph on `state`; `outputs` receives every graph output, pointing into
+  // `state` (valid until its next run) or at the graph's constants.
+  void run_nested(ExecState& state, const std::vector<const Tensor*>& inputs, int threads,
+                  std::vector<const Tensor*>& outputs) const;
+
  private:
   struct Node;
   struct Plan;
-  struct ExecState;
 
-  void check_request(const RunRequest& request) const;
-  void execute(ExecState& state, const RunRequest& request, RunResult& result) const;
-  Plan& plan_for(ExecState& state, const RunRequest& request) const;
+  void assign_buffers();
+  void check_inputs(const std::vector<const Tensor*>& inputs) const;
+  void check_states(const RunRequest& request) const;
+  // Runs every node on the plan for these inputs; returns it (its tensors hold the results).
+  Plan& execute(ExecState& state, const std::vector<const Tensor*>& inputs, const RunRequest* streaming,
+                int threads) const;
+  Plan& plan_for(ExecState& state, const std::vector<const Tensor*>& inputs) const;
+  const Tensor& value(const Plan& plan, int id) const;
 
   int opset_;
   std::vector<GraphInputDesc> inputs_;
@@ -115,6 +133,8 @@ class Graph {
   std::vector<int> output_values_;    // value id per output
   std::vector<int> input_values_;     // value id per input
   size_t num_values_ = 0;
+  std::vector<int> slot_of_;  // per value id: its buffer slot in a plan, -1 for constants
+  size_t num_slots_ = 0;
   std::vector<std::string> value_names_;
   std::vector<Tensor> constants_;     // per value id; undefined unless the value is constant
   std::vector<bool> is_constant_;
@@ -126,7 +146,7 @@ class Graph {
   size_t folded_ = 0;
 
   mutable std::mutex mutex_;
-  std::unique_ptr<ExecState> state_;
+  ExecStatePtr state_;
 };
 
 }  // namespace lstmrt

@@ -13,6 +13,8 @@
 
 namespace lstmrt {
 
+struct GraphDesc;  // graph.h
+
 // An ONNX attribute value as the importer hands it over.
 struct Attribute {
   enum class Kind { Int, Float, String, Ints, Floats, Strings, Tensor, Graph };
@@ -24,6 +26,7 @@ struct Attribute {
   std::vector<float> floats;
   std::vector<std::string> strings;
   Tensor t;
+  std::shared_ptr<const GraphDesc> g;  // a subgraph (Loop's body)
 };
 
 const char* attribute_kind_name(Attribute::Kind kind);
@@ -69,6 +72,7 @@ class BuildContext {
   std::vector<float> get_floats(const std::string& name, const std::vector<float>& fallback = {}) const;
   std::vector<std::string> get_strings(const std::string& name) const;
   const Tensor* get_tensor(const std::string& name) const;
+  const GraphDesc* get_graph(const std::string& name) const;
 
  private:
   const Attribute* find(const std::string& name, Attribute::Kind kind) const;
@@ -78,6 +82,11 @@ class BuildContext {
   std::vector<const Tensor*> constants_;
 };
 
+// What an op keeps from one run to the next in a run plan (a Loop's nested plans).
+struct OpState {
+  virtual ~OpState() = default;
+};
+
 // What a running op may use besides its inputs and outputs.
 struct RunContext {
   int threads = 1;
@@ -85,6 +94,8 @@ struct RunContext {
   Workspace* workspace = nullptr;
   // Scratch tensors private to this node in this plan, kept across runs.
   std::vector<Tensor>* scratch = nullptr;
+  // This node's state in this plan (empty at first; the op fills it).
+  std::unique_ptr<OpState>* state = nullptr;
   // Recurrent nodes: initial states that replace the node's initial_h / initial_c inputs for
   // this run (streaming), or nullptr.
   const Tensor* initial_h = nullptr;
@@ -108,9 +119,15 @@ class Op {
                    RunContext& ctx) const = 0;
   // Recurrent nodes (LSTM, GRU, RNN) return their layer when the weights were constant.
   virtual const RnnLayer* recurrent_layer() const { return nullptr; }
-  // Whether the op computes every output even when unused (the recurrent nodes' final states,
+  // Whether output k is computed even when nothing reads it (the recurrent nodes' final states,
   // which streaming reads after a run).
-  virtual bool wants_all_outputs() const { return false; }
+  virtual bool always_computes(size_t k) const {
+    (void)k;
+    return false;
+  }
+  // Whether an output may be a view of input 0's buffer (Reshape, Squeeze, Identity, ...): the
+  // graph then keeps that buffer alive while the view is, before reusing it for other values.
+  virtual bool may_alias_input() const { return false; }
 };
 
 using OpBuilder = std::unique_ptr<Op> (*)(const BuildContext& ctx);

@@ -1,0 +1,303 @@
+"""Every supported operator, in small models built with onnx.helper, against onnxruntime.
+
+Each case is one or a few nodes with NumPy broadcasting where the operator has it, and the opset
+variants where an attribute became an input (Squeeze/Unsqueeze axes and Split's split in 13,
+Slice's starts/ends in 10, Reduce* axes in 13/18, Clip's bounds in 11, Softmax's axis in 13).
+The graph inputs are fed at run time, so nothing is folded away; a second run of every case
+uses constants instead (initializers), so the same ops also run in the load-time folding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+import lstmrt
+from session_helpers import assert_same, make_model, ort_run
+
+rng = np.random.default_rng(1234)
+F, I64, I32, B = np.float32, np.int64, np.int32, np.bool_
+
+
+def f(*shape, low=-2.0, high=2.0):
+    return rng.uniform(low, high, size=shape).astype(F)
+
+
+def i64(*values):
+    return np.array(values, dtype=I64)
+
+
+def node(op, ins, outs=("y",), **attrs):
+    return helper.make_node(op, list(ins), list(outs), **attrs)
+
+
+OUT_TYPES = {F: TensorProto.FLOAT, I64: TensorProto.INT64, I32: TensorProto.INT32, B: TensorProto.BOOL}
+
+# (id, opset, nodes, inputs, {output: dtype}, constants)
+CASES = []
+
+
+def case(id_, opset, nodes, inputs, outputs=None, consts=None):
+    CASES.append(pytest.param(opset, nodes, inputs, outputs or {"y": F}, consts or {}, id=id_))
+
+
+# --- elementwise arithmetic with broadcasting ----------------------------------------------
+for op in ("Add", "Sub", "Mul", "Div"):
+    for sa, sb in (((2, 3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((2, 3), (2, 3)), ((1,), (5, 1, 1))):
+        b = f(*sb, low=0.5, high=2.0)
+        case(f"{op}-{sa}-{sb}", 14, [node(op, ["a", "b"])], {"a": f(*sa), "b": b})
+case("Add-int64", 14, [node("Add", ["a", "b"])], {"a": i64(1, 2, 3), "b": i64(10)}, {"y": I64})
+case("Mul-int32", 14, [node("Mul", ["a", "b"])], {"a": np.arange(6, dtype=I32).reshape(2, 3),
+                                                   "b": np.array([[2], [3]], I32)}, {"y": I32})
+case("Div-int64", 14, [node("Div", ["a", "b"])], {"a": i64(7, 8, 9, 10), "b": i64(2)}, {"y": I64})
+case("Pow-float", 15, [node("Pow", ["a", "b"])], {"a": f(2, 3, low=0.1, high=2), "b": f(3, low=-2, high=2)})
+case("Pow-square", 15, [node("Pow", ["a", "b"])], {"a": f(2, 3), "b": np.array(2.0, F)})
+case("Pow-int-exponent", 15, [node("Pow", ["a", "b"])], {"a": f(4), "b": i64(3)})
+case("Mod-int", 13, [node("Mod", ["a", "b"])], {"a": i64(-7, 7, 5), "b": i64(3, -3, 2)}, {"y": I64})
+case("Mod-fmod", 13, [node("Mod", ["a", "b"], fmod=1)], {"a": f(5), "b": f(5, low=0.5, high=1.5)})
+case("PRelu", 16, [node("PRelu", ["a", "b"])], {"a": f(2, 3, 4), "b": f(4)})
+for op in ("Max", "Min", "Sum", "Mean"):
+    case(f"{op}-variadic", 13, [node(op, ["a", "b", "c"])], {"a": f(2, 1, 4), "b": f(3, 1), "c": f(4)})
+case("Max-single", 13, [node("Max", ["a"])], {"a": f(3)})
+
+# --- comparisons and logic -----------------------------------------------------------------
+for op in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"):
+    a = np.array([[1, 2, 3], [3, 2, 1]], F)
+    case(f"{op}-float", 16, [node(op, ["a", "b"])], {"a": a, "b": np.array([2, 2, 2], F)}, {"y": B})
+    case(f"{op}-int64", 16, [node(op, ["a", "b"])], {"a": i64(1, 5, 3), "b": i64(3)}, {"y": B})
+case("Equal-bool", 11, [node("Equal", ["a", "b"])], {"a": np.array([True, False]), "b": np.array([True])}, {"y": B})
+for op in ("And", "Or", "Xor"):
+    case(op, 7, [node(op, ["a", "b"])], {"a": np.array([[True, False], [False, True]]),
+                                        "b": np.array([True, False])}, {"y": B})
+case("Not", 1 + 6, [node("Not", ["a"])], {"a": np.array([True, False, True])}, {"y": B})
+case("Where-float", 16, [node("Where", ["c", "a", "b"])],
+     {"c": np.array([[True], [False]]), "a": f(2, 3), "b": f(3)})
+case("Where-int64", 16, [node("Where", ["c", "a", "b"])], {"c": np.array([True, False, True]), "a": i64(1, 2, 3),
+                                                           "b": i64(-1)}, {"y": I64})
+
+# --- unary ---------------------------------------------------------------------------------
+UNARY = [("Relu", 14, {}), ("LeakyRelu", 16, {"alpha": 0.2}), ("Sigmoid", 13, {}), ("Tanh", 13, {}),
+         ("Exp", 13, {}), ("Neg", 13, {}), ("Abs", 13, {}), ("Erf", 13, {}), ("Softplus", 7, {}),
+         ("Softsign", 7, {}), ("Elu", 7, {"alpha": 0.7}), ("HardSigmoid", 7, {"alpha": 0.3, "beta": 0.4}),
+         ("Floor", 13, {}), ("Ceil", 13, {}), ("Sign", 13, {}), ("Selu", 7, {}), ("Celu", 12, {"alpha": 1.5}),
+         ("HardSwish", 14, {}), ("ThresholdedRelu", 10, {"alpha": 0.5}), ("Sin", 7, {}), ("Cos", 7, {}),
+         ("Gelu", 20, {}), ("Gelu", 20, {"approximate": "tanh"})]
+for op, opset, attrs in UNARY:
+    case(f"{op}-{attrs.get('approximate', '')}", opset, [node(op, ["x"], **attrs)], {"x": f(3, 4, low=-4, high=4)})
+for op in ("Log", "Sqrt", "Reciprocal"):
+    case(op, 13, [node(op, ["x"])], {"x": f(3, 4, low=0.1, high=4)})
+case("Round-half-even", 11, [node("Round", ["x"])], {"x": np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.3], F)})
+case("Relu-int", 14, [node("Relu", ["x"])], {"x": np.array([-2, 0, 3], I32)}, {"y": I32})
+case("Abs-int", 13, [node("Abs", ["x"])], {"x": i64(-2, 0, 3)}, {"y": I64})
+case("Clip-attrs-opset7", 7, [node("Clip", ["x"], min=-0.5, max=0.7)], {"x": f(10)})
+case("Clip-inputs-opset13", 13, [node("Clip", ["x", "lo", "hi"])], {"x": f(10), "lo": np.array(-0.3, F),
+                                                                     "hi": np.array(0.2, F)})
+case("Clip-min-only", 13, [node("Clip", ["x", "lo"])], {"x": f(10), "lo": np.array(0.0, F)})
+case("Clip-int", 13, [node("Clip", ["x", "lo", "hi"])], {"x": i64(-5, 0, 5), "lo": np.array(-1, I64),
+                                                         "hi": np.array(2, I64)}, {"y": I64})
+
+# --- Cast ----------------------------------------------------------------------------------
+case("Cast-float-int64", 13, [node("Cast", ["x"], to=TensorProto.INT64)],
+     {"x": np.array([-2.7, -0.5, 0.5, 2.7], F)}, {"y": I64})
+case("Cast-int64-float", 13, [node("Cast", ["x"], to=TensorProto.FLOAT)], {"x": i64(1, -2, 3)})
+case("Cast-float-bool", 13, [node("Cast", ["x"], to=TensorProto.BOOL)], {"x": np.array([0, 1.5, -0.0], F)}, {"y": B})
+case("Cast-bool-float", 13, [node("Cast", ["x"], to=TensorProto.FLOAT)], {"x": np.array([True, False])})
+case("Cast-int32-int64", 9, [node("Cast", ["x"], to=TensorProto.INT64)], {"x": np.array([1, -2], I32)}, {"y": I64})
+case("CastLike", 15, [node("CastLike", ["x", "t"])], {"x": np.array([1.9, -2.2], F), "t": i64(0)}, {"y": I64})
+
+# --- shapes and data movement ---------------------------------------------------------------
+case("Reshape-0-minus1", 13, [node("Reshape", ["x", "s"])], {"x": f(2, 3, 4), "s": i64(0, -1)})
+case("Reshape-allowzero", 14, [node("Reshape", ["x", "s"], allowzero=1)], {"x": f(2, 0, 4), "s": i64(0, 8)})
+case("Reshape-opset7", 7, [node("Reshape", ["x", "s"])], {"x": f(2, 3, 4), "s": i64(4, 6)})
+for axis in (0, 2, -1):
+    case(f"Flatten-{axis}", 13, [node("Flatten", ["x"], axis=axis)], {"x": f(2, 3, 4)})
+case("Squeeze-attr-opset11", 11, [node("Squeeze", ["x"], axes=[1, -1])], {"x": f(2, 1, 3, 1)})
+case("Squeeze-all-opset11", 11, [node("Squeeze", ["x"])], {"x": f(1, 3, 1)})
+case("Squeeze-input-opset13", 13, [node("Squeeze", ["x", "a"])], {"x": f(2, 1, 3, 1), "a": i64(-1)})
+case("Squeeze-noaxes-opset13", 13, [node("Squeeze", ["x"])], {"x": f(1, 3, 1)})
+case("Unsqueeze-attr-opset11", 11, [node("Unsqueeze", ["x"], axes=[0, -1])], {"x": f(2, 3)})
+case("Unsqueeze-attr-opset7", 7, [node("Unsqueeze", ["x"], axes=[0, 3])], {"x": f(2, 3)})
+case("Unsqueeze-input-opset13", 13, [node("Unsqueeze", ["x", "a"])], {"x": f(2, 3), "a": i64(1, -1)})
+case("Unsqueeze-scalar", 13, [node("Unsqueeze", ["x", "a"])], {"x": i64(5).reshape(()), "a": i64(0)}, {"y": I64})
+case("Transpose-default", 13, [node("Transpose", ["x"])], {"x": f(2, 3, 4)})
+case("Transpose-perm", 13, [node("Transpose", ["x"], perm=[1, 0, 2])], {"x": f(2, 3, 4)})
+case("Transpose-4d", 13, [node("Transpose", ["x"], perm=[0, 2, 3, 1])], {"x": f(2, 3, 4, 5)})
+case("Concat-float", 13, [node("Concat", ["a", "b", "c"], axis=-1)], {"a": f(2, 1), "b": f(2, 3), "c": f(2, 0)})
+case("Concat-int64", 11, [node("Concat", ["a", "b"], axis=0)], {"a": i64(1), "b": i64(2, 3)}, {"y": I64})
+case("Split-attr-opset11", 11, [node("Split", ["x"], ["y", "z"], axis=1, split=[1, 3])], {"x": f(2, 4)},
+     {"y": F, "z": F})
+case("Split-equal-opset13", 13, [node("Split", ["x"], ["y", "z"], axis=0)], {"x": f(4, 3)}, {"y": F, "z": F})
+case("Split-input-opset13", 13, [node("Split", ["x", "s"], ["y", "z", "w"], axis=-1)],
+     {"x": f(2, 6), "s": i64(1, 2, 3)}, {"y": F, "z": F, "w": F})
+case("Split-uneven-opset18", 18, [node("Split", ["x"], ["y", "z", "w"], axis=0, num_outputs=3)], {"x": f(7, 2)},
+     {"y": F, "z": F, "w": F})
+case("Slice-attrs-opset9", 9, [node("Slice", ["x"], starts=[1, 0], ends=[3, -1], axes=[0, 2])], {"x": f(4, 3, 5)})
+case("Slice-inputs", 13, [node("Slice", ["x", "s", "e", "a", "p"])],
+     {"x": f(5, 6), "s": i64(-1, 1), "e": i64(-100, 9223372036854775807), "a": i64(0, 1), "p": i64(-2, 2)})
+case("Slice-noaxes", 10, [node("Slice", ["x", "s", "e"])], {"x": f(5, 6), "s": i64(1), "e": i64(3)})
+case("Slice-empty", 13, [node("Slice", ["x", "s", "e"])], {"x": f(5, 6), "s": i64(3), "e": i64(1)})
+case("Slice-reverse", 13, [node("Slice", ["x", "s", "e", "a", "p"])],
+     {"x": f(4, 3), "s": i64(-1), "e": i64(-9223372036854775807), "a": i64(0), "p": i64(-1)})
+case("Shape", 13, [node("Shape", ["x"])], {"x": f(2, 3, 4)}, {"y": I64})
+case("Shape-start-end", 15, [node("Shape", ["x"], start=1, end=-1)], {"x": f(2, 3, 4, 5)}, {"y": I64})
+case("Size", 13, [node("Size", ["x"])], {"x": f(2, 3, 4)}, {"y": I64})
+case("Expand", 13, [node("Expand", ["x", "s"])], {"x": f(3, 1), "s": i64(2, 1, 4)})
+case("Expand-smaller-shape", 13, [node("Expand", ["x", "s"])], {"x": f(2, 3), "s": i64(1, 1)})
+case("Tile", 13, [node("Tile", ["x", "r"])], {"x": f(2, 3), "r": i64(2, 3)})
+case("Gather-axis0", 13, [node("Gather", ["x", "i"])], {"x": f(5, 3), "i": i64(0, -1, 2, 2).reshape(2, 2)})
+case("Gather-axis1-int32", 13, [node("Gather", ["x", "i"], axis=1)], {"x": f(2, 4, 3), "i": np.array([3, 0], I32)})
+case("Gather-scalar", 13, [node("Gather", ["x", "i"])], {"x": i64(4, 5, 6), "i": np.array(1, I64)}, {"y": I64})
+case("ConstantOfShape-int", 9, [node("ConstantOfShape", ["s"], value=helper.make_tensor("v", TensorProto.INT64, [1], [7]))],
+     {"s": i64(2, 3)}, {"y": I64})
+case("ConstantOfShape-default", 9, [node("ConstantOfShape", ["s"])], {"s": i64(3)})
+case("Range-float", 11, [node("Range", ["a", "b", "c"])], {"a": np.array(1.0, F), "b": np.array(3.2, F),
+                                                           "c": np.array(0.5, F)})
+case("Range-int", 11, [node("Range", ["a", "b", "c"])], {"a": np.array(10, I64), "b": np.array(2, I64),
+                                                         "c": np.array(-3, I64)}, {"y": I64})
+case("Identity", 13, [node("Identity", ["x"])], {"x": f(2, 3)})
+case("Dropout-opset12", 12, [node("Dropout", ["x", "r"], ["y", "m"])], {"x": f(2, 3), "r": np.array(0.5, F)},
+     {"y": F, "m": B})
+# (Before opset 12 onnxruntime's inference mask is all False, the spec's all True; only y is compared.)
+case("Dropout-opset10", 10, [node("Dropout", ["x"], ["y"], ratio=0.3)], {"x": f(2, 3)})
+case("Constant-tensor", 9, [node("Constant", [], ["c"], value=helper.make_tensor("v", TensorProto.FLOAT, [2], [1.5, -2])),
+                            node("Add", ["x", "c"])], {"x": f(3, 2)})
+case("Constant-value-ints", 13, [node("Constant", [], ["c"], value_ints=[2, 3]), node("Reshape", ["x", "c"])],
+     {"x": f(6)})
+case("Constant-value-float", 13, [node("Constant", [], ["c"], value_float=0.25), node("Mul", ["x", "c"])], {"x": f(4)})
+
+# --- index-driven ops ----------------------------------------------------------------------
+case("TopK-largest", 11, [node("TopK", ["x", "k"], ["y", "i"], axis=1)],
+     {"x": np.array([[1, 3, 3, 2], [0, -1, 5, 5]], F), "k": i64(3)}, {"y": F, "i": I64})
+case("TopK-smallest-int", 11, [node("TopK", ["x", "k"], ["y", "i"], axis=0, largest=0)],
+     {"x": i64(4, 1, 3, 1, 9), "k": i64(2)}, {"y": I64, "i": I64})
+case("TopK-opset9", 9, [node("TopK", ["x"], ["y", "i"], k=2)], {"x": f(3, 5)}, {"y": F, "i": I64})
+case("GatherElements", 13, [node("GatherElements", ["x", "i"], axis=1)],
+     {"x": f(2, 3), "i": np.array([[2, 0], [-1, 1]], I64)})
+case("ScatterElements", 13, [node("ScatterElements", ["x", "i", "u"], axis=0)],
+     {"x": f(3, 2), "i": np.array([[2, 0], [0, 1]], I64), "u": f(2, 2)})
+case("ScatterElements-add", 16, [node("ScatterElements", ["x", "i", "u"], axis=1, reduction="add")],
+     {"x": f(2, 3), "i": np.array([[1, 1], [0, 2]], I64), "u": f(2, 2)})
+case("Scatter-opset9", 9, [node("Scatter", ["x", "i", "u"], axis=1)],
+     {"x": f(2, 3), "i": np.array([[1], [0]], I64), "u": f(2, 1)})
+
+case("ReverseSequence-time0", 10, [node("ReverseSequence", ["x", "l"], batch_axis=1, time_axis=0)],
+     {"x": f(4, 3, 2), "l": i64(4, 1, 2)})
+case("ReverseSequence-batch0", 10, [node("ReverseSequence", ["x", "l"], batch_axis=0, time_axis=1)],
+     {"x": f(3, 5), "l": i64(5, 0, 3)})
+
+
+# --- Loop (what tf2onnx writes for Keras recurrent layers) -------------------------------------
+def _loop_body(with_cond_limit):
+    # Carried: acc (float [2]), w (float [2], passed through unchanged, as tf2onnx carries
+    # weights). Reads x from the enclosing graph. Scan output: acc * w at each step.
+    t = TensorProto
+    nodes = [node("Gather", ["x", "i"], ["xi"]),
+             node("Add", ["acc_in", "xi"], ["acc_out"]),
+             node("Mul", ["acc_out", "w_in"], ["scan"]),
+             node("Identity", ["cond_in"], ["cond_out"])]
+    if with_cond_limit:  # stop after the step with i == 2
+        nodes[-1] = node("Less", ["i", "two"], ["cond_out"])
+        nodes.insert(0, node("Constant", [], ["two"], value=helper.make_tensor("v", t.INT64, [], [2])))
+    return helper.make_graph(
+        nodes, "body",
+        [helper.make_tensor_value_info("i", t.INT64, []), helper.make_tensor_value_info("cond_in", t.BOOL, []),
+         helper.make_tensor_value_info("acc_in", t.FLOAT, [2]), helper.make_tensor_value_info("w_in", t.FLOAT, [2])],
+        [helper.make_tensor_value_info("cond_out", t.BOOL, []), helper.make_tensor_value_info("acc_out", t.FLOAT, [2]),
+         helper.make_tensor_value_info("w_in", t.FLOAT, [2]), helper.make_tensor_value_info("scan", t.FLOAT, [2])])
+
+
+case("Loop-trip-count", 13, [node("Loop", ["M", "", "acc0", "w"], ["acc", "w_out", "y"], body=_loop_body(False))],
+     {"M": np.array(4, I64), "acc0": f(2), "w": f(2), "x": f(5, 2)}, {"acc": F, "w_out": F, "y": F})
+case("Loop-condition", 13, [node("Loop", ["", "c", "acc0", "w"], ["acc", "w_out", "y"], body=_loop_body(True))],
+     {"c": np.array(True), "acc0": f(2), "w": f(2), "x": f(5, 2)}, {"acc": F, "w_out": F, "y": F})
+case("Loop-zero-trips", 13, [node("Loop", ["M", "", "acc0", "w"], ["acc", "w_out", "y"], body=_loop_body(False))],
+     {"M": np.array(0, I64), "acc0": f(2), "w": f(2), "x": f(5, 2)}, {"acc": F, "w_out": F})
+
+# --- dense algebra, softmax, reductions, normalization --------------------------------------
+case("Gemm-transB-bias", 13, [node("Gemm", ["a", "b", "c"], transB=1)], {"a": f(3, 4), "b": f(5, 4), "c": f(5)})
+case("Gemm-transA-alpha-beta", 13, [node("Gemm", ["a", "b", "c"], transA=1, alpha=0.5, beta=2.0)],
+     {"a": f(4, 3), "b": f(4, 5), "c": f(3, 5)})
+case("Gemm-C-column", 13, [node("Gemm", ["a", "b", "c"])], {"a": f(3, 4), "b": f(4, 5), "c": f(3, 1)})
+case("Gemm-C-scalar-opset7", 7, [node("Gemm", ["a", "b", "c"], beta=0.5)], {"a": f(3, 4), "b": f(4, 5),
+                                                                            "c": np.array(1.5, F)})
+case("Gemm-noC", 11, [node("Gemm", ["a", "b"], transA=1, transB=1)], {"a": f(4, 3), "b": f(5, 4)})
+case("MatMul-3d-2d", 13, [node("MatMul", ["a", "b"])], {"a": f(2, 3, 4), "b": f(4, 5)})
+case("MatMul-batched-broadcast", 13, [node("MatMul", ["a", "b"])], {"a": f(2, 1, 3, 4), "b": f(5, 4, 6)})
+case("MatMul-vec-mat", 13, [node("MatMul", ["a", "b"])], {"a": f(4), "b": f(4, 5)})
+case("MatMul-mat-vec", 13, [node("MatMul", ["a", "b"])], {"a": f(2, 3, 4), "b": f(4)})
+case("MatMul-vec-vec", 13, [node("MatMul", ["a", "b"])], {"a": f(4), "b": f(4)})
+case("MatMul-large", 13, [node("MatMul", ["a", "b"])], {"a": f(7, 70), "b": f(70, 33)})
+for op in ("Softmax", "LogSoftmax"):
+    case(f"{op}-opset11-axis1", 11, [node(op, ["x"], axis=1)], {"x": f(2, 3, 4)})
+    case(f"{op}-opset11-default", 11, [node(op, ["x"])], {"x": f(2, 3, 4)})
+    case(f"{op}-opset13-axis1", 13, [node(op, ["x"], axis=1)], {"x": f(2, 3, 4)})
+    case(f"{op}-opset13-default", 13, [node(op, ["x"])], {"x": f(2, 3, 4, low=-30, high=30)})
+for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL2"):
+    case(f"{op}-opset11-axes", 11, [node(op, ["x"], axes=[0, -1], keepdims=0)], {"x": f(2, 3, 4)})
+    case(f"{op}-opset11-all", 11, [node(op, ["x"])], {"x": f(2, 3, 4)})
+    case(f"{op}-opset18-input", 18, [node(op, ["x", "a"])], {"x": f(2, 3, 4), "a": i64(1)})
+    case(f"{op}-opset18-noaxes", 18, [node(op, ["x"], keepdims=0)], {"x": f(2, 3, 4)})
+case("ReduceSum-opset13-input", 13, [node("ReduceSum", ["x", "a"], keepdims=0)], {"x": f(2, 3, 4), "a": i64(-2)})
+case("ReduceSum-opset13-noop", 13, [node("ReduceSum", ["x", "a"], noop_with_empty_axes=1)],
+     {"x": f(2, 3), "a": np.zeros(0, I64)})
+case("ReduceMax-int64", 13, [node("ReduceMax", ["x"], axes=[0], keepdims=0)], {"x": i64(3, 9, 2).reshape(3, 1)},
+     {"y": I64})
+case("ArgMax", 13, [node("ArgMax", ["x"], axis=1, keepdims=0)], {"x": f(3, 5)}, {"y": I64})
+case("ArgMin-last", 13, [node("ArgMin", ["x"], axis=0, select_last_index=1)],
+     {"x": np.array([[1, 2], [1, 0], [3, 0]], F)}, {"y": I64})
+case("LayerNormalization", 17, [node("LayerNormalization", ["x", "s", "b"], epsilon=1e-3)],
+     {"x": f(2, 3, 8), "s": f(8), "b": f(8)})
+case("LayerNormalization-axis1", 17, [node("LayerNormalization", ["x", "s"], axis=1)], {"x": f(2, 3, 4), "s": f(3, 4)})
+case("LayerNormalization-stats", 17, [node("LayerNormalization", ["x", "s", "b"], ["y", "m", "v"])],
+     {"x": f(2, 5), "s": f(5), "b": f(5)}, {"y": F, "m": F, "v": F})
+
+# --- a chain of shape arithmetic as exporters write it ---------------------------------------
+case("shape-chain", 13, [
+    node("Shape", ["x"], ["s"]),
+    node("Gather", ["s", "i0"], ["b"], axis=0),
+    node("Unsqueeze", ["b", "ax"], ["bu"]),
+    node("Concat", ["bu", "minus1"], ["target"], axis=0),
+    node("Reshape", ["x", "target"], ["y"]),
+], {"x": f(3, 4, 5)}, None, {"i0": np.array(0, I64), "ax": i64(0), "minus1": i64(-1)})
+
+
+def _run_both(opset, nodes, inputs, outputs, consts, as_constants):
+    names = list(outputs)
+    types = {k: OUT_TYPES[v] for k, v in outputs.items()}
+    if as_constants:
+        model = make_model(nodes, {}, names, opset=opset, initializers={**consts, **inputs}, output_types=types)
+        feeds = {}
+    else:
+        model = make_model(nodes, inputs, names, opset=opset, initializers=consts, output_types=types)
+        feeds = inputs
+    expected = ort_run(model, feeds)
+    sess = lstmrt.InferenceSession(model, threads=1)
+    got = sess.run(None, feeds)
+    return sess, got, expected, names
+
+
+@pytest.mark.parametrize("opset,nodes,inputs,outputs,consts", CASES)
+def test_op_matches_onnxruntime(opset, nodes, inputs, outputs, consts):
+    sess, got, expected, names = _run_both(opset, nodes, inputs, outputs, consts, as_constants=False)
+    for name, g, e in zip(names, got, expected):
+        assert_same(g, e, name=name)
+    # A second run of the same shapes gives the same results from the reused buffers.
+    again = sess.run(None, inputs)
+    for name, g, e in zip(names, again, expected):
+        assert_same(g, e, name=name + " (second run)")
+
+
+@pytest.mark.parametrize("opset,nodes,inputs,outputs,consts", CASES)
+def test_op_folded_at_load(opset, nodes, inputs, outputs, consts):
+    sess, got, expected, names = _run_both(opset, nodes, inputs, outputs, consts, as_constants=True)
+    assert sess.op_counts(compiled=True) == {}, "every node should have been folded"
+    for name, g, e in zip(names, got, expected):
+        assert_same(g, e, name=name)
+
+
+def test_every_registered_op_has_a_case():
+    covered = {n.op_type for p in CASES for n in p.values[1]}
+    recurrent = {"LSTM", "GRU", "RNN"}  # test_session_rnn.py
+    missing = set(lstmrt.onnx_import.supported_ops()) - covered - recurrent
+    assert not missing, f"operators without a test case: {sorted(missing)}"
