@@ -201,7 +201,11 @@ class BoundGraph {
   // The request's inputs and outputs from Python's feeds and names.
   void prepare(RunRequest& r, std::vector<Tensor>& tensors, std::vector<py::array>& keep, py::handle feeds,
                py::handle output_names) const {
-    const Graph& g = *graph_;
+    prepare_for(*graph_, r, tensors, keep, feeds, output_names);
+  }
+
+  static void prepare_for(const Graph& g, RunRequest& r, std::vector<Tensor>& tensors, std::vector<py::array>& keep,
+                          py::handle feeds, py::handle output_names) {
     if (!py::isinstance<py::dict>(feeds))
       throw TypeError("feeds: expected a dict {input name: numpy.ndarray}, got " + py_type_name(feeds));
     auto dict = py::reinterpret_borrow<py::dict>(feeds);
@@ -330,6 +334,15 @@ const char* direction_name(Direction d) {
 }
 
 }  // namespace
+
+const Graph& graph_of(py::handle bound_graph) { return bound_graph.cast<const BoundGraph&>().graph(); }
+
+void prepare_request(const Graph& g, RunRequest& r, std::vector<Tensor>& tensors, std::vector<py::array>& keep,
+                     py::handle feeds, py::handle output_names) {
+  BoundGraph::prepare_for(g, r, tensors, keep, feeds, output_names);
+}
+
+py::array tensor_to_numpy(const Tensor& t) { return to_numpy(t); }
 
 void register_graph(py::module_& m) {
   py::class_<BoundGraph>(m, "Graph", "A compiled ONNX graph (built by lstmrt.onnx_import).")

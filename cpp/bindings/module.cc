@@ -62,4 +62,5 @@ PYBIND11_MODULE(_core, m) {
   lstmrt::register_rnn(m);
   lstmrt::register_kernel_tests(m);
   lstmrt::register_graph(m);
+  lstmrt::register_stream(m);
 }

@@ -14,6 +14,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import _core
+
 from . import onnx_import
 
 __all__ = ["InferenceSession", "NodeArg"]
@@ -127,6 +129,32 @@ class InferenceSession:
         outputs, final = self._graph.run_with_state(input_feed, None if state is None else dict(state), names,
                                                     self._threads or 0)
         return outputs, final
+
+    def stream(self) -> "_core.GraphStream":
+        """A stateful stream: ``stream.run(output_names, feeds)`` takes and returns what
+        :meth:`run` does, and carries the state of every LSTM/GRU/RNN node to the next call.
+
+        The first call starts from what the model says (fed initial-state inputs, or zeros);
+        later calls start each recurrent node from the carried state, unless the call feeds an
+        input that reaches that node's initial state. ``reset()`` forgets the state;
+        ``get_state()`` / ``set_state(d)`` snapshot and restore it as copies, keyed
+        ``"<node>:h"`` and ``"<node>:c"``. Calls on one stream are serialized; separate streams
+        run concurrently. A failed call leaves the state as it was. Models with a reverse or
+        bidirectional recurrent node, or a Loop, cannot stream (ValueError naming the node).
+        """
+        return _core.GraphStream(self._graph, self._threads or 0)
+
+    def stream_pool(self) -> "_core.StreamPool":
+        """Many independent streams (one sequence each) stepped together in batched calls.
+
+        ``sid = pool.open()`` starts a stream (zero state), ``pool.close(sid)`` ends it.
+        ``pool.run(stream_ids, output_names, feeds)`` runs one chunk for the listed streams at
+        once: row k of every batched feed belongs to ``stream_ids[k]``; their states are
+        gathered into one batch and scattered back afterwards. Streams not listed are untouched.
+        ``pool.reset(sid)``, ``pool.get_state(sid)``, ``pool.set_state(sid, d)`` manage one
+        stream; ``pool.ids`` lists the open ones. Calls on one pool are serialized.
+        """
+        return _core.StreamPool(self._graph, self._threads or 0)
 
     @property
     def recurrent_nodes(self) -> List[Dict[str, Any]]:

@@ -328,6 +328,33 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
   }
   recurrent_slot_.assign(nodes_.size(), -1);
   for (size_t k = 0; k < recurrent_nodes_.size(); ++k) recurrent_slot_[recurrent_nodes_[k]] = static_cast<int>(k);
+
+  // For streaming: which graph inputs reach each recurrent node's initial_h / initial_c (input
+  // slots 5 and 6), following producers back through the graph.
+  std::vector<int> producer_of(num_values_, -1);
+  for (size_t n = 0; n < nodes_.size(); ++n)
+    for (int id : nodes_[n]->out)
+      if (id >= 0) producer_of[id] = static_cast<int>(n);
+  std::vector<int> input_of_value(num_values_, -1);
+  for (size_t i = 0; i < input_values_.size(); ++i) input_of_value[input_values_[i]] = static_cast<int>(i);
+  for (int n : recurrent_nodes_) {
+    std::vector<bool> seen(num_values_, false);
+    std::vector<int> todo, found;
+    for (size_t slot : {size_t{5}, size_t{6}})
+      if (slot < nodes_[n]->in.size() && nodes_[n]->in[slot] >= 0) todo.push_back(nodes_[n]->in[slot]);
+    while (!todo.empty()) {
+      const int id = todo.back();
+      todo.pop_back();
+      if (seen[id]) continue;
+      seen[id] = true;
+      if (input_of_value[id] >= 0) found.push_back(input_of_value[id]);
+      if (producer_of[id] >= 0)
+        for (int src : nodes_[producer_of[id]]->in)
+          if (src >= 0) todo.push_back(src);
+    }
+    std::sort(found.begin(), found.end());
+    recurrent_state_inputs_.push_back(found);
+  }
   state_ = new_exec_state();
 }
 
@@ -350,6 +377,12 @@ void Graph::assign_buffers() {
   for (const auto& node : nodes_)
     for (size_t k = 0; k < node->out.size(); ++k)
       if (node->out_needed[k] && last[node->out[k]] < 0) last[node->out[k]] = forever;
+  // A recurrent node's final states (Y_h, Y_c) are read after the run for streaming
+  // (RunRequest::collect_state), even when a node of the graph reads them earlier.
+  for (const auto& node : nodes_)
+    if (node->op->recurrent_layer())
+      for (size_t k = 1; k < node->out.size(); ++k)
+        if (node->out[k] >= 0) last[node->out[k]] = forever;
   // A view (Reshape, Squeeze, ...) reads its source's buffer for as long as the view is read, so
   // the source's buffer lives until the last read of any view of it. An op that only may alias
   // (ReduceMean with noop_with_empty_axes) may also own its output, so every value along a chain

@@ -81,6 +81,9 @@ class Graph {
   // Whether input i may be left out of a run: it only feeds recurrent nodes' initial states.
   bool optional_input(size_t i) const { return input_optional_[i]; }
   const std::vector<RecurrentNodeInfo>& recurrent_nodes() const { return recurrent_info_; }
+  // The graph inputs (indices into inputs()) whose values flow into recurrent node k's
+  // initial_h or initial_c: feeding any of them sets that node's initial state explicitly.
+  const std::vector<int>& recurrent_state_inputs(size_t k) const { return recurrent_state_inputs_[k]; }
   // Operator counts of the compiled graph (after folding), and of the model as given.
   std::map<std::string, int> op_counts() const;
   const std::map<std::string, int>& model_op_counts() const { return model_op_counts_; }
@@ -142,6 +145,7 @@ class Graph {
   std::vector<int> recurrent_nodes_;  // node index per recurrent node
   std::vector<int> recurrent_slot_;   // per node: its index in recurrent_nodes_, or -1
   std::vector<RecurrentNodeInfo> recurrent_info_;
+  std::vector<std::vector<int>> recurrent_state_inputs_;
   std::map<std::string, int> model_op_counts_;
   size_t folded_ = 0;
 

@@ -1,0 +1,200 @@
+// lstmrt._core.GraphStream and StreamPool: stateful runs of a compiled graph.
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <mutex>
+
+#include "bindings.h"
+#include "lstmrt/graph/stream.h"
+
+namespace lstmrt {
+namespace {
+
+std::string state_key(const std::string& node, const char* which) { return node + ":" + which; }
+
+// Locks `m` without holding the GIL while waiting, so that a thread blocked on a busy stream
+// does not stop the interpreter (and cannot deadlock with the thread holding the stream).
+std::unique_lock<std::mutex> lock_released(std::mutex& m) {
+  {
+    py::gil_scoped_release release;
+    m.lock();
+  }
+  return std::unique_lock<std::mutex>(m, std::adopt_lock);
+}
+
+py::list outputs_of(RunResult& result, bool none_wanted) {
+  py::list out;
+  if (none_wanted) return out;
+  for (const Tensor& t : result.outputs) out.append(tensor_to_numpy(t));
+  return out;
+}
+
+// Runs `fn(request)` with the request built from Python's arguments, the GIL released.
+// output_names as in InferenceSession.run: None or an empty list means every output.
+template <class Fn>
+py::list run_request(const Graph& g, py::handle output_names, py::handle feeds, int threads, Fn&& fn) {
+  if (py::isinstance<py::str>(output_names))
+    throw TypeError("output_names: expected a list of output names or None, got a string");
+  if (!output_names.is_none() && py::len(output_names) == 0) output_names = py::none();
+  RunRequest r;
+  std::vector<Tensor> tensors;
+  std::vector<py::array> keep;
+  prepare_request(g, r, tensors, keep, feeds, output_names);
+  const bool none_wanted = r.outputs.size() == 1 && r.outputs[0] == -1;
+  if (none_wanted) r.outputs.clear();
+  r.threads = threads;
+  RunResult result;
+  {
+    py::gil_scoped_release release;
+    result = fn(std::move(r));
+  }
+  return outputs_of(result, none_wanted);
+}
+
+py::dict state_dict(const GraphStreamer& s, const StreamState& st) {
+  py::dict d;
+  if (!st.started) return d;
+  const auto& nodes = s.graph().recurrent_nodes();
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    d[py::str(state_key(nodes[k].name, "h"))] = tensor_to_numpy(st.h[k].clone());
+    if (st.c[k].defined()) d[py::str(state_key(nodes[k].name, "c"))] = tensor_to_numpy(st.c[k].clone());
+  }
+  return d;
+}
+
+// A state from a dict {"<node>:h": array, "<node>:c": array}: every node's entries are required,
+// with the shape of `batch` rows (-1: the batch is read from the first node's h).
+StreamState state_from(const GraphStreamer& s, py::handle obj, int64_t batch) {
+  if (!py::isinstance<py::dict>(obj))
+    throw TypeError("state: expected a dict {'<node>:h': array, '<node>:c': array}, got " + py_type_name(obj));
+  auto d = py::reinterpret_borrow<py::dict>(obj);
+  const auto& nodes = s.graph().recurrent_nodes();
+  StreamState st;
+  size_t used = 0;
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const bool lstm = nodes[k].cell == CellKind::LSTM;
+    for (const char* which : {"h", "c"}) {
+      if (which[0] == 'c' && !lstm) {
+        st.c.emplace_back();
+        continue;
+      }
+      const std::string key = state_key(nodes[k].name, which);
+      if (!d.contains(key)) throw ValueError("state: missing '" + key + "'");
+      ++used;
+      const auto arr = float_array(d[py::str(key)], "state['" + key + "']");
+      const std::vector<int64_t> shape = shape_of(*arr);
+      if (batch < 0 && shape.size() == 3) batch = nodes[k].layout == 0 ? shape[1] : shape[0];
+      const Shape expected = s.state_shape(k, batch < 0 ? 1 : batch);
+      if (shape != expected)
+        throw ValueError("state['" + key + "']: expected shape " + shape_to_string(expected) + ", got " +
+                         shape_to_string(shape));
+      Tensor t(DType::Float32, expected);
+      std::memcpy(t.data<float>(), arr->data(), t.nbytes());
+      (which[0] == 'h' ? st.h : st.c).push_back(std::move(t));
+    }
+  }
+  if (used != d.size()) throw ValueError("state: unknown keys (expected '<node>:h' and, for LSTM, '<node>:c')");
+  st.started = true;
+  return st;
+}
+
+class BoundGraphStream {
+ public:
+  BoundGraphStream(py::object graph, int threads)
+      : graph_obj_(graph), streamer_(graph_of(graph)), threads_(threads) {}
+
+  py::list run(py::handle output_names, py::handle feeds) {
+    auto lock = lock_released(mutex_);
+    return run_request(streamer_.graph(), output_names, feeds, threads_,
+                       [&](RunRequest r) { return streamer_.run(state_, std::move(r)); });
+  }
+  void reset() {
+    auto lock = lock_released(mutex_);
+    state_ = StreamState();
+  }
+  py::dict get_state() {
+    auto lock = lock_released(mutex_);
+    return state_dict(streamer_, state_);
+  }
+  void set_state(py::handle d) {
+    StreamState st = state_from(streamer_, d, -1);
+    auto lock = lock_released(mutex_);
+    state_ = std::move(st);
+  }
+
+ private:
+  py::object graph_obj_;  // keeps the graph alive
+  GraphStreamer streamer_;
+  int threads_;
+  StreamState state_;
+  std::mutex mutex_;
+};
+
+class BoundStreamPool {
+ public:
+  BoundStreamPool(py::object graph, int threads) : graph_obj_(graph), pool_(graph_of(graph)), threads_(threads) {}
+
+  int64_t open() {
+    auto lock = lock_released(pool_.mutex());
+    return pool_.open();
+  }
+  void close(int64_t id) {
+    auto lock = lock_released(pool_.mutex());
+    pool_.close(id);
+  }
+  std::vector<int64_t> ids() {
+    auto lock = lock_released(pool_.mutex());
+    return pool_.ids();
+  }
+  bool contains(int64_t id) {
+    auto lock = lock_released(pool_.mutex());
+    return pool_.contains(id);
+  }
+  py::list run(const std::vector<int64_t>& ids, py::handle output_names, py::handle feeds) {
+    auto lock = lock_released(pool_.mutex());
+    return run_request(pool_.streamer().graph(), output_names, feeds, threads_,
+                       [&](RunRequest r) { return pool_.run(ids, std::move(r)); });
+  }
+  void reset(int64_t id) {
+    auto lock = lock_released(pool_.mutex());
+    pool_.state(id) = StreamState();
+  }
+  py::dict get_state(int64_t id) {
+    auto lock = lock_released(pool_.mutex());
+    return state_dict(pool_.streamer(), pool_.state(id));
+  }
+  void set_state(int64_t id, py::handle d) {
+    StreamState st = state_from(pool_.streamer(), d, 1);
+    auto lock = lock_released(pool_.mutex());
+    pool_.state(id) = std::move(st);
+  }
+
+ private:
+  py::object graph_obj_;
+  StreamPool pool_;
+  int threads_;
+};
+
+}  // namespace
+
+void register_stream(py::module_& m) {
+  py::class_<BoundGraphStream>(m, "GraphStream", "A stateful stream over a compiled graph.")
+      .def(py::init<py::object, int>(), py::arg("graph"), py::arg("threads") = 0)
+      .def("run", &BoundGraphStream::run, py::arg("output_names"), py::arg("feeds"))
+      .def("reset", &BoundGraphStream::reset)
+      .def("get_state", &BoundGraphStream::get_state)
+      .def("set_state", &BoundGraphStream::set_state, py::arg("state"));
+  py::class_<BoundStreamPool>(m, "StreamPool", "Independent one-row streams stepped together in batches.")
+      .def(py::init<py::object, int>(), py::arg("graph"), py::arg("threads") = 0)
+      .def("open", &BoundStreamPool::open)
+      .def("close", &BoundStreamPool::close, py::arg("stream_id"))
+      .def_property_readonly("ids", &BoundStreamPool::ids)
+      .def("__contains__", &BoundStreamPool::contains)
+      .def("__len__", [](BoundStreamPool& p) { return p.ids().size(); })
+      .def("run", &BoundStreamPool::run, py::arg("stream_ids"), py::arg("output_names"), py::arg("feeds"))
+      .def("reset", &BoundStreamPool::reset, py::arg("stream_id"))
+      .def("get_state", &BoundStreamPool::get_state, py::arg("stream_id"))
+      .def("set_state", &BoundStreamPool::set_state, py::arg("stream_id"), py::arg("state"));
+}
+
+}  // namespace lstmrt
