@@ -1,12 +1,23 @@
-"""`python -m lstmrt demo`: build a small LSTM, run it, check it against NumPy, time it."""
+"""`python -m lstmrt demo`: the main job in two parts.
+
+1. A recurrent layer: build a small LSTM from arrays, run it, check it against a float64 NumPy
+   reference written from the ONNX equations, and time it.
+2. A whole model: load a character-level language model exported from PyTorch (shipped with the
+   package), stream it one character per call, print what it writes, and check that the text is
+   exactly the one PyTorch generated from the same prompt.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 
 import numpy as np
 
 from . import cpu_info, ops
+
+MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_models")
 
 
 def _sigmoid(x):
@@ -29,10 +40,18 @@ def _numpy_lstm(X, W, R, B):
     return np.stack(Y)[:, None], h[None], c[None]
 
 
-def run_demo(seq_length: int = 100, batch: int = 1, input_size: int = 64, hidden_size: int = 128) -> int:
-    info = cpu_info()
-    print(f"lstmrt on {info['brand'] or info['vendor']}: kernel path {info['isa']} "
-          f"(supported: {', '.join(info['supported_isas'])}), {info['default_threads']} threads")
+def _median_us(fn, calls):
+    for _ in range(10):
+        fn()
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e6
+
+
+def layer_demo(seq_length: int, batch: int, input_size: int, hidden_size: int) -> bool:
     rng = np.random.default_rng(0)
     scale = 1.0 / np.sqrt(hidden_size)
     W = (rng.standard_normal((1, 4 * hidden_size, input_size)) * scale).astype(np.float32)
@@ -41,32 +60,56 @@ def run_demo(seq_length: int = 100, batch: int = 1, input_size: int = 64, hidden
     X = rng.standard_normal((seq_length, batch, input_size)).astype(np.float32)
 
     layer = ops.LSTM(W, R, B)
-    print(f"model: {layer!r}; input X {X.shape}")
-    Y, Y_h, Y_c = layer(X)
-    ref = _numpy_lstm(X, W, R, B)
-    worst = max(float(np.max(np.abs(a - b))) for a, b in zip((Y, Y_h, Y_c), ref))
-    print(f"agreement with the float64 NumPy reference: max |difference| = {worst:.2e} over Y, Y_h, Y_c")
-
-    for _ in range(10):
-        layer(X)
-    times = []
-    for _ in range(200):
-        t0 = time.perf_counter()
-        layer(X)
-        times.append(time.perf_counter() - t0)
-    print(f"time per call (seq {seq_length}, batch {batch}): median {np.median(times) * 1e6:.1f} us, "
-          f"best {np.min(times) * 1e6:.1f} us")
+    print(f"[1] layer: {layer!r}, input X {X.shape}")
+    outputs = layer(X)
+    worst = max(float(np.max(np.abs(a - b))) for a, b in zip(outputs, _numpy_lstm(X, W, R, B)))
+    print(f"    agreement with the float64 NumPy reference: max |difference| = {worst:.2e} over Y, Y_h, Y_c")
+    print(f"    time per call, whole sequence (seq {seq_length}, batch {batch}): "
+          f"median {_median_us(lambda: layer(X), 200):.1f} us")
+    stream = layer.stream()
     step = X[:1]
-    for _ in range(10):
-        layer(step)
+    print(f"    time per call, one timestep through a stream: median {_median_us(lambda: stream(step), 2000):.1f} us")
+    return worst <= 1e-4
+
+
+def model_demo(chars_to_write: int = 200) -> bool:
+    from .session import InferenceSession
+
+    with open(os.path.join(MODELS, "char_lm.json")) as f:
+        meta = json.load(f)
+    chars = meta["chars"]
+    index = {ch: i for i, ch in enumerate(chars)}
+    sess = InferenceSession(os.path.join(MODELS, "char_lm.onnx"))
+    nodes = ", ".join(f"{n['cell']}({n['input_size']}->{n['hidden_size']})" for n in sess.recurrent_nodes)
+    print(f"[2] model: character-level language model exported by torch.onnx.export: {nodes}")
+    stream = sess.stream()  # h and c of both layers stay inside lstmrt between calls
+    prompt = meta["prompt"]
+    logits = stream.run(["logits"], {"tokens": np.array([[index[ch] for ch in prompt]], np.int64)})[0]
+    text = prompt
     times = []
-    for _ in range(1000):
+    for _ in range(chars_to_write):
+        nxt = int(np.argmax(logits[0, -1]))  # greedy decoding
+        text += chars[nxt]
+        token = np.array([[nxt]], np.int64)
         t0 = time.perf_counter()
-        layer(step)
+        logits = stream.run(["logits"], {"tokens": token})[0]
         times.append(time.perf_counter() - t0)
-    print(f"time per call (one timestep): median {np.median(times) * 1e6:.1f} us")
-    if worst > 1e-4:
-        print("FAILED: lstmrt and the reference disagree")
-        return 1
-    print("OK")
-    return 0
+    print("    it writes, one character per call:\n")
+    for line in text.splitlines():
+        print("      " + line)
+    print()
+    same = text == meta["pytorch_greedy"][: len(text)]
+    print(f"    identical to the text PyTorch generated from the same prompt: {'yes' if same else 'NO'}")
+    print(f"    time per character (one stream step): median {np.median(times) * 1e6:.1f} us")
+    return same
+
+
+def run_demo(seq_length: int = 100, batch: int = 1, input_size: int = 64, hidden_size: int = 128) -> int:
+    info = cpu_info()
+    print(f"lstmrt on {info['brand'] or info['vendor']}: kernel path {info['isa']} "
+          f"(supported: {', '.join(info['supported_isas'])}), {info['default_threads']} threads\n")
+    ok = layer_demo(seq_length, batch, input_size, hidden_size)
+    print()
+    ok = model_demo() and ok
+    print("\nOK" if ok else "\nFAILED: lstmrt disagrees with its reference")
+    return 0 if ok else 1

@@ -5,9 +5,11 @@
 // case every partition's weights stay in one core's cache for the whole sequence, as with static
 // ownership and a barrier. A thread that has finished waits for the phase to complete; if a
 // partition is still unclaimed after a grace period (its owner was descheduled: the machine is
-// oversubscribed), the waiting thread claims and runs it itself. A late thread finds its work
-// done and catches up, so a descheduled worker costs at most the grace period per phase instead
-// of a whole scheduler time slice.
+// oversubscribed), the waiting thread claims and runs it itself. A thread that then finds its
+// home partition taken knows it is the one being descheduled: it leaves the team for the rest of
+// the call, and the others adopt its partitions from then on without waiting. So a machine
+// busy with other work degrades a call towards the single-thread time, instead of stalling
+// every phase for a scheduler time slice.
 #pragma once
 
 #include <atomic>
@@ -27,17 +29,32 @@ namespace lstmrt {
 
 class PhaseScheduler {
  public:
-  PhaseScheduler(int parts, int team) : parts_(parts), team_(team), claimed_(new std::atomic<int64_t>[parts]) {
+  PhaseScheduler(int parts, int team)
+      : parts_(parts), team_(team), claimed_(new std::atomic<int64_t>[parts]), left_(new std::atomic<bool>[team]) {
     for (int p = 0; p < parts; ++p) claimed_[p].store(-1, std::memory_order_relaxed);
+    for (int m = 0; m < team; ++m) left_[m].store(false, std::memory_order_relaxed);
   }
 
   // Runs fn(p) for the partitions of `phase` (phases are numbered 0, 1, 2, ... and every member
-  // calls every phase in order); returns when all partitions of the phase are done.
+  // calls every phase in order until it leaves). Returns true when all partitions of the phase
+  // are done; false when this member has left the team (its home partition had been taken): it
+  // must then stop calling run_phase for this call, and call leave() on any other scheduler it
+  // works for.
   template <class Fn>
-  void run_phase(int64_t phase, int member, Fn&& fn) {
-    for (int p = member; p < parts_; p += team_)
+  bool run_phase(int64_t phase, int member, Fn&& fn) {
+    bool lost_home = false;
+    for (int p = member; p < parts_; p += team_) {
       if (claim(p, phase)) finish(p, fn);
-    if (team_ <= 1) return;
+      else lost_home = true;
+    }
+    if (team_ <= 1) return true;
+    if (lost_home) {
+      leave(member);
+      return false;
+    }
+    // Partitions of members that left are adopted at once.
+    for (int p = 0; p < parts_; ++p)
+      if (left_[p % team_].load(std::memory_order_relaxed) && claim(p, phase)) finish(p, fn);
     const int64_t target = (phase + 1) * parts_;
     const auto start = std::chrono::steady_clock::now();
     bool may_steal = false;
@@ -51,7 +68,10 @@ class PhaseScheduler {
         if ((spins & 255) == 0) may_steal = std::chrono::steady_clock::now() - start > kGrace;
       }
     }
+    return true;
   }
+
+  void leave(int member) { left_[member].store(true, std::memory_order_release); }
 
  private:
   static constexpr std::chrono::microseconds kGrace{30};
@@ -69,6 +89,7 @@ class PhaseScheduler {
   const int parts_;
   const int team_;
   std::unique_ptr<std::atomic<int64_t>[]> claimed_;
+  std::unique_ptr<std::atomic<bool>[]> left_;
   alignas(64) std::atomic<int64_t> done_{0};
 };
 

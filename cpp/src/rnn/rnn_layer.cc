@@ -383,6 +383,11 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
   const int local = team.parallel_directions ? member % team.size : member;
   const int d_begin = team.parallel_directions ? member / team.size : 0;
   const int d_end = team.parallel_directions ? d_begin + 1 : num_dir_;
+  // This thread was descheduled long enough for a teammate to take its work: it leaves every
+  // scheduler it works for, and the others finish the call without waiting for it.
+  auto leave_team = [&]() {
+    for (int d = d_begin; d < d_end; ++d) team.sched[d]->leave(local);
+  };
 
   int64_t max_len = seq;
   if (lens) {
@@ -411,7 +416,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     // X·Wᵀ + bias for every timestep (layout 0 skips the steps past every length), and the
     // initial state of the partition's units.
     const int64_t x_rows = layout_ == 0 ? max_len * batch : seq * batch;
-    sched.run_phase(phase++, local, [&](int p) {
+    if (!sched.run_phase(phase++, local, [&](int p) {
       const Partition& part = all[p];
       const int64_t u = part.units, j0 = part.j0;
       gemm(kt, x_rows, X, input_, part.w, part.bias.get(), false, xw_of(part), G * u, 1);
@@ -425,7 +430,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
           else std::memset(c, 0, u * sizeof(float));
         }
       }
-    });
+    })) return leave_team();
 
     int cur = 0;
     for (int64_t step = 0; step < max_len; ++step) {
@@ -440,7 +445,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
         }
       };
       if (lstm) {
-        sched.run_phase(phase++, local, [&](int p) {
+        if (!sched.run_phase(phase++, local, [&](int p) {
           const Partition& part = all[p];
           const int64_t u = part.units, j0 = part.j0, Gu = G * u;
           float* hr = hr_of(part);
@@ -453,7 +458,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
             kt.lstm_row(a);
           }
           publish(part);
-        });
+        })) return leave_team();
       } else if (gru) {
         auto gru_args = [&](const Partition& part) {
           GruRowArgs a{};
@@ -500,17 +505,17 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
           publish(part);
         };
         if (linear_before_reset_) {
-          sched.run_phase(phase++, local, [&](int p) {
+          if (!sched.run_phase(phase++, local, [&](int p) {
             stage1(all[p]);
             stage2(all[p]);
-          });
+          })) return leave_team();
         } else {
           // R_h multiplies r ⊙ H_{t-1} over all units: every partition's stage 1 must be done.
-          sched.run_phase(phase++, local, [&](int p) { stage1(all[p]); });
-          sched.run_phase(phase++, local, [&](int p) { stage2(all[p]); });
+          if (!sched.run_phase(phase++, local, [&](int p) { stage1(all[p]); })) return leave_team();
+          if (!sched.run_phase(phase++, local, [&](int p) { stage2(all[p]); })) return leave_team();
         }
       } else {
-        sched.run_phase(phase++, local, [&](int p) {
+        if (!sched.run_phase(phase++, local, [&](int p) {
           const Partition& part = all[p];
           const int64_t u = part.units, j0 = part.j0, Gu = G * u;
           float* hr = hr_of(part);
@@ -522,20 +527,20 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
             kt.rnn_row(a);
           }
           publish(part);
-        });
+        })) return leave_team();
       }
       cur ^= 1;
     }
 
     // A sequence of length 0 never ran: its final state is the initial one.
-    sched.run_phase(phase++, local, [&](int p) {
+    if (!sched.run_phase(phase++, local, [&](int p) {
       const Partition& part = all[p];
       const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
       for (int64_t b = 0; b < batch; ++b) {
         if (Y_h) std::memcpy(Y_h + state_at(b) + part.j0, buf.h[cur] + b * H + part.j0, bytes);
         if (Y_c && lstm) std::memcpy(Y_c + state_at(b) + part.j0, buf.c + b * H + part.j0, bytes);
       }
-    });
+    })) return leave_team();
   }
 }
 
