@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import onnx
 import pytest
+
+import lstmrt
 from onnx import helper
 
 from lstmrt.__main__ import main
@@ -102,9 +104,10 @@ def test_bench_with_and_without_onnxruntime(model_path, capsys):
 
 
 def test_subprocess_entry_point(model_path):
+    # The subprocess imports the same lstmrt as this test (installed, or the dev tree).
     env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(root, "python"), env.get("PYTHONPATH", "")])
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(lstmrt.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([package_parent, env.get("PYTHONPATH", "")])
     r = subprocess.run([sys.executable, "-m", "lstmrt", "info", model_path], capture_output=True, text=True,
                        env=env, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -4,11 +4,16 @@ import os
 import subprocess
 import sys
 
+import lstmrt
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(args):
+    # The subprocess imports the same lstmrt as this test (installed, or the dev tree).
     env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(lstmrt.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([package_parent, env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
