@@ -282,6 +282,10 @@ std::vector<int64_t> RnnLayer::state_shape(const RnnShapes& s) const {
 struct RnnLayer::Team {
   int size = 1;                      // threads per direction
   bool parallel_directions = false;  // both directions at once, each with its own `size` threads
+  // How a direction's work is split: by hidden units (every thread owns partitions, all rows,
+  // and the threads meet once per step), or by batch rows (every thread runs all partitions for
+  // its own rows: the sequences are independent, so the threads never wait for each other).
+  bool split_batch = false;
   PhaseScheduler* sched[2] = {nullptr, nullptr};
   struct Buffers {
     float* xw;       // per partition: [rows, G*units] at offset rows*G*j0
@@ -298,6 +302,9 @@ namespace {
 // Below this many FLOP per timestep and direction, a second thread costs more in barriers than
 // it saves (measured on a 2-core Zen 4: H=64 LSTM at batch 1 does ~65 kFLOP per step).
 constexpr double kMinStepFlopsForThreads = 100000.0;
+// Recurrent weights up to this size are read whole by every thread when the batch is split
+// (half of a 1 MiB L2: the rest holds the input projections and states streaming past).
+constexpr double kMaxSharedRecurrentBytes = 512.0 * 1024.0;
 }  // namespace
 
 void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, const float* initial_h,
@@ -316,13 +323,19 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   const double step_flops = 2.0 * batch * G * H * (H + input_);
   int wanted = resolve_threads(threads);
   if (step_flops < kMinStepFlopsForThreads) wanted = 1;
-  wanted = std::min(wanted, parts * num_dir_);
+  if (batch < 4) wanted = std::min(wanted, parts * num_dir_);  // unit split: one thread per partition at most
   ThreadClaim claim(wanted);
   const int T = claim.threads();
 
   Team team;
   team.parallel_directions = num_dir_ == 2 && T >= 2;
-  team.size = std::max(1, std::min(parts, team.parallel_directions ? T / 2 : T));
+  const int per_direction = team.parallel_directions ? T / 2 : T;
+  // Rows split across threads when each thread gets a few rows for its GEMMs and a direction's
+  // recurrent weights fit in one core's L2 cache next to the rest (each thread then reads all
+  // of them every step); otherwise units split, so that each core keeps its share of R.
+  const double r_bytes = 4.0 * G * H * H;
+  team.split_batch = per_direction >= 2 && batch >= 4 * per_direction && r_bytes <= kMaxSharedRecurrentBytes;
+  team.size = std::max(1, team.split_batch ? per_direction : std::min(parts, per_direction));
   PhaseScheduler scheds[2] = {PhaseScheduler(parts, team.size), PhaseScheduler(parts, team.size)};
   team.sched[0] = &scheds[0];
   team.sched[1] = &scheds[1];
@@ -411,16 +424,38 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     // Where partition p's rows of X·Wᵀ and of H·Rᵀ live (see Team::Buffers).
     auto xw_of = [&](const Partition& part) { return buf.xw + seq * batch * G * part.j0; };
     auto hr_of = [&](const Partition& part) { return buf.hr + batch * G * part.j0; };
+    // This thread's rows: all of them when units are split, its own share when rows are.
+    const int64_t r0 = team.split_batch ? batch * local / team.size : 0;
+    const int64_t r1 = team.split_batch ? batch * (local + 1) / team.size : batch;
+    const int64_t rows = r1 - r0;
+    // Runs fn(p) for the partitions of one phase: through the scheduler when units are split;
+    // every partition in turn, for this thread's rows alone, when rows are.
     int64_t phase = 0;
+    auto run_phase = [&](auto&& fn) {
+      if (team.split_batch) {
+        for (size_t p = 0; p < all.size(); ++p) fn(static_cast<int>(p));
+        return true;
+      }
+      return sched.run_phase(phase++, local, fn);
+    };
 
     // X·Wᵀ + bias for every timestep (layout 0 skips the steps past every length), and the
     // initial state of the partition's units.
     const int64_t x_rows = layout_ == 0 ? max_len * batch : seq * batch;
-    if (!sched.run_phase(phase++, local, [&](int p) {
+    if (!run_phase([&](int p) {
       const Partition& part = all[p];
       const int64_t u = part.units, j0 = part.j0;
-      gemm(kt, x_rows, X, input_, part.w, part.bias.get(), false, xw_of(part), G * u, 1);
-      for (int64_t b = 0; b < batch; ++b) {
+      if (rows == batch) {
+        gemm(kt, x_rows, X, input_, part.w, part.bias.get(), false, xw_of(part), G * u, 1);
+      } else if (layout_ == 1) {  // this thread's rows of X are one block
+        gemm(kt, rows * seq, X + r0 * seq * input_, input_, part.w, part.bias.get(), false,
+             xw_of(part) + r0 * seq * G * u, G * u, 1);
+      } else {  // one block per timestep
+        for (int64_t t = 0; t < max_len; ++t)
+          gemm(kt, rows, X + (t * batch + r0) * input_, input_, part.w, part.bias.get(), false,
+               xw_of(part) + (t * batch + r0) * G * u, G * u, 1);
+      }
+      for (int64_t b = r0; b < r1; ++b) {
         float* h = buf.h[0] + b * H + j0;
         if (initial_h) std::memcpy(h, initial_h + state_at(b) + j0, u * sizeof(float));
         else std::memset(h, 0, u * sizeof(float));
@@ -439,18 +474,18 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
       // Finished rows keep their state; running rows publish H_t to Y.
       auto publish = [&](const Partition& part) {
         const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
-        for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t b = r0; b < r1; ++b) {
           if (step >= len_of(b)) std::memcpy(h_next + b * H + part.j0, h_cur + b * H + part.j0, bytes);
           else if (Y) std::memcpy(y_at(time_of(b, step), b) + part.j0, h_next + b * H + part.j0, bytes);
         }
       };
       if (lstm) {
-        if (!sched.run_phase(phase++, local, [&](int p) {
+        if (!run_phase([&](int p) {
           const Partition& part = all[p];
           const int64_t u = part.units, j0 = part.j0, Gu = G * u;
           float* hr = hr_of(part);
-          gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, Gu, 1);
-          for (int64_t b = 0; b < batch; ++b) {
+          gemm(kt, rows, h_cur + r0 * H, H, part.r, nullptr, false, hr + r0 * Gu, Gu, 1);
+          for (int64_t b = r0; b < r1; ++b) {
             if (step >= len_of(b)) continue;
             LstmRowArgs a{xw_of(part) + x_row(time_of(b, step), b) * Gu, hr + b * Gu, buf.c + b * H + j0,
                           buf.c + b * H + j0, h_next + b * H + j0, part.peephole.get(), u, act[0], act[1], act[2],
@@ -475,9 +510,9 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
           const int64_t u = part.units, j0 = part.j0, Gu = G * u;
           const int64_t zr_width = linear_before_reset_ ? Gu : 2 * u;
           float* hr = hr_of(part);
-          gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, zr_width, 1);
+          gemm(kt, rows, h_cur + r0 * H, H, part.r, nullptr, false, hr + r0 * zr_width, zr_width, 1);
           GruRowArgs a = gru_args(part);
-          for (int64_t b = 0; b < batch; ++b) {
+          for (int64_t b = r0; b < r1; ++b) {
             if (step >= len_of(b)) continue;
             a.xw = xw_of(part) + x_row(time_of(b, step), b) * Gu;
             a.hr_zr = hr + b * zr_width;
@@ -490,9 +525,10 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
         auto stage2 = [&](const Partition& part) {
           const int64_t u = part.units, j0 = part.j0, Gu = G * u;
           float* hr_h = buf.hr_h + batch * j0;
-          if (!linear_before_reset_) gemm(kt, batch, buf.r_or_rh, H, part.r_h, nullptr, false, hr_h, u, 1);
+          if (!linear_before_reset_)
+            gemm(kt, rows, buf.r_or_rh + r0 * H, H, part.r_h, nullptr, false, hr_h + r0 * u, u, 1);
           GruRowArgs a = gru_args(part);
-          for (int64_t b = 0; b < batch; ++b) {
+          for (int64_t b = r0; b < r1; ++b) {
             if (step >= len_of(b)) continue;
             a.xw = xw_of(part) + x_row(time_of(b, step), b) * Gu;
             a.hr_h = linear_before_reset_ ? hr_of(part) + b * Gu + 2 * u : hr_h + b * u;
@@ -505,22 +541,22 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
           publish(part);
         };
         if (linear_before_reset_) {
-          if (!sched.run_phase(phase++, local, [&](int p) {
+          if (!run_phase([&](int p) {
             stage1(all[p]);
             stage2(all[p]);
           })) return leave_team();
         } else {
           // R_h multiplies r ⊙ H_{t-1} over all units: every partition's stage 1 must be done.
-          if (!sched.run_phase(phase++, local, [&](int p) { stage1(all[p]); })) return leave_team();
-          if (!sched.run_phase(phase++, local, [&](int p) { stage2(all[p]); })) return leave_team();
+          if (!run_phase([&](int p) { stage1(all[p]); })) return leave_team();
+          if (!run_phase([&](int p) { stage2(all[p]); })) return leave_team();
         }
       } else {
-        if (!sched.run_phase(phase++, local, [&](int p) {
+        if (!run_phase([&](int p) {
           const Partition& part = all[p];
           const int64_t u = part.units, j0 = part.j0, Gu = G * u;
           float* hr = hr_of(part);
-          gemm(kt, batch, h_cur, H, part.r, nullptr, false, hr, Gu, 1);
-          for (int64_t b = 0; b < batch; ++b) {
+          gemm(kt, rows, h_cur + r0 * H, H, part.r, nullptr, false, hr + r0 * Gu, Gu, 1);
+          for (int64_t b = r0; b < r1; ++b) {
             if (step >= len_of(b)) continue;
             RnnRowArgs a{xw_of(part) + x_row(time_of(b, step), b) * Gu, hr + b * Gu, h_next + b * H + j0, u, act[0],
                          clip_};
@@ -533,10 +569,10 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     }
 
     // A sequence of length 0 never ran: its final state is the initial one.
-    if (!sched.run_phase(phase++, local, [&](int p) {
+    if (!run_phase([&](int p) {
       const Partition& part = all[p];
       const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
-      for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t b = r0; b < r1; ++b) {
         if (Y_h) std::memcpy(Y_h + state_at(b) + part.j0, buf.h[cur] + b * H + part.j0, bytes);
         if (Y_c && lstm) std::memcpy(Y_c + state_at(b) + part.j0, buf.c + b * H + part.j0, bytes);
       }
