@@ -1,0 +1,613 @@
+#!/usr/bin/env python
+"""Turns saved pytest-benchmark JSON into bench/RESULTS.md and bench/speedup.png.
+
+    python bench/report.py [results.json ...] [--out bench/RESULTS.md] [--plot bench/speedup.png]
+                           [--note "text"] [--no-measure]
+
+Several JSON files may be given (say the matrix and the kernel benchmarks saved separately);
+their benchmarks are merged. Without a file, the newest one under .benchmarks/ (what
+``--benchmark-autosave`` writes) is used.
+
+The numbers come from the benchmarks' ``extra_info`` (see test_bench_matrix.py and
+test_bench_kernels.py): per-engine medians of the interleaved timing loop, FLOP and byte counts,
+and the machine's peak figures when the kernel benchmarks ran. Without those, the peaks are
+measured here with ``lstmrt._core.testing.time_gemm`` (unless --no-measure), and the report says
+so. Speedup = peer's median time / lstmrt's median time: above 1, lstmrt is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_models as bm  # noqa: E402
+
+PEER_LABEL = {"onnxruntime": "onnxruntime", "pytorch": "PyTorch"}
+SHAPE_ORDER = [(1, 1), (100, 1), (100, 32)]
+
+# The issue's targets. Each names the rows it covers and the least speedup it asks for.
+TARGETS = [
+    ("no row slower than onnxruntime or PyTorch", "every timed row, against each peer timed in it", 1.0),
+    ("(seq 1, batch 1) rows and the stream step: at least 4x faster than onnxruntime",
+     "single layers and the 2-layer bidirectional model at seq 1, batch 1; every stream step "
+     "(layer streams and the fixture model's step)", 4.0),
+    ("(seq 100, batch 1), hidden <= 512, 2 threads: at least 1.8x faster than onnxruntime",
+     "single layers and the 2-layer bidirectional model", 1.8),
+    ("(seq 100, batch 32): at least 1.1x faster than onnxruntime",
+     "single layers and the 2-layer bidirectional model, every thread count", 1.1),
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------
+
+def newest_autosave() -> Optional[Path]:
+    files = sorted((bm.REPO_ROOT / ".benchmarks").glob("**/*.json"), key=lambda p: p.stat().st_mtime)
+    return files[-1] if files else None
+
+
+def load(paths: Sequence[Path]) -> Tuple[List[dict], dict]:
+    benches, meta = [], {}
+    for p in paths:
+        data = json.loads(Path(p).read_text())
+        for b in data.get("benchmarks", []):
+            b = dict(b)
+            b["_source"] = str(p)
+            benches.append(b)
+        if not meta:
+            meta = {k: data.get(k) for k in ("machine_info", "commit_info", "datetime", "version")}
+    return benches, meta
+
+
+class Row:
+    """One timed configuration: engine medians and what is needed to judge them."""
+
+    def __init__(self, bench: dict):
+        e = bench.get("extra_info", {})
+        self.name = bench.get("name", "?")
+        self.info = e
+        self.kind = e.get("kind")
+        self.engines: Dict[str, dict] = e.get("engines", {})
+        self.cell = e.get("cell")
+        self.hidden = e.get("hidden")
+        self.seq = e.get("seq")
+        self.batch = e.get("batch")
+        self.threads = e.get("threads")
+        self.isa = e.get("isa")
+        self.flops = e.get("flops")
+        self.weight_bytes = e.get("weight_bytes")
+
+    def t(self, engine: str) -> Optional[float]:
+        s = self.engines.get(engine)
+        return s["median"] if s else None
+
+    def speedup(self, peer: str) -> Optional[float]:
+        mine, theirs = self.t("lstmrt"), self.t(peer)
+        return theirs / mine if mine and theirs else None
+
+    def noise(self) -> Optional[float]:
+        rel = [s["iqr"] / s["median"] for s in self.engines.values() if s.get("median")]
+        return max(rel) if rel else None
+
+    def label(self) -> str:
+        if self.kind == "fixture":
+            return f"{self.info.get('model')} {self.info.get('mode')} b{self.batch} s{self.seq} t{self.threads}"
+        if self.kind == "stream":
+            return f"stream {self.cell} h{self.hidden} t{self.threads}"
+        pre = "2-layer bidir lstm" if self.kind == "bidir" else self.cell
+        return f"{pre} h{self.hidden} s{self.seq} b{self.batch} t{self.threads}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Machine figures
+# ----------------------------------------------------------------------------------------------
+
+def machine_figures(benches: List[dict], rows: List[Row], measure: bool) -> Tuple[Dict[Tuple[str, int], dict], str]:
+    figs: Dict[Tuple[str, int], dict] = {}
+    for b in benches:
+        e = b.get("extra_info", {})
+        if e.get("kind") == "machine" and "peak_gflops" in e:
+            figs[(e["isa"], int(e["threads"]))] = e
+    if figs:
+        return figs, "the kernel benchmarks of the same run (test_bench_kernels.py::test_machine)"
+    wanted = sorted({(r.isa, int(r.threads)) for r in rows if r.isa and r.threads})
+    if not measure or not wanted:
+        return figs, "not measured (run test_bench_kernels.py in the same session, or drop --no-measure)"
+    try:
+        for isa, threads in wanted:
+            print(f"measuring peak FMA throughput and bandwidth: {isa}, {threads} thread(s)", file=sys.stderr)
+            figs[(isa, threads)] = bm.measure_machine(isa, threads)
+    except Exception as exc:  # the report is still useful without the peaks
+        return figs, f"could not be measured here ({type(exc).__name__}: {exc})"
+    return figs, "measured by report.py at report time, on the machine that made the report"
+
+
+def level_of(nbytes: float, threads: int, caches: Dict[str, int]) -> str:
+    l2 = int(caches.get("L2", 1 << 20))
+    l3 = int(caches.get("L3", 32 << 20))
+    if nbytes <= l2 * max(1, threads) * 0.75:
+        return "L2"
+    if nbytes <= l3 * 0.75:
+        return "L3"
+    return "DRAM"
+
+
+# ----------------------------------------------------------------------------------------------
+# Formatting
+# ----------------------------------------------------------------------------------------------
+
+def fmt_time(s: Optional[float]) -> str:
+    if s is None:
+        return "–"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def fmt_ratio(r: Optional[float]) -> str:
+    if r is None:
+        return "–"
+    text = f"{r:.2f}×"
+    return f"**{text}**" if r < 1.0 else text
+
+
+def fmt_pct(x: Optional[float]) -> str:
+    return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def fmt_num(x: Optional[float], digits: int = 1) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]], align: Optional[str] = None) -> List[str]:
+    align = align or "l" + "r" * (len(header) - 1)
+    sep = ["---:" if a == "r" else "---" for a in align]
+    out = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def geomean(xs: Sequence[float]) -> Optional[float]:
+    xs = [x for x in xs if x and x > 0]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+# ----------------------------------------------------------------------------------------------
+# Sections
+# ----------------------------------------------------------------------------------------------
+
+def section_machine(env: dict, meta: dict, figs: Dict[Tuple[str, int], dict], fig_source: str) -> List[str]:
+    v = env.get("versions", {}) or {}
+    ci = env.get("cpu_info", {}) or {}
+    caches = env.get("caches", {}) or {}
+    mi = meta.get("machine_info") or {}
+    out = ["## Machine and versions", ""]
+    cpu = env.get("cpu_model") or (mi.get("cpu", {}) or {}).get("brand_raw") or "unknown"
+    extra = ", ".join(x for x in (env.get("cpu_family_model"), f"{env.get('cpus')} CPUs visible",
+                                  f"hypervisor {env['hypervisor']}" if env.get("hypervisor") else None) if x)
+    out.append(f"- CPU (lscpu model name): **{cpu}** ({extra})")
+    if caches:
+        out.append("- Caches: " + ", ".join(f"{k} {int(val) // 1024} KiB" if int(val) < (1 << 20)
+                                            else f"{k} {int(val) // (1 << 20)} MiB"
+                                            for k, val in sorted(caches.items())) + " (L2 per core, L3 shared)")
+    if ci:
+        out.append(f"- lstmrt.cpu_info(): brand {ci.get('brand')!r}, vendor {ci.get('vendor')}, kernel path "
+                   f"**{ci.get('isa')}** (supported: {', '.join(ci.get('supported_isas') or [])}), "
+                   f"default threads {ci.get('default_threads')}")
+    git = v.get("git_commit")
+    if git:
+        git += ", with uncommitted changes" if v.get("git_dirty") == "yes" else ""
+    out.append(f"- Versions: lstmrt {v.get('lstmrt')} (git {git or '?'}), onnxruntime {v.get('onnxruntime')}, "
+               f"PyTorch {v.get('torch') or 'not installed'}, NumPy {v.get('numpy')}, onnx {v.get('onnx')}, "
+               f"Python {v.get('python')}; pytest-benchmark {meta.get('version')}")
+    if meta.get("datetime"):
+        out.append(f"- Run: {meta['datetime']}")
+    out += ["", f"Peak figures of this machine, from lstmrt's packed GEMM (`time_gemm`), best of five rounds; "
+                f"source: {fig_source}. Bandwidth = bytes of weights streamed per second by an M=1 "
+                "matrix-vector product whose weights fit in L2, in L3 but not L2, or in neither.", ""]
+    if figs:
+        rows = []
+        for (isa, threads), f in sorted(figs.items(), key=lambda kv: (kv[0][0] != "generic", kv[0])):
+            sh = f.get("shapes", {})
+            rows.append([isa, str(threads), fmt_num(f.get("peak_gflops")), fmt_num(f.get("L2_gbps")),
+                         fmt_num(f.get("L3_gbps")), fmt_num(f.get("DRAM_gbps"))])
+        out += table(["ISA", "threads", "peak GFLOP/s", "L2 GB/s", "L3 GB/s", "DRAM GB/s"], rows, "lrrrrr")
+        sh = next(iter(figs.values())).get("shapes", {})
+        if sh:
+            out += ["", "Shapes (M×N×K): " + ", ".join(f"{k} {'×'.join(str(x) for x in v)}" for k, v in sh.items())
+                    + "."]
+    return out + [""]
+
+
+def check_targets(rows: List[Row]) -> List[Tuple[str, str, str, Optional[bool], List[str]]]:
+    """(target, scope, verdict, met, failing rows) per target."""
+    timed = [r for r in rows if r.kind in ("rnn", "bidir", "stream", "fixture") and r.t("lstmrt")]
+    results = []
+
+    def judge(title, scope, need, selected, peers):
+        fails, worst, n = [], None, 0
+        for r in selected:
+            for p in peers:
+                s = r.speedup(p)
+                if s is None:
+                    continue
+                n += 1
+                worst = s if worst is None else min(worst, s)
+                if s < need:
+                    fails.append(f"{r.label()} vs {PEER_LABEL[p]}: {s:.2f}×")
+        if n == 0:
+            return (title, scope, "no rows in this run", None, [])
+        verdict = (f"{n - len(fails)} of {n} comparisons meet it; worst {worst:.2f}×")
+        return (title, scope, verdict, not fails, fails)
+
+    t = TARGETS
+    results.append(judge(t[0][0], t[0][1], t[0][2], timed, ("onnxruntime", "pytorch")))
+    sel = [r for r in timed if (r.kind in ("rnn", "bidir") and r.seq == 1 and r.batch == 1)
+           or r.kind == "stream" or (r.kind == "fixture" and r.info.get("mode") in ("step", "stream"))]
+    results.append(judge(t[1][0], t[1][1], t[1][2], sel, ("onnxruntime",)))
+    sel = [r for r in timed if r.kind in ("rnn", "bidir") and r.seq == 100 and r.batch == 1
+           and (r.hidden or 0) <= 512 and r.threads == 2]
+    results.append(judge(t[2][0], t[2][1], t[2][2], sel, ("onnxruntime",)))
+    sel = [r for r in timed if r.kind in ("rnn", "bidir") and r.seq == 100 and r.batch == 32]
+    results.append(judge(t[3][0], t[3][1], t[3][2], sel, ("onnxruntime",)))
+    return results
+
+
+def run_warnings(rows: List[Row], figs: Dict[Tuple[str, int], dict]) -> List[str]:
+    """Signs that the machine was not quiet, so that nobody reads a noisy run as a result."""
+    out = []
+    noisy = [r for r in rows if (r.noise() or 0) > 0.25]
+    if noisy:
+        out.append(f"- {len(noisy)} of {len(rows)} rows have noise (largest IQR/median) above 25%: "
+                   + ", ".join(r.label() for r in noisy[:8]) + (" …" if len(noisy) > 8 else "") + ".")
+    for (isa, t), f in sorted(figs.items()):
+        one = figs.get((isa, 1))
+        if t > 1 and one and f.get("peak_gflops", 0) < 1.2 * one.get("peak_gflops", 0):
+            out.append(f"- The {isa} peak with {t} threads ({f['peak_gflops']:.0f} GFLOP/s) is hardly above the "
+                       f"1-thread peak ({one['peak_gflops']:.0f}): the cores were not all free.")
+    over = [r for r in rows if r.flops and r.t("lstmrt") and r.isa
+            and figs.get((r.isa, int(r.threads or 1)), {}).get("peak_gflops")
+            and r.flops / r.t("lstmrt") / 1e9 > 1.1 * figs[(r.isa, int(r.threads or 1))]["peak_gflops"]]
+    if over:
+        out.append(f"- {len(over)} rows exceed the measured peak by more than 10% (e.g. {over[0].label()}): the "
+                   "peak measurement itself was disturbed.")
+    if out:
+        out = ["**The run looks disturbed** (compare rows with care):", ""] + out + [""]
+    return out
+
+
+def section_targets(rows: List[Row]) -> List[str]:
+    out = ["## Targets", "",
+           "Speedup = the peer's median time / lstmrt's median time. The targets after the first are "
+           "read as against onnxruntime (the PyTorch column is in the tables).", ""]
+    body = []
+    details = []
+    for title, scope, verdict, met, fails in check_targets(rows):
+        mark = "n/a" if met is None else ("**met**" if met else "**not met**")
+        body.append([title, scope, mark, verdict])
+        if fails:
+            shown = fails[:12] + ([f"… and {len(fails) - 12} more"] if len(fails) > 12 else [])
+            details.append(f"- *{title}* — short: " + "; ".join(shown))
+    out += table(["target", "rows", "status", "result"], body, "llll")
+    if details:
+        out += ["", "Rows that miss a target:", ""] + details
+    return out + [""]
+
+
+def _perf_cols(r: Row, figs, caches) -> List[str]:
+    t = r.t("lstmrt")
+    gflops = r.flops / t / 1e9 if (r.flops and t) else None
+    peak = figs.get((r.isa, int(r.threads or 1)), {}).get("peak_gflops") if r.isa else None
+    gbps = r.weight_bytes / t / 1e9 if (r.weight_bytes and t) else None
+    return [fmt_num(gflops), fmt_pct(gflops / peak if gflops and peak else None), fmt_num(gbps)]
+
+
+def _engine_cols(r: Row) -> List[str]:
+    return [fmt_time(r.t("lstmrt")), fmt_time(r.t("onnxruntime")), fmt_time(r.t("pytorch")),
+            fmt_ratio(r.speedup("onnxruntime")), fmt_ratio(r.speedup("pytorch")), fmt_pct(r.noise())]
+
+
+ENGINE_HEAD = ["lstmrt", "onnxruntime", "PyTorch", "vs ORT", "vs PyTorch", "noise"]
+PERF_HEAD = ["GFLOP/s", "% peak", "weights GB/s"]
+
+
+def section_cells(rows: List[Row], figs, caches) -> List[str]:
+    out = []
+    for cell in ("lstm", "gru"):
+        sel = [r for r in rows if r.kind == "rnn" and r.cell == cell]
+        if not sel:
+            continue
+        sel.sort(key=lambda r: (SHAPE_ORDER.index((r.seq, r.batch)) if (r.seq, r.batch) in SHAPE_ORDER else 9,
+                                r.hidden, r.threads))
+        out += [f"## {cell.upper()} (one layer, input = hidden, forward)", ""]
+        body = [[str(r.hidden), f"{r.seq}×{r.batch}", str(r.threads)] + _engine_cols(r) + _perf_cols(r, figs, caches)
+                for r in sel]
+        out += table(["hidden", "seq×batch", "threads"] + ENGINE_HEAD + PERF_HEAD, body)
+        out.append("")
+    return out
+
+
+def section_extras(rows: List[Row], figs, caches) -> List[str]:
+    out = []
+    sel = sorted([r for r in rows if r.kind == "bidir"], key=lambda r: (r.seq, r.batch, r.threads))
+    if sel:
+        api = sel[0].info.get("lstmrt_api", "")
+        out += ["## 2-layer bidirectional LSTM, hidden 256", "",
+                f"One ONNX model (two LSTM nodes joined by Transpose + Reshape, as PyTorch exports them) in "
+                f"onnxruntime and lstmrt ({api}); nn.LSTM(256, 256, num_layers=2, bidirectional=True) in "
+                "PyTorch.", ""]
+        body = [[f"{r.seq}×{r.batch}", str(r.threads)] + _engine_cols(r) + _perf_cols(r, figs, caches) for r in sel]
+        out += table(["seq×batch", "threads"] + ENGINE_HEAD + PERF_HEAD, body) + [""]
+    sel = sorted([r for r in rows if r.kind == "stream"], key=lambda r: (r.cell, r.hidden, r.threads))
+    if sel:
+        out += ["## Stream: one timestep per call, state carried", "",
+                "lstmrt: a prepacked layer's `stream()` handle; onnxruntime: the single-node model fed "
+                "`initial_h`/`initial_c` from its previous outputs; PyTorch: the module called with the "
+                "previous `(h, c)`. Batch 1, input = hidden.", ""]
+        body = [[r.cell.upper(), str(r.hidden), str(r.threads)] + _engine_cols(r) + _perf_cols(r, figs, caches)
+                for r in sel]
+        out += table(["cell", "hidden", "threads"] + ENGINE_HEAD + PERF_HEAD, body) + [""]
+    sel = sorted([r for r in rows if r.kind == "fixture"],
+                 key=lambda r: (("sequence", "step", "stream").index(r.info.get("mode", "sequence")), r.batch,
+                                r.threads))
+    if sel:
+        i = sel[0].info
+        out += [f"## Fixture model: `{i.get('model')}` end to end", "",
+                f"{i.get('description') or ''}", "",
+                "Through `lstmrt.InferenceSession` and onnxruntime on the committed ONNX file (PyTorch is "
+                "not timed: only the ONNX file is committed). *step*: one token per call, each engine fed "
+                "its previous state outputs as the next state inputs; *stream*: the same, lstmrt holding "
+                "the state in `InferenceSession.stream()`.", ""]
+        body = [[str(r.info.get("mode")), str(r.batch), str(r.seq), str(r.threads), fmt_time(r.t("lstmrt")),
+                 fmt_time(r.t("onnxruntime")), fmt_ratio(r.speedup("onnxruntime")), fmt_pct(r.noise()),
+                 str(r.info.get("lstmrt_api"))] for r in sel]
+        out += table(["mode", "batch", "seq", "threads", "lstmrt", "onnxruntime", "vs ORT", "noise", "lstmrt API"],
+                     body, "lrrrrrrrl") + [""]
+    return out
+
+
+def section_kernels(benches: List[dict], figs) -> List[str]:
+    ks = [b["extra_info"] for b in benches if b.get("extra_info", {}).get("kind") == "kernel"]
+    if not ks:
+        return []
+    isas = sorted({k["isa"] for k in ks}, key=lambda i: ("generic", "avx2", "avx512").index(i)
+                  if i in ("generic", "avx2", "avx512") else 9)
+    out = ["## Kernels: lstmrt's packed GEMM (`time_gemm`)", "",
+           "Median kernel time per product (thread CPU time with 1 thread, wall time with 2). Each cell: "
+           "GFLOP/s (share of that ISA's peak at that thread count) · GB/s of weights + A + C (for M = 1, "
+           "share of the measured bandwidth of the level the weights sit in). K = H, N = 4H.", ""]
+    for product, title in (("recurrent", "Recurrent product h·Rᵀ (M = batch)"),
+                           ("input", "Input GEMM X·Wᵀ (M = seq·batch)")):
+        sel = [k for k in ks if k.get("product") == product]
+        if not sel:
+            continue
+        out += [f"### {title}", ""]
+        keyed = defaultdict(dict)
+        for k in sel:
+            keyed[(k["hidden"], k["M"], k["threads"])][k["isa"]] = k
+        body = []
+        for (H, M, t) in sorted(keyed):
+            row = [str(H), str(M), str(t), keyed[(H, M, t)].get(isas[-1], {}).get("level", "–")]
+            for isa in isas:
+                k = keyed[(H, M, t)].get(isa)
+                if not k:
+                    row.append("skipped")
+                    continue
+                f = figs.get((isa, t), {})
+                peak = f.get("peak_gflops")
+                bw = f.get(f"{k['level']}_gbps")
+                # Only a matrix-vector product (M = 1) is bound by bandwidth; for larger M the
+                # bandwidth share says nothing and is left out.
+                bw_share = f" ({fmt_pct(k['gbps'] / bw if bw else None)})" if k["M"] == 1 else ""
+                row.append(f"{k['gflops']:.1f} ({fmt_pct(k['gflops'] / peak if peak else None)}) · "
+                           f"{k['gbps']:.1f}{bw_share}")
+            body.append(row)
+        out += table(["H", "M", "threads", "weights in"] + isas, body, "rrrl" + "r" * len(isas)) + [""]
+    return out
+
+
+def section_method(rows: List[Row]) -> List[str]:
+    timing = next((r.info.get("timing") for r in rows if r.info.get("timing")), {}) or {}
+    rounds = [r.info.get("timing", {}).get("rounds") for r in rows if r.info.get("timing")]
+    return [
+        "## How the numbers were taken", "",
+        "- Same weights in all engines (uniform ±1/√H, as PyTorch initializes), converted to each engine's "
+        "gate order (ONNX LSTM i,o,f,c → PyTorch i,f,g,o; GRU z,r,h → r,z,n, `linear_before_reset=1` "
+        "everywhere). Every configuration first checks that the engines agree (max abs difference < 1e-4; "
+        "the differences are in each benchmark's `extra_info.max_abs_diff`), then times them.",
+        "- lstmrt: prepacked `lstmrt.ops.LSTM/GRU(..., threads=t)`; onnxruntime: a single-node model "
+        "(opset 14, weights as initializers), `intra_op_num_threads=t`, `inter_op_num_threads=1`, other "
+        "settings default; PyTorch: `nn.LSTM/GRU` under `torch.inference_mode()`, `torch.set_num_threads(t)`.",
+        "- Interleaved: one round runs a block of each engine in an order that rotates every round, so a "
+        "busy phase of the machine hits all engines alike. Before each block the process is left idle until "
+        "its other threads stop using the CPU (the previous engine's thread pool may still be spinning: "
+        "onnxruntime's for up to ~100 ms after a run), then the engine runs untimed until warm (at least "
+        f"~{1e3 * timing.get('warm_s', 0.002):.0f} ms, and until a call is back to its calibrated time), then "
+        f"~{1e3 * timing.get('block_s', 0.01):.0f} ms of timed calls; the block's time per call is one sample. "
+        "The tables show each engine's median sample "
+        f"({min(rounds) if rounds else '?'}–{max(rounds) if rounds else '?'} rounds per configuration). "
+        "*noise* is the largest IQR/median of the engines in that row.",
+        "- GFLOP/s counts 2·G·H·(I+H)·seq·batch·directions (G = 4 for LSTM, 3 for GRU), summed over layers; "
+        "% peak divides it by the peak above for the same ISA and thread count. *weights GB/s* assumes "
+        "the input weights are read once per call and the recurrent weights once per step.",
+        "",
+    ]
+
+
+def summary_line(rows: List[Row]) -> List[str]:
+    out = []
+    for peer in ("onnxruntime", "pytorch"):
+        sp = [r.speedup(peer) for r in rows if r.kind in ("rnn", "bidir", "stream", "fixture")]
+        sp = [s for s in sp if s]
+        if sp:
+            out.append(f"- vs {PEER_LABEL[peer]}: geometric mean speedup **{geomean(sp):.2f}×** over {len(sp)} "
+                       f"rows (min {min(sp):.2f}×, max {max(sp):.2f}×); lstmrt slower in {sum(s < 1 for s in sp)}.")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Plot
+# ----------------------------------------------------------------------------------------------
+
+def plot(rows: List[Row], path: Path) -> bool:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot", file=sys.stderr)
+        return False
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator
+
+    shape_targets = {(1, 1): (4.0, "target 4× vs ORT"), (100, 1): (1.8, "target 1.8× vs ORT (2 thr, H ≤ 512)"),
+                     (100, 32): (1.1, "target 1.1× vs ORT")}
+    times = FuncFormatter(lambda y, _: f"{y:g}×")
+    styles = {("onnxruntime", 1): dict(color="tab:blue", ls="-", marker="o"),
+              ("onnxruntime", 2): dict(color="tab:blue", ls="--", marker="s"),
+              ("pytorch", 1): dict(color="tab:orange", ls="-", marker="o"),
+              ("pytorch", 2): dict(color="tab:orange", ls="--", marker="s")}
+    fig, axes = plt.subplots(3, 3, figsize=(15, 12), squeeze=False)
+    panels = []
+    for i, cell in enumerate(("lstm", "gru")):
+        for j, shape in enumerate(SHAPE_ORDER):
+            sel = [r for r in rows if r.kind == "rnn" and r.cell == cell and (r.seq, r.batch) == shape]
+            panels.append((axes[i][j], f"{cell.upper()}  seq {shape[0]}, batch {shape[1]}", sel, "hidden",
+                           shape_targets[shape]))
+    for j, cell in enumerate(("lstm", "gru")):
+        sel = [r for r in rows if r.kind == "stream" and r.cell == cell]
+        panels.append((axes[2][j], f"{cell.upper()} stream step (seq 1, batch 1, state carried)", sel, "hidden",
+                       (4.0, "target 4× vs ORT")))
+    sel = [r for r in rows if r.kind == "bidir"]
+    panels.append((axes[2][2], "2-layer bidirectional LSTM 256", sel, "shape", None))
+
+    for ax, title, sel, xkey, target in panels:
+        ax.set_title(title, fontsize=10)
+        ax.axhline(1.0, color="black", lw=1)
+        if target:
+            ax.axhline(target[0], color="tab:red", lw=1, ls=":")
+            ax.text(0.01, target[0], " " + target[1], color="tab:red", fontsize=7, va="bottom",
+                    transform=ax.get_yaxis_transform())
+        if not sel:
+            ax.text(0.5, 0.5, "not in this run", ha="center", va="center", transform=ax.transAxes, color="gray")
+            ax.set_xticks([])
+            continue
+        if xkey == "hidden":
+            xs = sorted({r.hidden for r in sel})
+            xlabels = [str(x) for x in xs]
+            pos = {x: k for k, x in enumerate(xs)}
+            key = lambda r: pos[r.hidden]  # noqa: E731
+            ax.set_xlabel("hidden size (= input size)")
+        else:
+            xs = sorted({(r.seq, r.batch) for r in sel}, key=lambda s: SHAPE_ORDER.index(s) if s in SHAPE_ORDER else 9)
+            xlabels = [f"{s}×{b}" for s, b in xs]
+            pos = {x: k for k, x in enumerate(xs)}
+            key = lambda r: pos[(r.seq, r.batch)]  # noqa: E731
+            ax.set_xlabel("seq × batch")
+        for (peer, threads), st in styles.items():
+            pts = sorted((key(r), r.speedup(peer)) for r in sel if r.threads == threads and r.speedup(peer))
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"vs {PEER_LABEL[peer]}, {threads} thr",
+                        ms=4, lw=1.2, **st)
+        ax.set_xticks(range(len(xs)))
+        ax.set_xticklabels(xlabels)
+        ax.set_yscale("log")
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(min(lo, 0.8), max(hi, 1.25 * (target[0] if target else 1.0)))
+        ax.axhspan(ax.get_ylim()[0], 1.0, color="tab:red", alpha=0.06)
+        lo, hi = ax.get_ylim()
+        if hi / lo < 4:   # a narrow range: label the tenths so that 0.9x and 1.1x can be read
+            ax.yaxis.set_major_locator(FixedLocator([v for v in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3,
+                                                                 1.5, 1.8, 2.0, 2.5, 3.0, 4.0) if lo <= v <= hi]))
+        else:
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(times)
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: ""))
+        ax.set_ylabel("speedup of lstmrt")
+        ax.grid(True, which="both", axis="y", alpha=0.3)
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
+    fig.suptitle("lstmrt speedup = peer median time / lstmrt median time (above 1: lstmrt faster; "
+                 "shaded: lstmrt slower)", y=0.99, fontsize=11)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.965), ncol=4, fontsize=9,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# ----------------------------------------------------------------------------------------------
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("json", nargs="*", type=Path, help="pytest-benchmark JSON file(s) (--benchmark-json)")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    ap.add_argument("--plot", type=Path, default=HERE / "speedup.png")
+    ap.add_argument("--note", default="", help="a line placed under the title (e.g. the run's conditions)")
+    ap.add_argument("--no-measure", action="store_true", help="never measure peaks here")
+    args = ap.parse_args(argv)
+
+    paths = list(args.json)
+    if not paths:
+        p = newest_autosave()
+        if p is None:
+            ap.error("no JSON given and none under .benchmarks/ (run pytest with --benchmark-json=FILE)")
+        paths = [p]
+    benches, meta = load(paths)
+    rows = [Row(b) for b in benches if b.get("extra_info", {}).get("kind") in ("rnn", "bidir", "stream", "fixture")]
+    if not rows and not benches:
+        ap.error("the JSON holds no benchmarks")
+    env = next((b["extra_info"]["env"] for b in benches if b.get("extra_info", {}).get("env")), None)
+    if env is None:
+        env = bm.environment()
+    caches = env.get("caches", {}) or {}
+    figs, fig_source = machine_figures(benches, rows, not args.no_measure)
+
+    rel = lambda p: str(p.relative_to(bm.REPO_ROOT)) if p.resolve().is_relative_to(bm.REPO_ROOT) else str(p)  # noqa: E731
+    md = ["# lstmrt benchmark results", "",
+          f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by `python bench/report.py "
+          f"{' '.join(rel(p) for p in paths)}`. lstmrt, onnxruntime and PyTorch on the same weights, timed "
+          "in the same run, interleaved. Times are medians; speedup = peer time / lstmrt time (bold: "
+          "lstmrt slower).", ""]
+    if args.note:
+        md += [f"> {args.note}", ""]
+    md += summary_line(rows) + [""]
+    md += run_warnings(rows, figs)
+    md += section_targets(rows)
+    md += section_machine(env, meta, figs, fig_source)
+    md += section_method(rows)
+    md += section_cells(rows, figs, caches)
+    md += section_extras(rows, figs, caches)
+    md += section_kernels(benches, figs)
+    if args.plot and plot(rows, args.plot):
+        try:
+            link = args.plot.resolve().relative_to(args.out.resolve().parent)
+        except ValueError:
+            link = args.plot
+        md += ["## Speedup across the matrix", "", f"![lstmrt speedup]({link})", ""]
+    args.out.write_text("\n".join(md).rstrip() + "\n")
+    print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot and args.plot.exists() else ""))
+    for line in summary_line(rows):
+        print(line.replace("**", ""))
+    for title, _, verdict, met, _ in check_targets(rows):
+        print(f"  [{'n/a' if met is None else ('met' if met else 'NOT met')}] {title}: {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
