@@ -2,7 +2,15 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
+#include <set>
+#include <string>
 #include <thread>
+#include <utility>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #if defined(__SSE__) || defined(_M_X64) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -11,11 +19,39 @@
 
 namespace lstmrt {
 
+namespace {
+
+// Physical cores among the CPUs this process may run on (Linux: distinct (package, core) pairs
+// of the affinity mask); 0 when unknown. Hyperthreads share a core's FMA units and caches, so a
+// second worker per core only adds contention to these kernels.
+int physical_cores() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+  std::set<std::pair<int, int>> cores;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &set)) continue;
+    const std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    std::ifstream core(base + "core_id"), package(base + "physical_package_id");
+    int core_id = -1, package_id = -1;
+    if (!(core >> core_id) || !(package >> package_id)) return 0;
+    cores.insert({package_id, core_id});
+  }
+  return static_cast<int>(cores.size());
+#else
+  return 0;
+#endif
+}
+
+}  // namespace
+
 int default_num_threads() {
   if (const char* env = std::getenv("LSTMRT_NUM_THREADS")) {
     const int n = std::atoi(env);
     if (n > 0) return n;
   }
+  static const int physical = physical_cores();
+  if (physical > 0) return physical;
 #if LSTMRT_HAVE_OPENMP
   // omp_get_num_procs honours the CPU affinity mask (taskset, containers).
   const int procs = omp_get_num_procs();
