@@ -370,16 +370,33 @@ def test_unknown_isa_is_value_error():
 
 
 def test_unavailable_isa_is_runtime_error():
+    """Forcing a path the CPU lacks raises RuntimeError naming it. On a CPU that has every path,
+    LSTMRT_DISABLE_ISA makes lstmrt treat some as absent, in a subprocess."""
     info = lstmrt.cpu_info()
     missing = [i for i in ALL_ISAS if i not in info["supported_isas"]]
-    if not missing:
-        pytest.skip(f"every path is available on this CPU ({info['supported_isas']}); "
-                    "nothing to refuse")
     before = info["isa"]
     for name in missing:
         with pytest.raises(RuntimeError, match=name):
             lstmrt.set_isa(name)
     assert lstmrt.cpu_info()["isa"] == before
+    code = ("import lstmrt\n"
+            "info = lstmrt.cpu_info()\n"
+            "assert 'avx512' not in info['supported_isas'] and 'avx2' not in info['supported_isas'], info\n"
+            "assert info['isa'] == 'generic', info\n"
+            "for name in ('avx2', 'avx512'):\n"
+            "    try:\n"
+            "        lstmrt.set_isa(name)\n"
+            "    except RuntimeError as e:\n"
+            "        assert name in str(e), e\n"
+            "    else:\n"
+            "        raise AssertionError('no error for ' + name)\n"
+            "print('refused')\n")
+    r = _python_with_env(code, LSTMRT_DISABLE_ISA="avx512,avx2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "refused"
+    # Forcing a disabled path through LSTMRT_ISA fails at import, naming it.
+    r = _python_with_env("import lstmrt", LSTMRT_DISABLE_ISA="avx512", LSTMRT_ISA="avx512")
+    assert r.returncode != 0 and "LSTMRT_ISA=avx512" in r.stderr
 
 
 def _python_with_env(code, **env):

@@ -1,6 +1,8 @@
 #include "lstmrt/cpu_features.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "lstmrt/errors.h"
 
@@ -133,8 +135,23 @@ bool isa_compiled(Isa isa) {
   return false;
 }
 
+namespace {
+
+// LSTMRT_DISABLE_ISA=avx512[,avx2] treats those paths as absent, as on a CPU without them: to
+// avoid a path (AVX-512 lowers the clock of some older Intel CPUs), and to test the refusal of
+// a path the CPU lacks on a machine that has them all. The generic path cannot be disabled.
+bool isa_disabled(Isa isa) {
+  static const std::string disabled = [] {
+    const char* env = std::getenv("LSTMRT_DISABLE_ISA");
+    return "," + std::string(env ? env : "") + ",";
+  }();
+  return isa != Isa::Generic && disabled.find("," + std::string(isa_name(isa)) + ",") != std::string::npos;
+}
+
+}  // namespace
+
 bool isa_supported(Isa isa) {
-  if (!isa_compiled(isa)) return false;
+  if (!isa_compiled(isa) || isa_disabled(isa)) return false;
   const CpuFeatures& f = cpu_features();
   switch (isa) {
     case Isa::Generic:

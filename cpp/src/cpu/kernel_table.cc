@@ -42,7 +42,8 @@ Isa initial_isa() {
   const Isa isa = parse_isa(env);
   if (!isa_supported(isa))
     throw UnsupportedError(std::string("LSTMRT_ISA=") + env + " but this " +
-                           (isa_compiled(isa) ? "CPU cannot run it" : "build does not contain it"));
+                           (isa_compiled(isa) ? "CPU cannot run it (or LSTMRT_DISABLE_ISA excludes it)"
+                                              : "build does not contain it"));
   return isa;
 }
 
@@ -58,7 +59,8 @@ const KernelTable& kernels() { return tables().by_isa[active_slot().load(std::me
 const KernelTable& kernels_for(Isa isa) {
   if (!isa_supported(isa))
     throw UnsupportedError(std::string("the ") + isa_name(isa) + " kernels " +
-                           (isa_compiled(isa) ? "cannot run on this CPU" : "are not compiled into this build"));
+                           (isa_compiled(isa) ? "cannot run on this CPU (or LSTMRT_DISABLE_ISA excludes them)"
+                                              : "are not compiled into this build"));
   return tables().by_isa[static_cast<int>(isa)];
 }
 
