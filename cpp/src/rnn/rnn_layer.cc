@@ -299,9 +299,13 @@ struct RnnLayer::Team {
 };
 
 namespace {
-// Below this many FLOP per timestep and direction, a second thread costs more in barriers than
-// it saves (measured on a 2-core Zen 4: H=64 LSTM at batch 1 does ~65 kFLOP per step).
-constexpr double kMinStepFlopsForThreads = 100000.0;
+// A team of threads pays off only when each timestep has enough work to outweigh one
+// synchronisation (~0.3 us), and the whole call enough to outweigh starting the team (~1 us).
+// Measured on a 2-core Zen 4 (LSTM, batch 1, 2 threads vs 1): H=32 (16 kFLOP/step) loses at any
+// length; H=64 (65 kFLOP/step) wins over 100 steps (124 -> 88 us) but loses a single step
+// (3.0 -> 3.6 us); H=128 (262 kFLOP) wins a single step (7.1 -> 5.8 us).
+constexpr double kMinStepFlopsForThreads = 40000.0;
+constexpr double kMinCallFlopsForThreads = 150000.0;
 // Recurrent weights up to this size are read whole by every thread when the batch is split
 // (half of a 1 MiB L2: the rest holds the input projections and states streaming past).
 constexpr double kMaxSharedRecurrentBytes = 512.0 * 1024.0;
@@ -322,7 +326,7 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   const int parts = static_cast<int>(parts_[0].size());
   const double step_flops = 2.0 * batch * G * H * (H + input_);
   int wanted = resolve_threads(threads);
-  if (step_flops < kMinStepFlopsForThreads) wanted = 1;
+  if (step_flops < kMinStepFlopsForThreads || step_flops * s.seq < kMinCallFlopsForThreads) wanted = 1;
   if (batch < 4) wanted = std::min(wanted, parts * num_dir_);  // unit split: one thread per partition at most
   ThreadClaim claim(wanted);
   const int T = claim.threads();
