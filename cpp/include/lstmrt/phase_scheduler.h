@@ -29,11 +29,17 @@ namespace lstmrt {
 
 class PhaseScheduler {
  public:
-  PhaseScheduler(int parts, int team)
-      : parts_(parts), team_(team), claimed_(new std::atomic<int64_t>[parts]), left_(new std::atomic<bool>[team]) {
+  PhaseScheduler(int parts, int team) : parts_(parts), team_(team) {
+    // Small teams (the common case) use the inline arrays: a call allocates nothing here.
+    if (parts > kInline) heap_claimed_.reset(new std::atomic<int64_t>[parts]);
+    if (team > kInline) heap_left_.reset(new std::atomic<bool>[team]);
+    claimed_ = heap_claimed_ ? heap_claimed_.get() : inline_claimed_;
+    left_ = heap_left_ ? heap_left_.get() : inline_left_;
     for (int p = 0; p < parts; ++p) claimed_[p].store(-1, std::memory_order_relaxed);
     for (int m = 0; m < team; ++m) left_[m].store(false, std::memory_order_relaxed);
   }
+  PhaseScheduler(const PhaseScheduler&) = delete;
+  PhaseScheduler& operator=(const PhaseScheduler&) = delete;
 
   // Runs fn(p) for the partitions of `phase` (phases are numbered 0, 1, 2, ... and every member
   // calls every phase in order until it leaves). Returns true when all partitions of the phase
@@ -88,8 +94,13 @@ class PhaseScheduler {
 
   const int parts_;
   const int team_;
-  std::unique_ptr<std::atomic<int64_t>[]> claimed_;
-  std::unique_ptr<std::atomic<bool>[]> left_;
+  static constexpr int kInline = 16;
+  std::atomic<int64_t> inline_claimed_[kInline];
+  std::atomic<bool> inline_left_[kInline];
+  std::unique_ptr<std::atomic<int64_t>[]> heap_claimed_;
+  std::unique_ptr<std::atomic<bool>[]> heap_left_;
+  std::atomic<int64_t>* claimed_;
+  std::atomic<bool>* left_;
   alignas(64) std::atomic<int64_t> done_{0};
 };
 

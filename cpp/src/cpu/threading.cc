@@ -46,19 +46,23 @@ int physical_cores() {
 }  // namespace
 
 int default_num_threads() {
-  if (const char* env = std::getenv("LSTMRT_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-  static const int physical = physical_cores();
-  if (physical > 0) return physical;
+  // Read once: every call asks (ThreadClaim), and the answer does not change while we run.
+  static const int threads = [] {
+    if (const char* env = std::getenv("LSTMRT_NUM_THREADS")) {
+      const int n = std::atoi(env);
+      if (n > 0) return n;
+    }
+    const int physical = physical_cores();
+    if (physical > 0) return physical;
 #if LSTMRT_HAVE_OPENMP
-  // omp_get_num_procs honours the CPU affinity mask (taskset, containers).
-  const int procs = omp_get_num_procs();
-  if (procs > 0) return procs;
+    // omp_get_num_procs honours the CPU affinity mask (taskset, containers).
+    const int procs = omp_get_num_procs();
+    if (procs > 0) return procs;
 #endif
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? static_cast<int>(hw) : 1;
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw > 0 ? static_cast<int>(hw) : 1;
+  }();
+  return threads;
 }
 
 int resolve_threads(int requested) { return requested > 0 ? requested : default_num_threads(); }
