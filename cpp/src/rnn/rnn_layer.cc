@@ -483,19 +483,24 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
           else if (Y) std::memcpy(y_at(time_of(b, step), b) + part.j0, h_next + b * H + part.j0, bytes);
         }
       };
+      // H_{t-1}·Rᵀ for this thread's rows into the partition's rows of hr (`width` columns each),
+      // then row(b, X·Wᵀ row, H·Rᵀ row) for every row still running at this step.
+      auto for_running_rows = [&](const Partition& part, int64_t width, auto&& row) {
+        float* hr = hr_of(part);
+        gemm(kt, rows, h_cur + r0 * H, H, part.r, nullptr, false, hr + r0 * width, width, 1);
+        const int64_t Gu = G * part.units;
+        for (int64_t b = r0; b < r1; ++b)
+          if (step < len_of(b)) row(b, xw_of(part) + x_row(time_of(b, step), b) * Gu, hr + b * width);
+      };
       if (lstm) {
         if (!run_phase([&](int p) {
           const Partition& part = all[p];
-          const int64_t u = part.units, j0 = part.j0, Gu = G * u;
-          float* hr = hr_of(part);
-          gemm(kt, rows, h_cur + r0 * H, H, part.r, nullptr, false, hr + r0 * Gu, Gu, 1);
-          for (int64_t b = r0; b < r1; ++b) {
-            if (step >= len_of(b)) continue;
-            LstmRowArgs a{xw_of(part) + x_row(time_of(b, step), b) * Gu, hr + b * Gu, buf.c + b * H + j0,
-                          buf.c + b * H + j0, h_next + b * H + j0, part.peephole.get(), u, act[0], act[1], act[2],
-                          clip_, input_forget_};
+          const int64_t u = part.units, j0 = part.j0;
+          for_running_rows(part, G * u, [&](int64_t b, const float* xw, const float* hr) {
+            LstmRowArgs a{xw, hr, buf.c + b * H + j0, buf.c + b * H + j0, h_next + b * H + j0, part.peephole.get(),
+                          u, act[0], act[1], act[2], clip_, input_forget_};
             kt.lstm_row(a);
-          }
+          });
           publish(part);
         })) return leave_team();
       } else if (gru) {
@@ -511,20 +516,17 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
         };
         // z, r, and r ⊙ H_{t-1} (or r) for the partition's units.
         auto stage1 = [&](const Partition& part) {
-          const int64_t u = part.units, j0 = part.j0, Gu = G * u;
-          const int64_t zr_width = linear_before_reset_ ? Gu : 2 * u;
-          float* hr = hr_of(part);
-          gemm(kt, rows, h_cur + r0 * H, H, part.r, nullptr, false, hr + r0 * zr_width, zr_width, 1);
+          const int64_t u = part.units, j0 = part.j0;
           GruRowArgs a = gru_args(part);
-          for (int64_t b = r0; b < r1; ++b) {
-            if (step >= len_of(b)) continue;
-            a.xw = xw_of(part) + x_row(time_of(b, step), b) * Gu;
-            a.hr_zr = hr + b * zr_width;
-            a.h_prev = h_cur + b * H + j0;
-            a.z = buf.z + b * H + j0;
-            a.r_or_rh = buf.r_or_rh + b * H + j0;
-            kt.gru_row_stage1(a);
-          }
+          for_running_rows(part, linear_before_reset_ ? G * u : 2 * u,
+                           [&](int64_t b, const float* xw, const float* hr) {
+                             a.xw = xw;
+                             a.hr_zr = hr;
+                             a.h_prev = h_cur + b * H + j0;
+                             a.z = buf.z + b * H + j0;
+                             a.r_or_rh = buf.r_or_rh + b * H + j0;
+                             kt.gru_row_stage1(a);
+                           });
         };
         auto stage2 = [&](const Partition& part) {
           const int64_t u = part.units, j0 = part.j0, Gu = G * u;
@@ -557,15 +559,10 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
       } else {
         if (!run_phase([&](int p) {
           const Partition& part = all[p];
-          const int64_t u = part.units, j0 = part.j0, Gu = G * u;
-          float* hr = hr_of(part);
-          gemm(kt, rows, h_cur + r0 * H, H, part.r, nullptr, false, hr + r0 * Gu, Gu, 1);
-          for (int64_t b = r0; b < r1; ++b) {
-            if (step >= len_of(b)) continue;
-            RnnRowArgs a{xw_of(part) + x_row(time_of(b, step), b) * Gu, hr + b * Gu, h_next + b * H + j0, u, act[0],
-                         clip_};
+          for_running_rows(part, part.units, [&](int64_t b, const float* xw, const float* hr) {
+            RnnRowArgs a{xw, hr, h_next + b * H + part.j0, part.units, act[0], clip_};
             kt.rnn_row(a);
-          }
+          });
           publish(part);
         })) return leave_team();
       }
