@@ -33,12 +33,48 @@ FloatArg float_arg(const std::optional<FloatArray>& a);
 // The same for int32 (sequence_lens).
 std::optional<Int32Array> int32_array(py::handle obj, const std::string& name);
 
+// Types with pybind11 members get pybind11's hidden visibility (GCC warns otherwise).
+#if defined(__GNUC__)
+#define LSTMRT_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define LSTMRT_HIDDEN
+#endif
+
+// One run call: the request built from Python's feeds and output names, and the result. A bound
+// graph or stream keeps one across calls, so that a steady run of calls of one shape reuses its
+// vectors and output buffers instead of allocating them anew each time.
+struct LSTMRT_HIDDEN RunCall {
+  RunRequest request;
+  std::vector<Tensor> feeds;      // per graph input: a view of the fed array
+  std::vector<py::object> keep;   // the fed arrays, alive until the call ends
+  bool none_wanted = false;       // output_names was an explicit empty list
+  RunResult result;
+};
+
 // From graph_bindings.cc, for the stream bindings: the Graph inside an lstmrt._core.Graph; a
-// RunRequest from Python feeds and output names (inputs checked and borrowed; `keep` holds the
-// arrays alive); and a tensor as a NumPy array.
+// request from Python feeds and output names (inputs checked and borrowed into call.feeds, the
+// arrays kept in call.keep); the call's outputs as NumPy arrays; and a tensor as a NumPy array
+// that shares its buffer.
 const Graph& graph_of(py::handle bound_graph);
-void prepare_request(const Graph& g, RunRequest& r, std::vector<Tensor>& tensors, std::vector<py::array>& keep,
-                     py::handle feeds, py::handle output_names);
+void prepare_request(const Graph& g, RunCall& call, py::handle feeds, py::handle output_names);
+py::list call_outputs(RunCall& call);
 py::array tensor_to_numpy(const Tensor& t);
+
+// Prepares `call`, runs fn(call) with the GIL released, and returns the outputs. The references
+// to the caller's arrays are dropped on the way out (the GIL held), also when something throws.
+template <class Fn>
+py::list run_call(const Graph& g, RunCall& call, py::handle feeds, py::handle output_names, int threads, Fn&& fn) {
+  struct Release {
+    RunCall& call;
+    ~Release() { call.keep.clear(); }
+  } release{call};
+  prepare_request(g, call, feeds, output_names);
+  call.request.threads = threads;
+  {
+    py::gil_scoped_release unlocked;
+    fn(call);
+  }
+  return call_outputs(call);
+}
 
 }  // namespace lstmrt

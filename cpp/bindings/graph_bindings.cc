@@ -2,6 +2,7 @@
 // and run on NumPy arrays in one call (the GIL released while it computes).
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 
@@ -10,6 +11,30 @@
 
 namespace lstmrt {
 namespace {
+
+using NpyApi = py::detail::npy_api;
+
+// numpy.generic, looked up once when the module is registered (a reference kept for the life of
+// the process): feeds check NumPy scalars against it.
+py::handle numpy_generic_type;
+
+// Tensor shapes and NumPy's are both arrays of 64-bit signed integers on the platforms lstmrt
+// builds for, so they are passed between the two without conversion.
+static_assert(sizeof(py::ssize_t) == sizeof(int64_t), "NumPy dimensions are not 64-bit");
+
+Dims dims_of(const py::array& a) {
+  return Dims(reinterpret_cast<const int64_t*>(a.shape()), static_cast<size_t>(a.ndim()));
+}
+
+// The index of `name` (UTF-8, `size` bytes) in `names`, or -1.
+template <class Names, class Get>
+int find_name(const Names& names, Get get, const char* name, size_t size) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string& n = get(names[i]);
+    if (n.size() == size && std::memcmp(n.data(), name, size) == 0) return static_cast<int>(i);
+  }
+  return -1;
+}
 
 // The DType of a NumPy array, or false for dtypes the graph does not compute with.
 bool dtype_of_array(const py::array& a, DType* out) {
@@ -34,9 +59,19 @@ py::dtype numpy_dtype(DType t) {
     case DType::Int32:
       return py::dtype::of<int32_t>();
     case DType::Bool:
-      return py::dtype("bool");
+      return py::dtype::of<bool>();
   }
   return py::dtype::of<float>();
+}
+
+// A new C-contiguous array of NumPy's own memory (not initialized).
+py::array new_array(DType t, const Shape& shape) {
+  const NpyApi& api = NpyApi::get();
+  const auto* dims = reinterpret_cast<const Py_intptr_t*>(shape.data());
+  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, numpy_dtype(t).release().ptr(),
+                                          static_cast<int>(shape.size()), dims, nullptr, nullptr, 0, nullptr);
+  if (!a) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(a);
 }
 
 // An owned copy of a NumPy array (initializers, tensor attributes).
@@ -158,22 +193,41 @@ GraphDesc describe(int opset, py::list nodes, py::list initializers, py::list in
   return d;
 }
 
-// A feed's array: C-contiguous (copied only when it is not), dtype checked against the input.
-Tensor feed_tensor(const Graph& g, int index, py::handle obj, std::vector<py::array>& keep) {
+// Borrows a feed's array into `out`: C-contiguous arrays as they are, others copied first; the
+// dtype is checked against the input. `keep` holds the array until the call ends.
+void borrow_feed(const Graph& g, int index, py::handle obj, Tensor& out, std::vector<py::object>& keep) {
   const GraphInputDesc& in = g.inputs()[static_cast<size_t>(index)];
+  const bool contiguous_array = NpyApi::get().PyArray_Check_(obj.ptr()) &&
+                                (py::detail::array_proxy(obj.ptr())->flags & NpyApi::NPY_ARRAY_C_CONTIGUOUS_);
   // NumPy scalars (numpy.float32(1.5)) are 0-d arrays of their dtype; Python numbers and lists are
   // refused, as their dtype would be a guess.
-  const bool numpy_scalar = py::isinstance(obj, py::module_::import("numpy").attr("generic"));
-  if (!py::isinstance<py::array>(obj) && !numpy_scalar)
+  if (!contiguous_array && !py::isinstance<py::array>(obj) && !py::isinstance(obj, numpy_generic_type))
     throw TypeError("input '" + in.name + "': expected a numpy.ndarray of dtype " + dtype_name(in.dtype) + ", got " +
                     py_type_name(obj));
-  py::array a = py::array::ensure(obj, py::array::c_style);
+  // (Not py::array's default constructor, which makes an array.)
+  py::array a = contiguous_array ? py::reinterpret_borrow<py::array>(obj) : py::array::ensure(obj, py::array::c_style);
   DType dt;
   if (!dtype_of_array(a, &dt))
     throw TypeError("input '" + in.name + "': expected " + onnx_type_string(in.dtype) + " (numpy " +
                     dtype_name(in.dtype) + "), got " + std::string(py::str(a.dtype())));
-  keep.push_back(a);
-  return Tensor::borrow(dt, shape_of(a), const_cast<void*>(a.data()));
+  out.set_borrowed(dt, dims_of(a), const_cast<void*>(a.data()));
+  keep.push_back(std::move(a));
+}
+
+// A result's output as a NumPy array. Small outputs (every streamed step) are copied into an
+// array NumPy allocates, so that the result keeps its buffer for the next call; large ones hand
+// their buffer over, which saves a copy that would cost more than allocating anew.
+constexpr size_t kHandOverBytes = size_t{64} << 10;
+
+py::array output_to_numpy(Tensor& t) {
+  if (t.nbytes() >= kHandOverBytes && t.holder()) {
+    Tensor owned = std::move(t);
+    t = Tensor();
+    return to_numpy(owned);
+  }
+  py::array a = new_array(t.dtype(), t.shape());
+  if (t.nbytes()) std::memcpy(a.mutable_data(), t.raw(), t.nbytes());
+  return a;
 }
 
 std::string input_list(const Graph& g) {
@@ -198,67 +252,86 @@ class BoundGraph {
 
   const Graph& graph() const { return *graph_; }
 
-  // The request's inputs and outputs from Python's feeds and names.
-  void prepare(RunRequest& r, std::vector<Tensor>& tensors, std::vector<py::array>& keep, py::handle feeds,
-               py::handle output_names) const {
-    prepare_for(*graph_, r, tensors, keep, feeds, output_names);
-  }
-
-  static void prepare_for(const Graph& g, RunRequest& r, std::vector<Tensor>& tensors, std::vector<py::array>& keep,
-                          py::handle feeds, py::handle output_names) {
+  static void prepare_for(const Graph& g, RunCall& call, py::handle feeds, py::handle output_names) {
     if (!py::isinstance<py::dict>(feeds))
       throw TypeError("feeds: expected a dict {input name: numpy.ndarray}, got " + py_type_name(feeds));
     auto dict = py::reinterpret_borrow<py::dict>(feeds);
-    tensors.resize(g.inputs().size());
-    r.inputs.assign(g.inputs().size(), nullptr);
+    RunRequest& r = call.request;
+    const size_t n = g.inputs().size();
+    call.feeds.resize(n);
+    call.keep.clear();
+    r.inputs.assign(n, nullptr);
+    r.outputs.clear();
+    r.state_h.clear();
+    r.state_c.clear();
+    r.collect_state = false;
     for (auto kv : dict) {
       if (!py::isinstance<py::str>(kv.first))
         throw TypeError("feeds: keys must be input names (str), got " + py_type_name(kv.first));
-      const std::string name = py::str(kv.first);
-      const int i = g.input_index(name);
-      if (i < 0) throw ValueError("unknown input '" + name + "' in feeds; the model's inputs are " + input_list(g));
-      tensors[static_cast<size_t>(i)] = feed_tensor(g, i, kv.second, keep);
-      r.inputs[static_cast<size_t>(i)] = &tensors[static_cast<size_t>(i)];
+      Py_ssize_t size = 0;
+      const char* name = PyUnicode_AsUTF8AndSize(kv.first.ptr(), &size);
+      if (!name) throw py::error_already_set();
+      const int i = find_name(g.inputs(), [](const GraphInputDesc& d) -> const std::string& { return d.name; }, name,
+                              static_cast<size_t>(size));
+      if (i < 0)
+        throw ValueError("unknown input '" + std::string(name, static_cast<size_t>(size)) +
+                         "' in feeds; the model's inputs are " + input_list(g));
+      borrow_feed(g, i, kv.second, call.feeds[static_cast<size_t>(i)], call.keep);
+      r.inputs[static_cast<size_t>(i)] = &call.feeds[static_cast<size_t>(i)];
     }
+    call.none_wanted = false;
     if (!output_names.is_none()) {
-      for (py::handle h : output_names) {
+      auto add_output = [&](py::handle h) {
         if (!py::isinstance<py::str>(h)) throw TypeError("output_names: expected names (str), got " + py_type_name(h));
-        const std::string name = py::str(h);
-        const int o = g.output_index(name);
-        if (o < 0) throw ValueError("unknown output '" + name + "'; the model's outputs are " + output_list(g));
+        Py_ssize_t size = 0;
+        const char* name = PyUnicode_AsUTF8AndSize(h.ptr(), &size);
+        if (!name) throw py::error_already_set();
+        const int o = find_name(g.outputs(), [](const std::string& s) -> const std::string& { return s; }, name,
+                                static_cast<size_t>(size));
+        if (o < 0)
+          throw ValueError("unknown output '" + std::string(name, static_cast<size_t>(size)) +
+                           "'; the model's outputs are " + output_list(g));
         r.outputs.push_back(o);
+      };
+      if (PyList_Check(output_names.ptr())) {
+        // A list (what the session passes) is read in place, without an iterator object.
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(output_names.ptr()); ++i)
+          add_output(PyList_GET_ITEM(output_names.ptr(), i));
+      } else {
+        for (py::handle h : output_names) add_output(h);
       }
-      if (r.outputs.empty()) r.outputs.push_back(-1);  // an explicit empty list: nothing wanted
+      call.none_wanted = r.outputs.empty();  // an explicit empty list: nothing wanted
     }
   }
 
   py::list run(py::handle feeds, py::handle output_names, int threads) const {
-    RunRequest r;
-    std::vector<Tensor> tensors;
-    std::vector<py::array> keep;
-    prepare(r, tensors, keep, feeds, output_names);
-    r.threads = threads;
-    const bool none_wanted = r.outputs.size() == 1 && r.outputs[0] == -1;
-    if (none_wanted) r.outputs.clear();
-    RunResult result;
-    {
-      py::gil_scoped_release release;
-      result = graph_->run(r);
+    // The graph's own call buffers, unless a call is using them (another thread that released
+    // the GIL to run, or this one, re-entered from Python code the call ran): then private ones,
+    // as Graph::run does with its plans.
+    bool expected = false;
+    const bool own = call_busy_.compare_exchange_strong(expected, true, std::memory_order_acquire);
+    struct Free {
+      std::atomic<bool>* busy;
+      ~Free() {
+        if (busy) busy->store(false, std::memory_order_release);
+      }
+    } free_on_exit{own ? &call_busy_ : nullptr};
+    std::unique_ptr<RunCall> private_call;
+    RunCall* call = &call_;
+    if (!own) {
+      private_call = std::make_unique<RunCall>();
+      call = private_call.get();
     }
-    py::list out;
-    if (none_wanted) return out;
-    for (const Tensor& t : result.outputs) out.append(to_numpy(t));
-    return out;
+    return run_call(*graph_, *call, feeds, output_names, threads,
+                    [&](RunCall& c) { graph_->run(c.request, c.result); });
   }
 
   py::tuple run_with_state(py::handle feeds, py::handle state_in, py::handle output_names, int threads) const {
     const Graph& g = *graph_;
-    RunRequest r;
-    std::vector<Tensor> tensors;
-    std::vector<py::array> keep;
-    prepare(r, tensors, keep, feeds, output_names);
-    const bool none_wanted = r.outputs.size() == 1 && r.outputs[0] == -1;
-    if (none_wanted) r.outputs.clear();
+    RunCall call;
+    prepare_for(g, call, feeds, output_names);
+    RunRequest& r = call.request;
+    std::vector<py::object>& keep = call.keep;
     r.threads = threads;
     r.collect_state = true;
     const auto& rec = g.recurrent_nodes();
@@ -295,14 +368,12 @@ class BoundGraph {
         }
       }
     }
-    RunResult result;
     {
       py::gil_scoped_release release;
-      result = graph_->run(r);
+      graph_->run(r, call.result);
     }
-    py::list out;
-    if (!none_wanted)
-      for (const Tensor& t : result.outputs) out.append(to_numpy(t));
+    RunResult& result = call.result;
+    py::list out = call_outputs(call);
     py::dict state;
     for (size_t k = 0; k < rec.size(); ++k) {
       const bool lstm = rec[k].cell == CellKind::LSTM;
@@ -319,6 +390,8 @@ class BoundGraph {
 
  private:
   std::unique_ptr<Graph> graph_;
+  mutable std::atomic<bool> call_busy_{false};  // call_ is in use
+  mutable RunCall call_;
 };
 
 const char* direction_name(Direction d) {
@@ -337,14 +410,23 @@ const char* direction_name(Direction d) {
 
 const Graph& graph_of(py::handle bound_graph) { return bound_graph.cast<const BoundGraph&>().graph(); }
 
-void prepare_request(const Graph& g, RunRequest& r, std::vector<Tensor>& tensors, std::vector<py::array>& keep,
-                     py::handle feeds, py::handle output_names) {
-  BoundGraph::prepare_for(g, r, tensors, keep, feeds, output_names);
+void prepare_request(const Graph& g, RunCall& call, py::handle feeds, py::handle output_names) {
+  BoundGraph::prepare_for(g, call, feeds, output_names);
+}
+
+py::list call_outputs(RunCall& call) {
+  if (call.none_wanted) return py::list();
+  std::vector<Tensor>& outputs = call.result.outputs;
+  py::list out(outputs.size());
+  for (size_t k = 0; k < outputs.size(); ++k)
+    PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(k), output_to_numpy(outputs[k]).release().ptr());
+  return out;
 }
 
 py::array tensor_to_numpy(const Tensor& t) { return to_numpy(t); }
 
 void register_graph(py::module_& m) {
+  numpy_generic_type = py::object(py::module_::import("numpy").attr("generic")).release();
   py::class_<BoundGraph>(m, "Graph", "A compiled ONNX graph (built by lstmrt.onnx_import).")
       .def(py::init([](int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs) {
              return std::make_unique<BoundGraph>(opset, nodes, initializers, inputs, outputs);

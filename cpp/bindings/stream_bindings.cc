@@ -13,42 +13,24 @@ namespace {
 std::string state_key(const std::string& node, const char* which) { return node + ":" + which; }
 
 // Locks `m` without holding the GIL while waiting, so that a thread blocked on a busy stream
-// does not stop the interpreter (and cannot deadlock with the thread holding the stream).
+// does not stop the interpreter (and cannot deadlock with the thread holding the stream). A free
+// mutex, the usual case, is taken at once.
 std::unique_lock<std::mutex> lock_released(std::mutex& m) {
-  {
+  if (!m.try_lock()) {
     py::gil_scoped_release release;
     m.lock();
   }
   return std::unique_lock<std::mutex>(m, std::adopt_lock);
 }
 
-py::list outputs_of(RunResult& result, bool none_wanted) {
-  py::list out;
-  if (none_wanted) return out;
-  for (const Tensor& t : result.outputs) out.append(tensor_to_numpy(t));
-  return out;
-}
-
-// Runs `fn(request)` with the request built from Python's arguments, the GIL released.
+// Runs `fn(call)` with the call built from Python's arguments, the GIL released.
 // output_names as in InferenceSession.run: None or an empty list means every output.
 template <class Fn>
-py::list run_request(const Graph& g, py::handle output_names, py::handle feeds, int threads, Fn&& fn) {
+py::list run_request(const Graph& g, RunCall& call, py::handle output_names, py::handle feeds, int threads, Fn&& fn) {
   if (py::isinstance<py::str>(output_names))
     throw TypeError("output_names: expected a list of output names or None, got a string");
   if (!output_names.is_none() && py::len(output_names) == 0) output_names = py::none();
-  RunRequest r;
-  std::vector<Tensor> tensors;
-  std::vector<py::array> keep;
-  prepare_request(g, r, tensors, keep, feeds, output_names);
-  const bool none_wanted = r.outputs.size() == 1 && r.outputs[0] == -1;
-  if (none_wanted) r.outputs.clear();
-  r.threads = threads;
-  RunResult result;
-  {
-    py::gil_scoped_release release;
-    result = fn(std::move(r));
-  }
-  return outputs_of(result, none_wanted);
+  return run_call(g, call, feeds, output_names, threads, fn);
 }
 
 py::dict state_dict(const GraphStreamer& s, const StreamState& st) {
@@ -105,8 +87,8 @@ class BoundGraphStream {
 
   py::list run(py::handle output_names, py::handle feeds) {
     auto lock = lock_released(mutex_);
-    return run_request(streamer_.graph(), output_names, feeds, threads_,
-                       [&](RunRequest r) { return streamer_.run(state_, std::move(r)); });
+    return run_request(streamer_.graph(), call_, output_names, feeds, threads_,
+                       [&](RunCall& c) { streamer_.run(state_, c.request, c.result); });
   }
   void reset() {
     auto lock = lock_released(mutex_);
@@ -127,6 +109,7 @@ class BoundGraphStream {
   GraphStreamer streamer_;
   int threads_;
   StreamState state_;
+  RunCall call_;  // reused by every run (runs on a stream are serialized by mutex_)
   std::mutex mutex_;
 };
 
@@ -152,8 +135,9 @@ class BoundStreamPool {
   }
   py::list run(const std::vector<int64_t>& ids, py::handle output_names, py::handle feeds) {
     auto lock = lock_released(pool_.mutex());
-    return run_request(pool_.streamer().graph(), output_names, feeds, threads_,
-                       [&](RunRequest r) { return pool_.run(ids, std::move(r)); });
+    RunCall call;
+    return run_request(pool_.streamer().graph(), call, output_names, feeds, threads_,
+                       [&](RunCall& c) { c.result = pool_.run(ids, c.request); });
   }
   void reset(int64_t id) {
     auto lock = lock_released(pool_.mutex());

@@ -69,6 +69,7 @@ struct Graph::Node {
   std::vector<int> in;   // value id per input slot, -1 when absent
   std::vector<int> out;  // value id per output slot (anonymous ids for empty names)
   std::vector<bool> out_needed;
+  std::vector<size_t> shape_inputs;  // the input slots the op reads only the shape of
 };
 
 struct Graph::Plan {
@@ -78,12 +79,20 @@ struct Graph::Plan {
   std::vector<std::vector<Tensor*>> out;
   std::vector<bool> skip;  // per node: fed only by an absent optional input
   std::vector<std::unique_ptr<OpState>> op_state;  // per node: what its op keeps between runs
+  // Per static node (see Graph::static_node_): whether its outputs hold the result for its
+  // current inputs, and the shapes of its shape_inputs when it last ran.
+  std::vector<uint8_t> fresh;
+  std::vector<std::vector<Shape>> seen_shapes;
   uint64_t last_used = 0;
 };
 
 struct Graph::ExecState {
   std::map<std::vector<int64_t>, std::unique_ptr<Plan>> plans;
   std::vector<int64_t> key;
+  // The plan of the previous run and its key: a run of the same shapes (a stream) takes it
+  // without a search.
+  Plan* last = nullptr;
+  std::vector<int64_t> last_key;
   Workspace workspace;
   uint64_t clock = 0;
 };
@@ -276,6 +285,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
   for (auto& node : nodes_)
     for (size_t k = 0; k < node->out.size(); ++k)
       node->out_needed.push_back(read[node->out[k]] || node->op->always_computes(k));
+  find_static_nodes();
   assign_buffers();
 
   // Inputs that only feed recurrent nodes' initial states may be omitted: they read as zeros.
@@ -360,6 +370,34 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
 
 Graph::~Graph() = default;
 
+void Graph::find_static_nodes() {
+  // A value is static when it is a constant or a static node's output; a node is static when
+  // every input it reads the elements of is static (inputs it reads only the shape of may be
+  // anything). Recurrent nodes never are: streaming replaces their initial states per run.
+  std::vector<bool> is_static(is_constant_.begin(), is_constant_.end());
+  static_node_.assign(nodes_.size(), false);
+  static_readers_.assign(nodes_.size(), {});
+  std::vector<int> producer(num_values_, -1);
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    Node& node = *nodes_[n];
+    for (size_t slot = 0; slot < node.in.size(); ++slot)
+      if (node.in[slot] >= 0 && node.op->reads_only_shape(slot)) node.shape_inputs.push_back(slot);
+    bool ok = !is_recurrent_op(node.desc.op_type);
+    for (size_t slot = 0; slot < node.in.size() && ok; ++slot) {
+      const int id = node.in[slot];
+      ok = id < 0 || is_static[id] || node.op->reads_only_shape(slot);
+    }
+    if (!ok) continue;
+    static_node_[n] = true;
+    for (int id : node.out) {
+      is_static[id] = true;
+      producer[id] = static_cast<int>(n);
+    }
+    for (int id : node.in)
+      if (id >= 0 && producer[id] >= 0) static_readers_[producer[id]].push_back(static_cast<int>(n));
+  }
+}
+
 void Graph::assign_buffers() {
   // Each computed value gets a slot: a tensor of the run plan whose buffer is reused from run to
   // run. A slot whose value nobody reads any more is handed to a value computed later, so the
@@ -401,13 +439,16 @@ void Graph::assign_buffers() {
     for (size_t k = 0; k < node.out.size(); ++k) {
       if (!node.out_needed[k]) continue;
       const int id = node.out[k];
-      if (free_slots.empty()) {
+      // A static node's outputs are kept from one run to the next, so their slots are theirs
+      // alone: taken from no other value, and never handed on.
+      if (static_node_[n] || free_slots.empty()) {
         slot_of_[id] = static_cast<int>(num_slots_++);
       } else {
         slot_of_[id] = free_slots.back();
         free_slots.pop_back();
       }
-      if (until[id] < forever) dies_after[static_cast<size_t>(std::max(until[id], static_cast<int>(n)))].push_back(id);
+      if (!static_node_[n] && until[id] < forever)
+        dies_after[static_cast<size_t>(std::max(until[id], static_cast<int>(n)))].push_back(id);
     }
     // Freed only after the node's outputs took their slots: an op never writes over its inputs.
     for (int id : dies_after[n]) free_slots.push_back(slot_of_[id]);
@@ -494,15 +535,22 @@ Graph::Plan& Graph::plan_for(ExecState& state, const std::vector<const Tensor*>&
     key.push_back(static_cast<int64_t>(t->rank()));
     key.insert(key.end(), t->shape().begin(), t->shape().end());
   }
+  if (state.last && key == state.last_key) {
+    state.last->last_used = ++state.clock;
+    return *state.last;
+  }
   auto it = state.plans.find(key);
   if (it != state.plans.end()) {
     it->second->last_used = ++state.clock;
+    state.last = it->second.get();
+    state.last_key = key;
     return *it->second;
   }
   if (state.plans.size() >= kMaxPlans) {
     auto oldest = state.plans.begin();
     for (auto p = state.plans.begin(); p != state.plans.end(); ++p)
       if (p->second->last_used < oldest->second->last_used) oldest = p;
+    if (state.last == oldest->second.get()) state.last = nullptr;
     state.plans.erase(oldest);
   }
   auto plan = std::make_unique<Plan>();
@@ -511,6 +559,9 @@ Graph::Plan& Graph::plan_for(ExecState& state, const std::vector<const Tensor*>&
   plan->op_state.resize(nodes_.size());
   plan->in.resize(nodes_.size());
   plan->out.resize(nodes_.size());
+  plan->fresh.assign(nodes_.size(), 0);
+  plan->seen_shapes.resize(nodes_.size());
+  for (size_t n = 0; n < nodes_.size(); ++n) plan->seen_shapes[n].resize(nodes_[n]->shape_inputs.size());
   // Absent optional inputs make the data-movement nodes they feed absent too (see the
   // constructor); those nodes are skipped and recurrent nodes read zeros.
   std::vector<bool> absent(num_values_, false);
@@ -534,6 +585,8 @@ Graph::Plan& Graph::plan_for(ExecState& state, const std::vector<const Tensor*>&
   plan->last_used = ++state.clock;
   Plan& ref = *plan;
   state.plans.emplace(key, std::move(plan));
+  state.last = &ref;
+  state.last_key = key;
   return ref;
 }
 
@@ -547,6 +600,13 @@ Graph::Plan& Graph::execute(ExecState& state, const std::vector<const Tensor*>& 
   for (size_t n = 0; n < nodes_.size(); ++n) {
     if (plan.skip[n]) continue;
     const Node& node = *nodes_[n];
+    const bool is_static = static_node_[n];
+    if (is_static) {
+      if (plan.fresh[n] && same_shapes_read(plan, n)) continue;
+      // Recomputed: what reads these outputs is stale until it runs again.
+      plan.fresh[n] = 0;
+      for (int reader : static_readers_[n]) plan.fresh[static_cast<size_t>(reader)] = 0;
+    }
     RunContext ctx;
     ctx.threads = threads;
     ctx.workspace = &state.workspace;
@@ -566,8 +626,22 @@ Graph::Plan& Graph::execute(ExecState& state, const std::vector<const Tensor*>& 
     } catch (const UnsupportedError& e) {
       rethrow_with(node.where, e);
     }
+    if (is_static) {
+      for (size_t i = 0; i < node.shape_inputs.size(); ++i)
+        plan.seen_shapes[n][i] = plan.in[n][node.shape_inputs[i]]->shape();
+      plan.fresh[n] = 1;
+    }
   }
   return plan;
+}
+
+bool Graph::same_shapes_read(const Plan& plan, size_t n) const {
+  const Node& node = *nodes_[n];
+  for (size_t i = 0; i < node.shape_inputs.size(); ++i) {
+    const Tensor* t = plan.in[n][node.shape_inputs[i]];
+    if (!t || t->shape() != plan.seen_shapes[n][i]) return false;
+  }
+  return true;
 }
 
 const Tensor& Graph::value(const Plan& plan, int id) const {
@@ -575,21 +649,35 @@ const Tensor& Graph::value(const Plan& plan, int id) const {
 }
 
 RunResult Graph::run(const RunRequest& r) const {
+  RunResult result;
+  run(r, result);
+  return result;
+}
+
+void Graph::run(const RunRequest& r, RunResult& result) const {
   check_inputs(r.inputs);
   check_states(r);
-  RunResult result;
+  // Copied out of the plan, which the next run overwrites, into result's own buffers.
   auto collect = [&](const Plan& plan) {
-    if (r.outputs.empty()) {
-      for (int id : output_values_) result.outputs.push_back(value(plan, id).clone());
-    } else {
-      for (int o : r.outputs) result.outputs.push_back(value(plan, output_values_[o]).clone());
+    const size_t count = r.outputs.empty() ? output_values_.size() : r.outputs.size();
+    result.outputs.resize(count);
+    for (size_t k = 0; k < count; ++k) {
+      const size_t o = r.outputs.empty() ? k : static_cast<size_t>(r.outputs[k]);
+      result.outputs[k].copy_from(value(plan, output_values_[o]));
     }
-    if (r.collect_state) {
-      for (int n : recurrent_nodes_) {
-        const Node& node = *nodes_[n];
-        result.state_h.push_back(node.out.size() > 1 ? value(plan, node.out[1]).clone() : Tensor());
-        result.state_c.push_back(node.out.size() > 2 ? value(plan, node.out[2]).clone() : Tensor());
-      }
+    const size_t states = r.collect_state ? recurrent_nodes_.size() : 0;
+    result.state_h.resize(states);
+    result.state_c.resize(states);
+    for (size_t k = 0; k < states; ++k) {
+      const Node& node = *nodes_[static_cast<size_t>(recurrent_nodes_[k])];
+      if (node.out.size() > 1)
+        result.state_h[k].copy_from(value(plan, node.out[1]));
+      else
+        result.state_h[k] = Tensor();
+      if (node.out.size() > 2)
+        result.state_c[k].copy_from(value(plan, node.out[2]));
+      else
+        result.state_c[k] = Tensor();
     }
   };
   std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
@@ -600,7 +688,6 @@ RunResult Graph::run(const RunRequest& r) const {
     ExecStatePtr private_state = new_exec_state();
     collect(execute(*private_state, r.inputs, &r, r.threads));
   }
-  return result;
 }
 
 Graph::ExecStatePtr Graph::new_exec_state() const { return ExecStatePtr(new ExecState()); }

@@ -1,5 +1,6 @@
 #include "op_util.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace lstmrt {
@@ -12,9 +13,9 @@ int64_t normalize_axis(int64_t axis, int64_t rank, const char* what) {
   return axis < 0 ? axis + rank : axis;
 }
 
-Shape broadcast_shapes(const Shape& a, const Shape& b) {
+DimVector broadcast_shapes(Dims a, Dims b) {
   const size_t r = std::max(a.size(), b.size());
-  Shape out(r);
+  DimVector out(r);
   for (size_t i = 0; i < r; ++i) {
     const int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
     const int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
@@ -23,14 +24,15 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
     else if (da == 1)
       out[i] = db;
     else
-      throw ValueError("shapes " + shape_to_string(a) + " and " + shape_to_string(b) + " cannot be broadcast together");
+      throw ValueError("shapes " + shape_to_string(a.to_shape()) + " and " + shape_to_string(b.to_shape()) +
+                       " cannot be broadcast together");
   }
   return out;
 }
 
-std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
+DimVector broadcast_strides(Dims shape, Dims out) {
   const size_t r = out.size();
-  std::vector<int64_t> strides(r, 0);
+  DimVector strides(r, 0);
   int64_t s = 1;
   for (size_t j = shape.size(); j-- > 0;) {
     const size_t i = j + (r - shape.size());
@@ -40,16 +42,30 @@ std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
   return strides;
 }
 
-StridedLoop::StridedLoop(const Shape& out, const std::vector<std::vector<int64_t>>& strides) {
+bool ends_with(Dims out, Dims shape) {
+  if (shape.size() > out.size()) return false;
+  const size_t skip = out.size() - shape.size();
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] != out[skip + i]) return false;
+  return true;
+}
+
+DimVector row_major_strides(Dims shape) {
+  DimVector s(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;) s[i - 1] = s[i] * shape[i];
+  return s;
+}
+
+StridedLoop::StridedLoop(Dims out, std::initializer_list<Dims> strides) {
   n_ = static_cast<int>(strides.size());
   total_ = shape_numel(out);
   // Groups of merged dims, innermost first: size and each operand's stride of the group.
-  std::vector<int64_t> sizes;
-  std::vector<std::array<int64_t, 3>> st;
+  DimVector sizes;
+  SmallVector<std::array<int64_t, 3>, 8> st;
   for (size_t d = out.size(); d-- > 0;) {
     if (out[d] == 1) continue;
     std::array<int64_t, 3> s{0, 0, 0};
-    for (int k = 0; k < n_; ++k) s[k] = strides[k][d];
+    for (int k = 0; k < n_; ++k) s[k] = strides.begin()[k][d];
     if (!sizes.empty()) {
       bool merge = true;
       for (int k = 0; k < n_; ++k) merge = merge && s[k] == st.back()[k] * sizes.back();
@@ -73,9 +89,25 @@ StridedLoop::StridedLoop(const Shape& out, const std::vector<std::vector<int64_t
   }
 }
 
-void expect_dtype(const Tensor& t, DType dtype, const char* what) {
-  if (t.dtype() != dtype)
-    throw TypeError(std::string(what) + ": expected " + dtype_name(dtype) + ", got " + dtype_name(t.dtype()));
+void ShapeMemo::add_values(const Tensor& t) {
+  if (t.rank() > 1 || (t.dtype() != DType::Int64 && t.dtype() != DType::Int32)) {
+    describable = false;
+    return;
+  }
+  next.push_back(t.numel());
+  if (t.dtype() == DType::Int64)
+    next.insert(next.end(), t.data<int64_t>(), t.data<int64_t>() + t.numel());
+  else
+    next.insert(next.end(), t.data<int32_t>(), t.data<int32_t>() + t.numel());
+}
+
+ShapeMemo& shape_memo(RunContext& ctx) {
+  if (!*ctx.state) *ctx.state = std::make_unique<ShapeMemo>();
+  return static_cast<ShapeMemo&>(**ctx.state);
+}
+
+void wrong_dtype(const Tensor& t, DType dtype, const char* what) {
+  throw TypeError(std::string(what) + ": expected " + dtype_name(dtype) + ", got " + dtype_name(t.dtype()));
 }
 
 void expect_integer(const Tensor& t, const char* what) {
@@ -83,11 +115,19 @@ void expect_integer(const Tensor& t, const char* what) {
     throw TypeError(std::string(what) + ": expected an int64 or int32 tensor, got " + dtype_name(t.dtype()));
 }
 
-std::vector<int64_t> int_values(const Tensor& t, const char* what) {
+DimVector int_values(const Tensor& t, const char* what) {
   expect_integer(t, what);
   if (t.rank() > 1)
     throw ValueError(std::string(what) + ": expected a 1-D tensor, got shape " + shape_to_string(t.shape()));
-  return t.to_int64_vector();
+  DimVector v(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DType::Int64) {
+    const int64_t* p = t.data<int64_t>();
+    std::copy(p, p + t.numel(), v.begin());
+  } else {
+    const int32_t* p = t.data<int32_t>();
+    std::copy(p, p + t.numel(), v.begin());
+  }
+  return v;
 }
 
 double scalar_double(const Tensor& t, const char* what) {
@@ -98,7 +138,7 @@ double scalar_double(const Tensor& t, const char* what) {
 
 void broadcast_copy(const Tensor& src, Tensor& dst) {
   const size_t es = dtype_size(src.dtype());
-  StridedLoop loop(dst.shape(), {broadcast_strides(dst.shape(), dst.shape()), broadcast_strides(src.shape(), dst.shape())});
+  StridedLoop loop(dst.shape(), {row_major_strides(dst.shape()), broadcast_strides(src.shape(), dst.shape())});
   const char* s = static_cast<const char*>(src.raw());
   char* d = static_cast<char*>(dst.raw());
   const int64_t sst = loop.inner_stride(1);

@@ -9,18 +9,28 @@
 #include "lstmrt/errors.h"
 #include "lstmrt/graph/op.h"
 #include "lstmrt/graph/tensor.h"
+#include "small_vector.h"
 
 namespace lstmrt {
+
+// shape_to_string for the ops' own shapes (DimVector), for messages.
+inline std::string shape_to_string(Dims shape) { return shape_to_string(shape.to_shape()); }
 
 // Maps an ONNX axis in [-rank, rank) to [0, rank); throws ValueError naming `what` otherwise.
 int64_t normalize_axis(int64_t axis, int64_t rank, const char* what = "axis");
 
 // NumPy broadcasting of two shapes; throws ValueError with both shapes when they do not match.
-Shape broadcast_shapes(const Shape& a, const Shape& b);
+DimVector broadcast_shapes(Dims a, Dims b);
 
 // Row-major strides (in elements) of `shape` as seen from an output of rank `rank` under
 // broadcasting: leading missing dims and size-1 dims that the output stretches get stride 0.
-std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out);
+DimVector broadcast_strides(Dims shape, Dims out);
+
+// Whether `shape` is the last dims of `out` (then it broadcasts to `out` by repeating).
+bool ends_with(Dims out, Dims shape);
+
+// Row-major strides of a shape, in elements.
+DimVector row_major_strides(Dims shape);
 
 // A loop over an output shape with up to 3 operands, each with its own strides. Adjacent dims
 // are merged where every operand allows it, so the common cases (same shape, a scalar, a bias
@@ -29,7 +39,8 @@ std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out);
 // row operand k advances by inner_stride[k] (0 or its stride).
 class StridedLoop {
  public:
-  StridedLoop(const Shape& out, const std::vector<std::vector<int64_t>>& strides);
+  // One stride list per operand (at most 3), each as long as `out`.
+  StridedLoop(Dims out, std::initializer_list<Dims> strides);
 
   int64_t inner() const { return inner_; }
   int64_t inner_stride(int k) const { return inner_stride_[k]; }
@@ -43,7 +54,7 @@ class StridedLoop {
       fn(off, inner_);
       return;
     }
-    std::vector<int64_t> idx(nd, 0);
+    DimVector idx(nd, 0);
     for (;;) {
       fn(off, inner_);
       size_t d = nd;
@@ -64,9 +75,52 @@ class StridedLoop {
   int64_t total_ = 0;
   int64_t inner_ = 1;
   std::array<int64_t, 3> inner_stride_{0, 0, 0};
-  std::vector<int64_t> outer_dims_;
-  std::vector<std::array<int64_t, 3>> outer_strides_;
+  DimVector outer_dims_;
+  SmallVector<std::array<int64_t, 3>, 8> outer_strides_;
 };
+
+// What an op derived from its inputs' shapes (and small integer inputs such as axes) in the last
+// run of its node in this plan: runs of the same shapes (every step of a stream) reuse it instead
+// of deriving and checking it again. An op describes this run's inputs with begin() and add*(),
+// and on a hit() uses `shape` (and `aux`); otherwise it derives them and store()s them.
+struct ShapeMemo final : OpState {
+  std::vector<int64_t> key;   // the inputs of the run that `shape` belongs to
+  std::vector<int64_t> next;  // this run's inputs, being described
+  bool valid = false;         // key, shape and aux belong together
+  bool describable = true;    // this run's inputs could be described
+  Shape shape;                // the output shape
+  std::vector<int64_t> aux;   // anything else the op derived (strides, an axis)
+
+  void begin() {
+    next.clear();
+    describable = true;
+  }
+  void add(int64_t v) { next.push_back(v); }
+  void add_shape(Dims s) {
+    next.push_back(static_cast<int64_t>(s.size()));
+    next.insert(next.end(), s.begin(), s.end());
+  }
+  // Adds the values of a small integer tensor of rank 0 or 1; any other makes this run
+  // undescribable (never a hit: the op derives, and reports what is wrong with it).
+  void add_values(const Tensor& t);
+  bool hit() const { return valid && describable && next == key; }
+  // hit() for inputs described by one shape alone, checked without describing them first.
+  bool hit_shape(Dims s) const {
+    if (!valid || key.size() != s.size() + 1 || key[0] != static_cast<int64_t>(s.size())) return false;
+    for (size_t i = 0; i < s.size(); ++i)
+      if (key[i + 1] != s[i]) return false;
+    return true;
+  }
+  // Remembers what the op derived for this run's inputs (aux is set by the op).
+  void store(Dims out) {
+    valid = describable;
+    key.swap(next);
+    shape.assign(out.begin(), out.end());
+  }
+};
+
+// The ShapeMemo of this node in this plan, made on first use (for ops with no other OpState).
+ShapeMemo& shape_memo(RunContext& ctx);
 
 // Calls fn(T()) with T the C++ type of `t` (float, int64_t, int32_t, bool).
 template <class Fn>
@@ -107,11 +161,14 @@ void dispatch_numeric(DType t, const char* what, Fn&& fn) {
 }
 
 // Requires a tensor's dtype; the message names the input.
-void expect_dtype(const Tensor& t, DType dtype, const char* what);
+[[noreturn]] void wrong_dtype(const Tensor& t, DType dtype, const char* what);
+inline void expect_dtype(const Tensor& t, DType dtype, const char* what) {
+  if (t.dtype() != dtype) wrong_dtype(t, dtype, what);
+}
 // Requires an integer (int64 or int32) tensor.
 void expect_integer(const Tensor& t, const char* what);
 // The values of a 1-D (or scalar) integer tensor.
-std::vector<int64_t> int_values(const Tensor& t, const char* what);
+DimVector int_values(const Tensor& t, const char* what);
 // The single value of a one-element tensor, as double or int64.
 double scalar_double(const Tensor& t, const char* what);
 

@@ -16,10 +16,37 @@ namespace {
 // specialised for the common stride patterns so that the compiler vectorises it.
 template <class TA, class TB, class R, class F>
 void binary_apply(const Tensor& a, const Tensor& b, Tensor& out, F f) {
-  StridedLoop loop(out.shape(), {broadcast_strides(a.shape(), out.shape()), broadcast_strides(b.shape(), out.shape())});
   const TA* pa = a.data<TA>();
   const TB* pb = b.data<TB>();
   R* po = out.data<R>();
+  // The common layouts skip setting up the general loop: both operands of the output's shape, or
+  // one of them with the other repeated along its leading dims (a bias, a scalar).
+  const int64_t n = out.numel();
+  if (a.shape() == out.shape() && ends_with(out.shape(), b.shape())) {
+    const int64_t m = b.numel();
+    if (m == n) {
+      for (int64_t j = 0; j < n; ++j) po[j] = f(pa[j], pb[j]);
+    } else if (m == 1) {
+      const TB yv = *pb;
+      for (int64_t j = 0; j < n; ++j) po[j] = f(pa[j], yv);
+    } else {
+      for (int64_t o = 0; o < n; o += m)
+        for (int64_t j = 0; j < m; ++j) po[o + j] = f(pa[o + j], pb[j]);
+    }
+    return;
+  }
+  if (b.shape() == out.shape() && ends_with(out.shape(), a.shape())) {
+    const int64_t m = a.numel();
+    if (m == 1) {
+      const TA xv = *pa;
+      for (int64_t j = 0; j < n; ++j) po[j] = f(xv, pb[j]);
+    } else {
+      for (int64_t o = 0; o < n; o += m)
+        for (int64_t j = 0; j < m; ++j) po[o + j] = f(pa[j], pb[o + j]);
+    }
+    return;
+  }
+  StridedLoop loop(out.shape(), {broadcast_strides(a.shape(), out.shape()), broadcast_strides(b.shape(), out.shape())});
   const int64_t sa = loop.inner_stride(0), sb = loop.inner_stride(1);
   int64_t o = 0;
   loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
@@ -193,7 +220,10 @@ class BinaryOp final : public Op {
     const Tensor& a = *in[0];
     const Tensor& b = *in[1];
     if (kind_ != Arith::Pow) same_dtype(a, b);
-    const Shape shape = broadcast_shapes(a.shape(), b.shape());
+    // Broadcasting one operand over the other's leading dims (a bias) gives the other's shape.
+    const DimVector shape = ends_with(a.shape(), b.shape())   ? DimVector(a.shape().begin(), a.shape().end())
+                            : ends_with(b.shape(), a.shape()) ? DimVector(b.shape().begin(), b.shape().end())
+                                                              : broadcast_shapes(a.shape(), b.shape());
     if (kind_ == Arith::PRelu && shape != a.shape())
       throw ValueError("slope of shape " + shape_to_string(b.shape()) + " does not broadcast to X's shape " +
                        shape_to_string(a.shape()));
@@ -358,7 +388,7 @@ class VariadicOp final : public Op {
   explicit VariadicOp(Fold kind) : kind_(kind) {}
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
-    Shape shape = in[0]->shape();
+    DimVector shape(in[0]->shape().begin(), in[0]->shape().end());
     for (size_t i = 1; i < in.size(); ++i) {
       same_dtype(*in[0], *in[i]);
       shape = broadcast_shapes(shape, in[i]->shape());
@@ -446,7 +476,7 @@ class WhereOp final : public Op {
     const Tensor& b = *in[2];
     expect_dtype(c, DType::Bool, "condition");
     same_dtype(a, b);
-    const Shape shape = broadcast_shapes(broadcast_shapes(c.shape(), a.shape()), b.shape());
+    const DimVector shape = broadcast_shapes(broadcast_shapes(c.shape(), a.shape()), b.shape());
     Tensor& y = *out[0];
     y.ensure(a.dtype(), shape);
     StridedLoop loop(shape, {broadcast_strides(c.shape(), shape), broadcast_strides(a.shape(), shape),

@@ -34,7 +34,7 @@ class TopKOp final : public Op {
     const size_t axis = static_cast<size_t>(normalize_axis(axis_, r));
     int64_t k = k_attr_;
     if (in.size() > 1 && in[1]) {
-      const std::vector<int64_t> kv = int_values(*in[1], "K");
+      const DimVector kv = int_values(*in[1], "K");
       if (kv.size() != 1) throw ValueError("K must hold one value, got " + std::to_string(kv.size()));
       k = kv[0];
     }

@@ -120,7 +120,7 @@ class GemmOp final : public Op {
     }
     if (C && !bias_folded_ && beta_ != 0.0f) {
       expect_dtype(*C, DType::Float32, "C");
-      Shape bs;
+      DimVector bs;
       try {
         bs = broadcast_shapes(Y.shape(), C->shape());
       } catch (const ValueError&) {
@@ -177,7 +177,7 @@ class MatMulOp final : public Op {
         throw ValueError("shapes " + shape_to_string(A.shape()) + " and " + shape_to_string(B.shape()) +
                          " do not match: the inner dimensions are " + std::to_string(A.dim(A.rank() - 1)) + " and " +
                          std::to_string(K));
-      Shape shape(A.shape().begin(), A.shape().end() - 1);
+      DimVector shape(A.shape().begin(), A.shape().end() - 1);
       shape.push_back(N);
       Y.ensure(DType::Float32, shape);
       const int64_t M = K == 0 ? shape_numel(shape) / std::max<int64_t>(N, 1) : A.numel() / K;
@@ -189,20 +189,22 @@ class MatMulOp final : public Op {
       }
       return;
     }
-    Shape as = A.shape(), bs = B.shape();
-    const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
-    if (a_vec) as.insert(as.begin(), 1);
+    // 1-D operands are promoted: A to [1, K], B to [K, 1].
+    DimVector as, bs(B.shape().begin(), B.shape().end());
+    const bool a_vec = A.rank() == 1, b_vec = B.rank() == 1;
+    if (a_vec) as.push_back(1);
+    for (int64_t d : A.shape()) as.push_back(d);
     if (b_vec) bs.push_back(1);
     const int64_t M = as[as.size() - 2], K = as.back(), Kb = bs[bs.size() - 2], N = bs.back();
     if (K != Kb)
       throw ValueError("shapes " + shape_to_string(A.shape()) + " and " + shape_to_string(B.shape()) +
                        " do not match: the inner dimensions are " + std::to_string(K) + " and " + std::to_string(Kb));
-    const Shape ab(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
-    const Shape batch = broadcast_shapes(ab, bb);
-    Shape shape = batch;
+    const DimVector ab(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
+    const DimVector batch = broadcast_shapes(ab, bb);
+    DimVector shape = batch;
     if (!a_vec) shape.push_back(M);
     if (!b_vec) shape.push_back(N);
-    std::vector<int64_t> sa = broadcast_strides(ab, batch), sb = broadcast_strides(bb, batch);
+    DimVector sa = broadcast_strides(ab, batch), sb = broadcast_strides(bb, batch);
     for (auto& s : sa) s *= M * K;
     for (auto& s : sb) s *= K * N;
     Y.ensure(A.dtype(), shape);
@@ -301,15 +303,16 @@ class ReduceOp final : public Op {
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     const Tensor& x = *in[0];
     const int64_t r = static_cast<int64_t>(x.rank());
-    std::vector<int64_t> axes = from_input_ && in.size() > 1 && in[1] ? int_values(*in[1], "axes") : axes_;
+    const DimVector axes = from_input_ && in.size() > 1 && in[1] ? int_values(*in[1], "axes")
+                                                                  : DimVector(axes_.begin(), axes_.end());
     Tensor& y = *out[0];
     if (axes.empty() && noop_empty_) {
       y.view_of(x, x.shape());
       return;
     }
-    std::vector<bool> reduced(x.rank(), axes.empty());
-    for (int64_t a : axes) reduced[static_cast<size_t>(normalize_axis(a, r, "axes entry"))] = true;
-    Shape keep = x.shape(), shape;
+    DimVector reduced(x.rank(), axes.empty() ? 1 : 0);
+    for (int64_t a : axes) reduced[static_cast<size_t>(normalize_axis(a, r, "axes entry"))] = 1;
+    DimVector keep(x.shape().begin(), x.shape().end()), shape;
     int64_t count = 1;
     for (size_t i = 0; i < x.rank(); ++i) {
       if (reduced[i]) {

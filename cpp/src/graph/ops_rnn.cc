@@ -54,6 +54,29 @@ FloatArg float_arg_of(const Tensor* t, const char* what) {
   return f;
 }
 
+// What a recurrent node keeps between runs of one plan: the input shapes it last checked, and
+// what the check gave. Valid only for the node's own packed layer (weights fed as graph inputs
+// are packed anew each run) and without sequence_lens (whose values are checked too).
+struct CheckedShapes final : OpState {
+  bool valid = false;
+  Shape x, h, c;
+  bool has_h = false, has_c = false;
+  RnnShapes shapes;
+  Shape y_shape, state_shape;
+
+  bool matches(const Tensor& X, const Tensor* h0, const Tensor* c0) const {
+    return valid && Dims(X.shape()) == Dims(x) && (h0 != nullptr) == has_h && (c0 != nullptr) == has_c &&
+           (!h0 || Dims(h0->shape()) == Dims(h)) && (!c0 || Dims(c0->shape()) == Dims(c));
+  }
+  void remember(const Tensor& X, const Tensor* h0, const Tensor* c0) {
+    x = X.shape();
+    has_h = h0 != nullptr;
+    has_c = c0 != nullptr;
+    if (h0) h = h0->shape();
+    if (c0) c = c0->shape();
+  }
+};
+
 class RecurrentOp final : public Op {
  public:
   RecurrentOp(const BuildContext& ctx, CellKind cell) : cell_(cell), attributes_(decode_attributes(ctx, cell)) {
@@ -102,14 +125,26 @@ class RecurrentOp final : public Op {
     const Tensor* c0 = ctx.initial_c ? ctx.initial_c : input(kC0);
     if (h0) expect_dtype(*h0, DType::Float32, "initial_h");
     if (c0) expect_dtype(*c0, DType::Float32, "initial_c");
-    const RnnShapes s = layer->check_inputs(X->shape(), lens_data, lens ? &lens->shape() : nullptr,
-                                            h0 ? &h0->shape() : nullptr, c0 ? &c0->shape() : nullptr);
+    // The checked shapes of the last run in this plan: a run with the same shapes (every run of a
+    // stream) reuses them instead of checking and building the output shapes again.
+    if (!*ctx.state) *ctx.state = std::make_unique<CheckedShapes>();
+    CheckedShapes& checked = static_cast<CheckedShapes&>(**ctx.state);
+    if (!checked.matches(*X, h0, c0) || dynamic || lens) {
+      checked.valid = false;
+      checked.shapes = layer->check_inputs(X->shape(), lens_data, lens ? &lens->shape() : nullptr,
+                                           h0 ? &h0->shape() : nullptr, c0 ? &c0->shape() : nullptr);
+      checked.y_shape = layer->y_shape(checked.shapes);
+      checked.state_shape = layer->state_shape(checked.shapes);
+      checked.remember(*X, h0, c0);
+      checked.valid = !dynamic && !lens;
+    }
+    const RnnShapes& s = checked.shapes;
     Tensor* Y = out.size() > 0 ? out[0] : nullptr;
     Tensor* Y_h = out.size() > 1 ? out[1] : nullptr;
     Tensor* Y_c = out.size() > 2 && cell_ == CellKind::LSTM ? out[2] : nullptr;
-    if (Y) Y->ensure(DType::Float32, layer->y_shape(s));
-    if (Y_h) Y_h->ensure(DType::Float32, layer->state_shape(s));
-    if (Y_c) Y_c->ensure(DType::Float32, layer->state_shape(s));
+    if (Y) Y->ensure(DType::Float32, checked.y_shape);
+    if (Y_h) Y_h->ensure(DType::Float32, checked.state_shape);
+    if (Y_c) Y_c->ensure(DType::Float32, checked.state_shape);
     layer->run(s, X->data<float>(), lens_data, h0 ? h0->data<float>() : nullptr, c0 ? c0->data<float>() : nullptr,
                Y ? Y->data<float>() : nullptr, Y_h ? Y_h->data<float>() : nullptr, Y_c ? Y_c->data<float>() : nullptr,
                *ctx.workspace, ctx.threads);

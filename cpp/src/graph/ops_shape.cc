@@ -14,16 +14,9 @@ namespace lstmrt {
 
 namespace {
 
-// Row-major strides of a shape, in elements.
-std::vector<int64_t> strides_of(const Shape& shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (size_t i = shape.size(); i-- > 1;) s[i - 1] = s[i] * shape[i];
-  return s;
-}
-
 // Copies input elements to the contiguous output, reading the input at `base` + the per-output-
 // dim strides `in_strides` (which may be permuted, scaled or negative).
-void strided_gather(const Tensor& x, int64_t base, const std::vector<int64_t>& in_strides, Tensor& y) {
+void strided_gather(const Tensor& x, int64_t base, Dims in_strides, Tensor& y) {
   const size_t es = dtype_size(x.dtype());
   StridedLoop loop(y.shape(), {in_strides});
   const char* src = static_cast<const char*>(x.raw()) + base * static_cast<int64_t>(es);
@@ -62,6 +55,15 @@ std::vector<int64_t> axes_from(const BuildContext& ctx, int input_opset, size_t 
   if (ctx.opset() < input_opset || ctx.has_attr("axes")) return ctx.get_ints("axes");
   if (ctx.has_input(slot)) *from_input = true;
   return {};
+}
+
+// Squeeze/Unsqueeze read a constant axes input (opset 13 on) once, here, instead of on every run.
+// Any other (not an integer list) is left to the run, which reports it as before.
+void take_constant_axes(const BuildContext& ctx, size_t slot, std::vector<int64_t>* axes, bool* from_input) {
+  const Tensor* c = ctx.constant(slot);
+  if (!*from_input || !c || c->rank() > 1 || (c->dtype() != DType::Int64 && c->dtype() != DType::Int32)) return;
+  *axes = c->to_int64_vector();
+  *from_input = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,7 +116,7 @@ class ConstantOfShapeOp final : public Op {
  public:
   explicit ConstantOfShapeOp(Tensor value) : value_(std::move(value)) {}
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
-    const std::vector<int64_t> shape = int_values(*in[0], "input");
+    const DimVector shape = int_values(*in[0], "input");
     for (int64_t d : shape)
       if (d < 0) throw ValueError("negative dimension in shape " + shape_to_string(shape));
     Tensor& y = *out[0];
@@ -131,6 +133,7 @@ class ConstantOfShapeOp final : public Op {
 class ShapeOp final : public Op {
  public:
   ShapeOp(int64_t start, int64_t end, bool has_end) : start_(start), end_(end), has_end_(has_end) {}
+  bool reads_only_shape(size_t i) const override { return i == 0; }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     const int64_t r = static_cast<int64_t>(in[0]->rank());
     auto clamp = [r](int64_t v) {
@@ -151,6 +154,7 @@ class ShapeOp final : public Op {
 
 class SizeOp final : public Op {
  public:
+  bool reads_only_shape(size_t i) const override { return i == 0; }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     out[0]->ensure(DType::Int64, {});
     out[0]->data<int64_t>()[0] = in[0]->numel();
@@ -161,10 +165,20 @@ class ReshapeOp final : public Op {
  public:
   bool may_alias_input() const override { return true; }
   explicit ReshapeOp(bool allowzero) : allowzero_(allowzero) {}
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& x = *in[0];
-    const std::vector<int64_t> spec = int_values(*in[1], "shape");
-    Shape shape(spec.size());
+    ShapeMemo& memo = shape_memo(ctx);
+    memo.begin();
+    memo.add_shape(x.shape());
+    memo.add_values(*in[1]);
+    if (!memo.hit()) memo.store(derive(x, *in[1]));
+    out[0]->view_of(x, memo.shape);
+  }
+
+ private:
+  DimVector derive(const Tensor& x, const Tensor& spec_tensor) const {
+    const DimVector spec = int_values(spec_tensor, "shape");
+    DimVector shape(spec.size());
     int64_t unknown = -1, known = 1;
     for (size_t i = 0; i < spec.size(); ++i) {
       int64_t v = spec[i];
@@ -195,10 +209,9 @@ class ReshapeOp final : public Op {
       throw ValueError("cannot reshape input of shape " + shape_to_string(x.shape()) + " (" + std::to_string(x.numel()) +
                        " elements) into " + shape_to_string(spec) + " (" + std::to_string(known) + " elements)");
     }
-    out[0]->view_of(x, shape);
+    return shape;
   }
 
- private:
   bool allowzero_;
 };
 
@@ -206,19 +219,31 @@ class FlattenOp final : public Op {
  public:
   bool may_alias_input() const override { return true; }
   explicit FlattenOp(int64_t axis) : axis_(axis) {}
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& x = *in[0];
+    ShapeMemo& memo = shape_memo(ctx);
+    if (!memo.hit_shape(x.shape())) {
+      memo.begin();
+      memo.add_shape(x.shape());
+      memo.store(derive(x));
+    }
+    out[0]->view_of(x, memo.shape);
+  }
+
+ private:
+  DimVector derive(const Tensor& x) const {
     const int64_t r = static_cast<int64_t>(x.rank());
     int64_t axis = axis_ < 0 ? axis_ + r : axis_;
     if (axis < 0 || axis > r)
       throw ValueError("axis " + std::to_string(axis_) + " is out of range for input of shape " + shape_to_string(x.shape()));
     int64_t outer = 1, inner = 1;
     for (int64_t i = 0; i < r; ++i) (i < axis ? outer : inner) *= x.dim(static_cast<size_t>(i));
-    Shape shape{outer, inner};
-    out[0]->view_of(x, shape);
+    DimVector shape;
+    shape.push_back(outer);
+    shape.push_back(inner);
+    return shape;
   }
 
- private:
   int64_t axis_;
 };
 
@@ -226,11 +251,26 @@ class SqueezeOp final : public Op {
  public:
   bool may_alias_input() const override { return true; }
   SqueezeOp(std::vector<int64_t> axes, bool from_input) : axes_(std::move(axes)), from_input_(from_input) {}
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& x = *in[0];
+    const Tensor* axes_in = from_input_ && in.size() > 1 ? in[1] : nullptr;
+    ShapeMemo& memo = shape_memo(ctx);
+    if (axes_in || !memo.hit_shape(x.shape())) {
+      memo.begin();
+      memo.add_shape(x.shape());
+      if (axes_in) memo.add_values(*axes_in);
+      if (!memo.hit()) memo.store(derive(x, axes_in));
+    }
+    out[0]->view_of(x, memo.shape);
+  }
+
+ private:
+  DimVector derive(const Tensor& x, const Tensor* axes_in) const {
     const int64_t r = static_cast<int64_t>(x.rank());
-    std::vector<int64_t> axes = from_input_ && in.size() > 1 && in[1] ? int_values(*in[1], "axes") : axes_;
-    std::vector<bool> drop(x.rank(), false);
+    const bool axes_fed = axes_in != nullptr;
+    const DimVector fed = axes_fed ? int_values(*axes_in, "axes") : DimVector();
+    const Dims axes = axes_fed ? Dims(fed) : Dims(axes_);
+    DimVector drop(x.rank(), 0);
     if (axes.empty()) {
       for (size_t i = 0; i < x.rank(); ++i) drop[i] = x.dim(i) == 1;
     } else {
@@ -239,16 +279,15 @@ class SqueezeOp final : public Op {
         if (x.dim(static_cast<size_t>(k)) != 1)
           throw ValueError("cannot squeeze axis " + std::to_string(a) + " of shape " + shape_to_string(x.shape()) +
                            ": its size is " + std::to_string(x.dim(static_cast<size_t>(k))));
-        drop[static_cast<size_t>(k)] = true;
+        drop[static_cast<size_t>(k)] = 1;
       }
     }
-    Shape shape;
+    DimVector shape;
     for (size_t i = 0; i < x.rank(); ++i)
       if (!drop[i]) shape.push_back(x.dim(i));
-    out[0]->view_of(x, shape);
+    return shape;
   }
 
- private:
   std::vector<int64_t> axes_;
   bool from_input_;
 };
@@ -257,80 +296,107 @@ class UnsqueezeOp final : public Op {
  public:
   bool may_alias_input() const override { return true; }
   UnsqueezeOp(std::vector<int64_t> axes, bool from_input) : axes_(std::move(axes)), from_input_(from_input) {}
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& x = *in[0];
-    const std::vector<int64_t> axes = from_input_ ? int_values(*in[1], "axes") : axes_;
-    const int64_t r = static_cast<int64_t>(x.rank() + axes.size());
-    std::vector<bool> added(static_cast<size_t>(r), false);
-    for (int64_t a : axes) {
-      const int64_t k = normalize_axis(a, r, "axes entry");
-      if (added[static_cast<size_t>(k)]) throw ValueError("axes " + shape_to_string(axes) + " repeat an axis");
-      added[static_cast<size_t>(k)] = true;
+    ShapeMemo& memo = shape_memo(ctx);
+    if (from_input_ || !memo.hit_shape(x.shape())) {
+      memo.begin();
+      memo.add_shape(x.shape());
+      if (from_input_) memo.add_values(*in[1]);
+      if (!memo.hit()) memo.store(derive(x, from_input_ ? in[1] : nullptr));
     }
-    Shape shape;
-    size_t j = 0;
-    for (int64_t i = 0; i < r; ++i) shape.push_back(added[static_cast<size_t>(i)] ? 1 : x.dim(j++));
-    out[0]->view_of(x, shape);
+    out[0]->view_of(x, memo.shape);
   }
 
  private:
+  DimVector derive(const Tensor& x, const Tensor* axes_in) const {
+    const DimVector fed = axes_in ? int_values(*axes_in, "axes") : DimVector();
+    const Dims axes = from_input_ ? Dims(fed) : Dims(axes_);
+    const int64_t r = static_cast<int64_t>(x.rank() + axes.size());
+    DimVector added(static_cast<size_t>(r), 0);
+    for (int64_t a : axes) {
+      const int64_t k = normalize_axis(a, r, "axes entry");
+      if (added[static_cast<size_t>(k)]) throw ValueError("axes " + shape_to_string(axes) + " repeat an axis");
+      added[static_cast<size_t>(k)] = 1;
+    }
+    DimVector shape;
+    size_t j = 0;
+    for (int64_t i = 0; i < r; ++i) shape.push_back(added[static_cast<size_t>(i)] ? 1 : x.dim(j++));
+    return shape;
+  }
+
   std::vector<int64_t> axes_;
   bool from_input_;
 };
 
 class TransposeOp final : public Op {
  public:
+  // The output is a view of the input when the transpose only moves size-1 dims (as exporters'
+  // Transpose of a [1, batch=1, features] step does): the elements' order is then unchanged.
+  bool may_alias_input() const override { return true; }
   explicit TransposeOp(std::vector<int64_t> perm) : perm_(std::move(perm)) {}
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& x = *in[0];
-    const size_t r = x.rank();
-    std::vector<int64_t> perm = perm_;
-    if (perm.empty())
-      for (size_t i = 0; i < r; ++i) perm.push_back(static_cast<int64_t>(r - 1 - i));
-    if (perm.size() != r)
-      throw ValueError("perm " + shape_to_string(perm_) + " does not match input of shape " + shape_to_string(x.shape()));
-    std::vector<bool> seen(r, false);
-    for (int64_t& p : perm) {
-      p = normalize_axis(p, static_cast<int64_t>(r), "perm entry");
-      if (seen[static_cast<size_t>(p)]) throw ValueError("perm " + shape_to_string(perm_) + " is not a permutation");
-      seen[static_cast<size_t>(p)] = true;
+    // The memo's aux holds the input strides per output dim, empty when the output is a view.
+    ShapeMemo& memo = shape_memo(ctx);
+    if (!memo.hit_shape(x.shape())) {
+      memo.begin();
+      memo.add_shape(x.shape());
+      derive(x, memo);
     }
-    const std::vector<int64_t> xs = strides_of(x.shape());
-    Shape shape(r);
-    std::vector<int64_t> st(r);
-    for (size_t i = 0; i < r; ++i) {
-      shape[i] = x.dim(static_cast<size_t>(perm[i]));
-      st[i] = xs[static_cast<size_t>(perm[i])];
+    if (memo.aux.empty()) {
+      out[0]->view_of(x, memo.shape);
+      return;
     }
-    out[0]->ensure(x.dtype(), shape);
-    strided_gather(x, 0, st, *out[0]);
+    out[0]->ensure(x.dtype(), memo.shape);
+    strided_gather(x, 0, memo.aux, *out[0]);
   }
 
  private:
+  void derive(const Tensor& x, ShapeMemo& memo) const {
+    const size_t r = x.rank();
+    if (!perm_.empty() && perm_.size() != r)
+      throw ValueError("perm " + shape_to_string(perm_) + " does not match input of shape " + shape_to_string(x.shape()));
+    DimVector perm(r), seen(r, 0), shape(r);
+    bool keeps_order = true;  // the dims larger than 1 keep their relative order
+    int64_t last = -1;
+    for (size_t i = 0; i < r; ++i) {
+      const int64_t p = perm_.empty() ? static_cast<int64_t>(r - 1 - i)
+                                      : normalize_axis(perm_[i], static_cast<int64_t>(r), "perm entry");
+      if (seen[static_cast<size_t>(p)]) throw ValueError("perm " + shape_to_string(perm_) + " is not a permutation");
+      seen[static_cast<size_t>(p)] = 1;
+      perm[i] = p;
+      shape[i] = x.dim(static_cast<size_t>(p));
+      if (shape[i] != 1) {
+        keeps_order = keeps_order && p > last;
+        last = p;
+      }
+    }
+    memo.aux.clear();
+    if (!keeps_order) {
+      const DimVector xs = row_major_strides(x.shape());
+      for (size_t i = 0; i < r; ++i) memo.aux.push_back(xs[static_cast<size_t>(perm[i])]);
+    }
+    memo.store(shape);
+  }
+
   std::vector<int64_t> perm_;
 };
 
 class ConcatOp final : public Op {
  public:
   explicit ConcatOp(int64_t axis) : axis_(axis) {}
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& first = *in[0];
-    const int64_t r = static_cast<int64_t>(first.rank());
-    if (r == 0) throw ValueError("cannot concatenate scalars");
-    const size_t axis = static_cast<size_t>(normalize_axis(axis_, r));
-    Shape shape = first.shape();
-    shape[axis] = 0;
+    ShapeMemo& memo = shape_memo(ctx);
+    memo.begin();
     for (const Tensor* t : in) {
-      if (t->dtype() != first.dtype())
-        throw TypeError(std::string("inputs have different types: ") + dtype_name(first.dtype()) + " and " +
-                        dtype_name(t->dtype()));
-      bool ok = t->rank() == first.rank();
-      for (size_t i = 0; ok && i < first.rank(); ++i) ok = i == axis || t->dim(i) == first.dim(i);
-      if (!ok)
-        throw ValueError("cannot concatenate shapes " + shape_to_string(first.shape()) + " and " +
-                         shape_to_string(t->shape()) + " along axis " + std::to_string(axis_));
-      shape[axis] += t->dim(axis);
+      memo.add(static_cast<int64_t>(t->dtype()));
+      memo.add_shape(t->shape());
     }
+    if (!memo.hit()) derive(in, memo);
+    const size_t axis = static_cast<size_t>(memo.aux[0]);
+    const Shape& shape = memo.shape;
     Tensor& y = *out[0];
     y.ensure(first.dtype(), shape);
     const size_t es = dtype_size(first.dtype());
@@ -348,6 +414,29 @@ class ConcatOp final : public Op {
   }
 
  private:
+  // Checks the inputs; the memo gets the output shape and, in aux, the axis.
+  void derive(const std::vector<const Tensor*>& in, ShapeMemo& memo) const {
+    const Tensor& first = *in[0];
+    const int64_t r = static_cast<int64_t>(first.rank());
+    if (r == 0) throw ValueError("cannot concatenate scalars");
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_, r));
+    DimVector shape(first.shape().begin(), first.shape().end());
+    shape[axis] = 0;
+    for (const Tensor* t : in) {
+      if (t->dtype() != first.dtype())
+        throw TypeError(std::string("inputs have different types: ") + dtype_name(first.dtype()) + " and " +
+                        dtype_name(t->dtype()));
+      bool ok = t->rank() == first.rank();
+      for (size_t i = 0; ok && i < first.rank(); ++i) ok = i == axis || t->dim(i) == first.dim(i);
+      if (!ok)
+        throw ValueError("cannot concatenate shapes " + shape_to_string(first.shape()) + " and " +
+                         shape_to_string(t->shape()) + " along axis " + std::to_string(axis_));
+      shape[axis] += t->dim(axis);
+    }
+    memo.aux.assign(1, static_cast<int64_t>(axis));
+    memo.store(shape);
+  }
+
   int64_t axis_;
 };
 
@@ -360,7 +449,8 @@ class SplitOp final : public Op {
     const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(x.rank())));
     const int64_t dim = x.dim(axis);
     const int64_t n = static_cast<int64_t>(out.size());
-    std::vector<int64_t> sizes = from_input_ && in.size() > 1 && in[1] ? int_values(*in[1], "split") : split_;
+    DimVector sizes = from_input_ && in.size() > 1 && in[1] ? int_values(*in[1], "split")
+                                                             : DimVector(split_.begin(), split_.end());
     if (sizes.empty()) {
       const int64_t chunk = (dim + n - 1) / n;
       if (dim % n != 0 && !uneven_ok_)
@@ -379,7 +469,7 @@ class SplitOp final : public Op {
     for (size_t i = axis + 1; i < x.rank(); ++i) inner *= x.dim(i);
     int64_t offset = 0;
     for (size_t k = 0; k < out.size(); ++k) {
-      Shape shape = x.shape();
+      DimVector shape(x.shape().begin(), x.shape().end());
       shape[axis] = sizes[k];
       if (out[k]) {
         out[k]->ensure(x.dtype(), shape);
@@ -409,29 +499,30 @@ class SliceOp final : public Op {
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     const Tensor& x = *in[0];
     const int64_t r = static_cast<int64_t>(x.rank());
-    std::vector<int64_t> starts = starts_, ends = ends_, axes = axes_, steps;
+    DimVector starts(starts_.begin(), starts_.end()), ends(ends_.begin(), ends_.end()),
+        axes(axes_.begin(), axes_.end()), steps;
     if (from_inputs_) {
       starts = int_values(*in[1], "starts");
       ends = int_values(*in[2], "ends");
-      axes = in.size() > 3 && in[3] ? int_values(*in[3], "axes") : std::vector<int64_t>{};
+      axes = in.size() > 3 && in[3] ? int_values(*in[3], "axes") : DimVector();
       if (in.size() > 4 && in[4]) steps = int_values(*in[4], "steps");
     }
     if (axes.empty())
       for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-    if (steps.empty()) steps.assign(starts.size(), 1);
+    if (steps.empty()) steps.resize(starts.size(), 1);
     if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
       throw ValueError("starts, ends, axes and steps have different lengths (" + std::to_string(starts.size()) + ", " +
                        std::to_string(ends.size()) + ", " + std::to_string(axes.size()) + ", " +
                        std::to_string(steps.size()) + ")");
-    const std::vector<int64_t> xs = strides_of(x.shape());
-    Shape shape = x.shape();
-    std::vector<int64_t> st = xs;
-    std::vector<bool> seen(x.rank(), false);
+    const DimVector xs = row_major_strides(x.shape());
+    DimVector shape(x.shape().begin(), x.shape().end());
+    DimVector st = xs;
+    DimVector seen(x.rank(), 0);
     int64_t base = 0;
     for (size_t i = 0; i < starts.size(); ++i) {
       const size_t a = static_cast<size_t>(normalize_axis(axes[i], r, "axes entry"));
       if (seen[a]) throw ValueError("axes " + shape_to_string(axes) + " repeat an axis");
-      seen[a] = true;
+      seen[a] = 1;
       const int64_t dim = x.dim(a), step = steps[i];
       if (step == 0) throw ValueError("steps must not be 0");
       int64_t b = starts[i], e = ends[i];
@@ -464,8 +555,8 @@ class ExpandOp final : public Op {
  public:
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     const Tensor& x = *in[0];
-    const std::vector<int64_t> target = int_values(*in[1], "shape");
-    Shape shape;
+    const DimVector target = int_values(*in[1], "shape");
+    DimVector shape;
     try {
       shape = broadcast_shapes(x.shape(), target);
     } catch (const ValueError&) {
@@ -480,12 +571,12 @@ class TileOp final : public Op {
  public:
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
     const Tensor& x = *in[0];
-    const std::vector<int64_t> reps = int_values(*in[1], "repeats");
+    const DimVector reps = int_values(*in[1], "repeats");
     if (reps.size() != x.rank())
       throw ValueError("repeats " + shape_to_string(reps) + " must have one entry per dimension of shape " +
                        shape_to_string(x.shape()));
     // Tiling is broadcasting [1, d0, 1, d1, ...] to [r0, d0, r1, d1, ...].
-    Shape src, dst, shape;
+    DimVector src, dst, shape;
     for (size_t i = 0; i < x.rank(); ++i) {
       if (reps[i] < 0) throw ValueError("repeats " + shape_to_string(reps) + " has a negative entry");
       src.push_back(1);
@@ -495,8 +586,9 @@ class TileOp final : public Op {
       shape.push_back(reps[i] * x.dim(i));
     }
     out[0]->ensure(x.dtype(), shape);
-    const Tensor from = Tensor::borrow(x.dtype(), src, const_cast<void*>(x.raw()));
-    Tensor to = Tensor::borrow(x.dtype(), dst, out[0]->raw());
+    Tensor from, to;
+    from.set_borrowed(x.dtype(), src, const_cast<void*>(x.raw()));
+    to.set_borrowed(x.dtype(), dst, out[0]->raw());
     broadcast_copy(from, to);
   }
 };
@@ -509,9 +601,9 @@ class GatherOp final : public Op {
     const Tensor& idx = *in[1];
     expect_integer(idx, "indices");
     const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(x.rank())));
-    Shape shape(x.shape().begin(), x.shape().begin() + axis);
-    shape.insert(shape.end(), idx.shape().begin(), idx.shape().end());
-    shape.insert(shape.end(), x.shape().begin() + axis + 1, x.shape().end());
+    DimVector shape(x.shape().begin(), x.shape().begin() + axis);
+    for (int64_t d : idx.shape()) shape.push_back(d);
+    for (size_t i = axis + 1; i < x.rank(); ++i) shape.push_back(x.dim(i));
     int64_t outer = 1, inner = 1;
     for (size_t i = 0; i < axis; ++i) outer *= x.dim(i);
     for (size_t i = axis + 1; i < x.rank(); ++i) inner *= x.dim(i);
@@ -641,6 +733,7 @@ OpPtr build_squeeze(const BuildContext& ctx) {
   ctx.require_input(0, "data");
   bool from_input = false;
   std::vector<int64_t> axes = axes_from(ctx, 13, 1, &from_input);
+  take_constant_axes(ctx, 1, &axes, &from_input);
   return std::make_unique<SqueezeOp>(std::move(axes), from_input);
 }
 
@@ -652,6 +745,7 @@ OpPtr build_unsqueeze(const BuildContext& ctx) {
     if (ctx.opset() >= 13) ctx.require_input(1, "axes");
     ctx.fail("attribute 'axes' is required");
   }
+  take_constant_axes(ctx, 1, &axes, &from_input);
   return std::make_unique<UnsqueezeOp>(std::move(axes), from_input);
 }
 

@@ -48,6 +48,14 @@ namespace {
 }  // namespace
 
 RunResult GraphStreamer::run(StreamState& state, RunRequest r) const {
+  RunResult result;
+  run(state, r, result);
+  result.state_h.clear();
+  result.state_c.clear();
+  return result;
+}
+
+void GraphStreamer::run(StreamState& state, RunRequest& r, RunResult& result) const {
   const size_t K = num_nodes();
   r.collect_state = true;
   r.state_h.assign(K, nullptr);
@@ -59,21 +67,18 @@ RunResult GraphStreamer::run(StreamState& state, RunRequest r) const {
       if (state.c[k].defined()) r.state_c[k] = &state.c[k];
     }
   }
-  RunResult result;
   try {
-    result = graph_.run(r);
+    graph_.run(r, result);
   } catch (const ValueError& e) {
     if (!state.started) throw;
     int64_t batch = K ? state.h[0].dim(batch_axis(0)) : 0;
     rethrow_with_hint(e, "this stream carries the state of a batch of " + std::to_string(batch) +
                              "; reset() it to start a stream of another batch size");
   }
-  state.h = std::move(result.state_h);
-  state.c = std::move(result.state_c);
+  // The new state was written into result's buffers, not over the state this run started from.
+  std::swap(state.h, result.state_h);
+  std::swap(state.c, result.state_c);
   state.started = true;
-  result.state_h.clear();
-  result.state_c.clear();
-  return result;
 }
 
 namespace {

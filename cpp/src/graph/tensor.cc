@@ -1,5 +1,6 @@
 #include "lstmrt/graph/tensor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <new>
@@ -56,19 +57,6 @@ const char* onnx_type_string(DType t) {
   return "tensor(?)";
 }
 
-size_t dtype_size(DType t) {
-  switch (t) {
-    case DType::Float32:
-    case DType::Int32:
-      return 4;
-    case DType::Int64:
-      return 8;
-    case DType::Bool:
-      return 1;
-  }
-  return 1;
-}
-
 int onnx_type_code(DType t) {
   switch (t) {
     case DType::Float32:
@@ -112,12 +100,6 @@ std::string onnx_type_code_name(int64_t code) {
   return "type code " + std::to_string(code);
 }
 
-int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
-
 Tensor::Tensor(DType dtype, Shape shape) {
   for (int64_t d : shape)
     if (d < 0) throw ValueError("negative dimension in shape " + shape_to_string(shape));
@@ -136,39 +118,69 @@ Tensor Tensor::borrow(DType dtype, Shape shape, void* data) {
   return t;
 }
 
-void Tensor::set_borrowed(DType dtype, const Shape& shape, void* data) {
+void Tensor::set_shape(Dims shape) {
+  const int64_t* own = shape_.data();
+  if (shape.data() == own && shape.size() == shape_.size()) return;
+  if (shape.data() >= own && shape.data() < own + shape_.size()) {
+    // A part of this tensor's own shape (assign() must not read from the vector it writes).
+    shape_ = shape.to_shape();
+    return;
+  }
+  if (shape.size() == shape_.size())
+    std::copy(shape.begin(), shape.end(), shape_.begin());  // the usual case: a run of the same rank
+  else
+    shape_.assign(shape.begin(), shape.end());
+}
+
+void Tensor::set_borrowed(DType dtype, Dims shape, void* data) {
   static const uint64_t kEmpty[8] = {};
   dtype_ = dtype;
-  shape_ = shape;
+  if (!(shape == Dims(shape_))) set_shape(shape);  // else the same shape as the previous run
   numel_ = shape_numel(shape_);
   keep_.reset();
   data_ = data ? data : const_cast<uint64_t*>(kEmpty);
 }
 
-void Tensor::ensure(DType dtype, const Shape& shape) {
-  const int64_t n = shape_numel(shape);
-  for (int64_t d : shape)
-    if (d < 0) throw ValueError("negative dimension in shape " + shape_to_string(shape));
+void Tensor::resize_owned(DType dtype, Dims shape, bool counted) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw ValueError("negative dimension in shape " + shape_to_string(shape.to_shape()));
+    n *= d;
+  }
   const size_t bytes = static_cast<size_t>(n) * dtype_size(dtype);
   if (!own_ || own_bytes_ < bytes) {
     own_ = allocate(bytes);
     own_bytes_ = bytes;
-    allocation_counter().fetch_add(1, std::memory_order_relaxed);
+    if (counted) allocation_counter().fetch_add(1, std::memory_order_relaxed);
   }
   dtype_ = dtype;
-  shape_ = shape;
+  set_shape(shape);
   numel_ = n;
   keep_.reset();
   data_ = own_.get();
 }
 
-void Tensor::view_of(const Tensor& other, const Shape& shape) {
-  dtype_ = other.dtype_;
-  shape_ = shape;
-  numel_ = shape_numel(shape_);
+void Tensor::view_of(const Tensor& other, Dims shape) {
+  // Keep whatever keeps the viewed buffer alive; borrowed memory has no owner here. A view made
+  // again of the same buffer (every run of a plan) already keeps it: no reference counting then.
+  static const std::shared_ptr<void> kNone;
+  const std::shared_ptr<void>& owner =
+      other.keep_ ? other.keep_ : (other.data_ == other.own_.get() ? other.own_ : kNone);
+  if (keep_ != owner) keep_ = owner;
   data_ = other.data_;
-  // Keep whatever keeps the viewed buffer alive; borrowed memory has no owner here.
-  keep_ = other.keep_ ? other.keep_ : (other.data_ == other.own_.get() ? other.own_ : nullptr);
+  dtype_ = other.dtype_;
+  if (!(shape == Dims(shape_))) set_shape(shape);  // else the view of the previous run again
+  numel_ = shape_numel(shape_);
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  if (&src == this) return;
+  if (!src.defined()) {
+    *this = src.clone();  // what clone() makes of an undefined tensor
+    return;
+  }
+  if (!owned_as(src.dtype_, src.shape_)) resize_owned(src.dtype_, src.shape_, false);
+  if (numel_ > 0) std::memcpy(data_, src.data_, nbytes());
 }
 
 Tensor Tensor::clone() const {

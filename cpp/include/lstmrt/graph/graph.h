@@ -61,6 +61,9 @@ struct RunRequest {
   int threads = 0;  // <= 0: the default
 };
 
+// A run's results. Graph::run(request, result) writes into the tensors already there, reusing
+// their buffers, so a caller that keeps one RunResult across calls (a stream) allocates nothing
+// for them in steady state.
 struct RunResult {
   std::vector<Tensor> outputs;  // one per requested output, owned
   // Per recurrent node when collect_state: Y_h, and Y_c for LSTM (undefined otherwise).
@@ -99,6 +102,8 @@ class Graph {
   // requested outputs out. Safe to call from several threads; a call that finds the cached
   // plans busy runs on private ones.
   RunResult run(const RunRequest& request) const;
+  // The same into `result`, whose tensors' buffers are reused (see RunResult).
+  void run(const RunRequest& request, RunResult& result) const;
 
   // Number of cached per-shape plans (for tests).
   size_t cached_plans() const;
@@ -120,6 +125,7 @@ class Graph {
   struct Node;
   struct Plan;
 
+  void find_static_nodes();
   void assign_buffers();
   void check_inputs(const std::vector<const Tensor*>& inputs) const;
   void check_states(const RunRequest& request) const;
@@ -127,6 +133,8 @@ class Graph {
   Plan& execute(ExecState& state, const std::vector<const Tensor*>& inputs, const RunRequest* streaming,
                 int threads) const;
   Plan& plan_for(ExecState& state, const std::vector<const Tensor*>& inputs) const;
+  // Whether static node n's shape-only inputs have the shapes it last ran on in `plan`.
+  bool same_shapes_read(const Plan& plan, size_t n) const;
   const Tensor& value(const Plan& plan, int id) const;
 
   int opset_;
@@ -142,6 +150,11 @@ class Graph {
   std::vector<Tensor> constants_;     // per value id; undefined unless the value is constant
   std::vector<bool> is_constant_;
   std::vector<std::unique_ptr<Node>> nodes_;
+  // Per node: whether its outputs derive only from constants and the shapes of other values
+  // (Shape -> Gather -> Concat -> ConstantOfShape, the zero initial state exporters build): such
+  // a node runs when its inputs change, which in a plan of fixed input shapes is once.
+  std::vector<bool> static_node_;
+  std::vector<std::vector<int>> static_readers_;  // per node: the static nodes reading its outputs
   std::vector<int> recurrent_nodes_;  // node index per recurrent node
   std::vector<int> recurrent_slot_;   // per node: its index in recurrent_nodes_, or -1
   std::vector<RecurrentNodeInfo> recurrent_info_;

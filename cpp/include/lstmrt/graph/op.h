@@ -128,6 +128,12 @@ class Op {
   // Whether an output may be a view of input 0's buffer (Reshape, Squeeze, Identity, ...): the
   // graph then keeps that buffer alive while the view is, before reusing it for other values.
   virtual bool may_alias_input() const { return false; }
+  // Whether the op reads only the shape of input i, not its elements (Shape, Size): the graph
+  // then computes what derives from that shape once per run plan, not on every run.
+  virtual bool reads_only_shape(size_t i) const {
+    (void)i;
+    return false;
+  }
 };
 
 using OpBuilder = std::unique_ptr<Op> (*)(const BuildContext& ctx);

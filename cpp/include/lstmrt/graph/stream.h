@@ -35,6 +35,11 @@ class GraphStreamer {
   // feeds an input that reaches the node's initial_h/initial_c. The state changes only when the
   // run succeeds.
   RunResult run(StreamState& state, RunRequest request) const;
+  // The same with the caller's request (its state entries are overwritten) and result, both kept
+  // across calls so that a steady stream allocates nothing for them: the new state changes
+  // places with the buffers in result.state_h / state_c, which the next call then reuses
+  // (ignore them; the outputs are in result.outputs).
+  void run(StreamState& state, RunRequest& request, RunResult& result) const;
 
   // One chunk for several streams at once: row k of the batch belongs to rows[k]. Their states
   // are gathered into one batch, and the final states scattered back. Each state holds one row.

@@ -3,8 +3,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace lstmrt {
@@ -19,7 +21,7 @@ using Shape = std::vector<int64_t>;
 const char* dtype_name(DType t);
 // "tensor(float)", "tensor(int64)", ... (ONNX Runtime's type strings).
 const char* onnx_type_string(DType t);
-size_t dtype_size(DType t);
+inline size_t dtype_size(DType t) { return t == DType::Int64 ? 8 : (t == DType::Bool ? 1 : 4); }
 // The ONNX TensorProto element type code (FLOAT = 1, INT64 = 7, INT32 = 6, BOOL = 9).
 int onnx_type_code(DType t);
 // Maps an ONNX element type code to a DType; false for types the runtime does not compute with.
@@ -46,7 +48,44 @@ struct DTypeOf<bool> {
   static constexpr DType value = DType::Bool;
 };
 
-int64_t shape_numel(const Shape& shape);
+// A read-only view of a shape's dimensions: a Shape, or any container of int64_t with data() and
+// size() (the ops' shapes built on the stack, see DimVector). Sizing a tensor through it copies
+// the dims into the tensor's own Shape, whose capacity is kept from run to run, so that a run of
+// a known shape allocates nothing. It views the container, which must outlive it.
+class Dims {
+ public:
+  Dims() = default;
+  Dims(const int64_t* data, size_t size) : data_(data), size_(size) {}
+  template <class C, class = std::enable_if_t<std::is_convertible<decltype(std::declval<const C&>().data()),
+                                                                  const int64_t*>::value>>
+  Dims(const C& dims) : data_(dims.data()), size_(dims.size()) {}
+
+  const int64_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  int64_t operator[](size_t i) const { return data_[i]; }
+  const int64_t* begin() const { return data_; }
+  const int64_t* end() const { return data_ + size_; }
+  Shape to_shape() const { return Shape(begin(), end()); }
+
+ private:
+  const int64_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+inline bool operator==(Dims a, Dims b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+inline bool operator!=(Dims a, Dims b) { return !(a == b); }
+
+inline int64_t shape_numel(Dims shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
 
 // A dense row-major tensor. It either owns its buffer (64-byte aligned, reused by ensure() when
 // large enough) or views memory owned elsewhere: another tensor's buffer (kept alive) or an
@@ -80,13 +119,22 @@ class Tensor {
 
   // Gives the tensor this type and shape in its own buffer, which is kept when it is large enough
   // (the contents are then unspecified) and otherwise replaced. A view stops being one.
-  void ensure(DType dtype, const Shape& shape);
+  void ensure(DType dtype, Dims shape) {
+    if (!owned_as(dtype, shape)) resize_owned(dtype, shape);
+  }
+  void ensure(DType dtype, std::initializer_list<int64_t> shape) { ensure(dtype, Dims(shape.begin(), shape.size())); }
   // Makes this tensor show `other`'s elements under `shape` (the same element count), no copy.
-  void view_of(const Tensor& other, const Shape& shape);
+  void view_of(const Tensor& other, Dims shape);
+  void view_of(const Tensor& other, std::initializer_list<int64_t> shape) {
+    view_of(other, Dims(shape.begin(), shape.size()));
+  }
   // Makes this tensor a view of borrowed memory (see borrow()), keeping its own buffer for later.
-  void set_borrowed(DType dtype, const Shape& shape, void* data);
+  void set_borrowed(DType dtype, Dims shape, void* data);
   // An owned copy.
   Tensor clone() const;
+  // Makes this tensor an owned copy of `src` in its own buffer (reused when large enough): the
+  // per-run copies of outputs and states then allocate nothing in steady state.
+  void copy_from(const Tensor& src);
   // The owner of the elements' buffer (null for borrowed memory), for handing a tensor's memory
   // to NumPy without a copy.
   std::shared_ptr<void> holder() const { return data_ == own_.get() ? own_ : keep_; }
@@ -97,6 +145,17 @@ class Tensor {
   std::vector<int64_t> to_int64_vector() const;
 
  private:
+  // shape_ = shape, reusing shape_'s capacity (and safe when `shape` points into shape_).
+  void set_shape(Dims shape);
+  // Whether the tensor already has this type and shape in its own buffer: the usual case in a
+  // run after the first of its plan, which then changes nothing.
+  bool owned_as(DType dtype, Dims shape) const {
+    return dtype == dtype_ && data_ != nullptr && data_ == own_.get() && shape == Dims(shape_);
+  }
+  // ensure() when the tensor is not already so. `counted`: a new buffer counts in
+  // tensor_buffer_allocations() (run-plan buffers do; copies of results do not).
+  void resize_owned(DType dtype, Dims shape, bool counted = true);
+
   DType dtype_ = DType::Float32;
   Shape shape_;
   int64_t numel_ = 0;
@@ -107,7 +166,8 @@ class Tensor {
 };
 
 // How many tensor buffers ensure() has allocated in this process: a repeated run of an input
-// shape already seen adds none (the tests check this).
+// shape already seen adds none (the tests check this). Buffers that copy_from() allocates for
+// results are not counted.
 uint64_t tensor_buffer_allocations();
 
 }  // namespace lstmrt
