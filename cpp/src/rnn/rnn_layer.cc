@@ -300,12 +300,13 @@ struct RnnLayer::Team {
 
 namespace {
 // A team of threads pays off only when each timestep has enough work to outweigh one
-// synchronisation (~0.3 us), and the whole call enough to outweigh starting the team (~1 us).
-// Measured on a 2-core Zen 4 (LSTM, batch 1, 2 threads vs 1): H=32 (16 kFLOP/step) loses at any
-// length; H=64 (65 kFLOP/step) wins over 100 steps (124 -> 88 us) but loses a single step
-// (3.0 -> 3.6 us); H=128 (262 kFLOP) wins a single step (7.1 -> 5.8 us).
-constexpr double kMinStepFlopsForThreads = 40000.0;
-constexpr double kMinCallFlopsForThreads = 150000.0;
+// synchronisation, and the whole call enough to outweigh starting the team. Calibrated on the
+// full benchmark matrix (bench/RESULTS.md, 2-core Zen 4, LSTM batch 1, 2 threads vs 1):
+// 100 steps win from H=128 (196 kFLOP/step: 460 -> 280 us) and lose at H=64 (65 kFLOP/step:
+// 149 -> 163 us); a single step wins from H=512 (4.2 MFLOP: 117 -> 67 us) and loses at
+// H=256 (1 MFLOP: 33 -> 40 us).
+constexpr double kMinStepFlopsForThreads = 100000.0;
+constexpr double kMinCallFlopsForThreads = 2000000.0;
 // Recurrent weights up to this size are read whole by every thread when the batch is split
 // (half of a 1 MiB L2: the rest holds the input projections and states streaming past).
 constexpr double kMaxSharedRecurrentBytes = 512.0 * 1024.0;
