@@ -394,17 +394,6 @@ class BoundGraph {
   mutable RunCall call_;
 };
 
-const char* direction_name(Direction d) {
-  switch (d) {
-    case Direction::Forward:
-      return "forward";
-    case Direction::Reverse:
-      return "reverse";
-    case Direction::Bidirectional:
-      return "bidirectional";
-  }
-  return "?";
-}
 
 }  // namespace
 

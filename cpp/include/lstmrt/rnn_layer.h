@@ -17,6 +17,8 @@ enum class CellKind { LSTM, GRU, RNN };
 enum class Direction { Forward, Reverse, Bidirectional };
 
 const char* cell_name(CellKind cell);
+// "forward", "reverse" or "bidirectional", as in the ONNX attribute.
+const char* direction_name(Direction direction);
 // Gates per cell: LSTM 4 (i, o, f, c), GRU 3 (z, r, h), RNN 1.
 int gate_count(CellKind cell);
 // Activation functions per direction: LSTM 3 (f, g, h), GRU 2 (f, g), RNN 1 (f).

@@ -15,6 +15,18 @@ const char* cell_name(CellKind cell) {
   return "?";
 }
 
+const char* direction_name(Direction direction) {
+  switch (direction) {
+    case Direction::Forward:
+      return "forward";
+    case Direction::Reverse:
+      return "reverse";
+    case Direction::Bidirectional:
+      return "bidirectional";
+  }
+  return "?";
+}
+
 int gate_count(CellKind cell) {
   switch (cell) {
     case CellKind::LSTM:

@@ -37,18 +37,6 @@ Direction parse_direction(const std::string& d, const std::string& argument) {
   throw ValueError(argument + ": expected 'forward', 'reverse' or 'bidirectional', got '" + d + "'");
 }
 
-const char* direction_text(Direction d) {
-  switch (d) {
-    case Direction::Forward:
-      return "forward";
-    case Direction::Reverse:
-      return "reverse";
-    case Direction::Bidirectional:
-      return "bidirectional";
-  }
-  return "?";
-}
-
 }  // namespace
 
 RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R, const FloatArg& B,
@@ -57,7 +45,7 @@ RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R,
   direction_ = parse_direction(a.direction, where("direction"));
   num_dir_ = direction_ == Direction::Bidirectional ? 2 : 1;
   const std::string dir_note =
-      " (num_directions = " + std::to_string(num_dir_) + " for direction='" + direction_text(direction_) + "')";
+      " (num_directions = " + std::to_string(num_dir_) + " for direction='" + direction_name(direction_) + "')";
 
   if (a.layout != 0 && a.layout != 1)
     throw ValueError(where("layout") + ": expected 0 or 1, got " + std::to_string(a.layout));
