@@ -247,10 +247,13 @@ class FlattenOp final : public Op {
   int64_t axis_;
 };
 
-class SqueezeOp final : public Op {
+// Squeeze and Unsqueeze: the output is a view of the input under a shape derived from the input's
+// shape and the axes (an attribute, or input 1 from opset 13). The derived shape is remembered
+// per run plan and recomputed only when the input shape or the fed axes change.
+class AxesViewOp : public Op {
  public:
   bool may_alias_input() const override { return true; }
-  SqueezeOp(std::vector<int64_t> axes, bool from_input) : axes_(std::move(axes)), from_input_(from_input) {}
+  AxesViewOp(std::vector<int64_t> axes, bool from_input) : axes_(std::move(axes)), from_input_(from_input) {}
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& x = *in[0];
     const Tensor* axes_in = from_input_ && in.size() > 1 ? in[1] : nullptr;
@@ -264,8 +267,20 @@ class SqueezeOp final : public Op {
     out[0]->view_of(x, memo.shape);
   }
 
+ protected:
+  // The output shape; axes_in is the fed axes tensor, or null to use the attribute.
+  virtual DimVector derive(const Tensor& x, const Tensor* axes_in) const = 0;
+
+  std::vector<int64_t> axes_;
+  bool from_input_;
+};
+
+class SqueezeOp final : public AxesViewOp {
+ public:
+  using AxesViewOp::AxesViewOp;
+
  private:
-  DimVector derive(const Tensor& x, const Tensor* axes_in) const {
+  DimVector derive(const Tensor& x, const Tensor* axes_in) const override {
     const int64_t r = static_cast<int64_t>(x.rank());
     const bool axes_fed = axes_in != nullptr;
     const DimVector fed = axes_fed ? int_values(*axes_in, "axes") : DimVector();
@@ -287,31 +302,16 @@ class SqueezeOp final : public Op {
       if (!drop[i]) shape.push_back(x.dim(i));
     return shape;
   }
-
-  std::vector<int64_t> axes_;
-  bool from_input_;
 };
 
-class UnsqueezeOp final : public Op {
+class UnsqueezeOp final : public AxesViewOp {
  public:
-  bool may_alias_input() const override { return true; }
-  UnsqueezeOp(std::vector<int64_t> axes, bool from_input) : axes_(std::move(axes)), from_input_(from_input) {}
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
-    const Tensor& x = *in[0];
-    ShapeMemo& memo = shape_memo(ctx);
-    if (from_input_ || !memo.hit_shape(x.shape())) {
-      memo.begin();
-      memo.add_shape(x.shape());
-      if (from_input_) memo.add_values(*in[1]);
-      if (!memo.hit()) memo.store(derive(x, from_input_ ? in[1] : nullptr));
-    }
-    out[0]->view_of(x, memo.shape);
-  }
+  using AxesViewOp::AxesViewOp;
 
  private:
-  DimVector derive(const Tensor& x, const Tensor* axes_in) const {
+  DimVector derive(const Tensor& x, const Tensor* axes_in) const override {
     const DimVector fed = axes_in ? int_values(*axes_in, "axes") : DimVector();
-    const Dims axes = from_input_ ? Dims(fed) : Dims(axes_);
+    const Dims axes = axes_in ? Dims(fed) : Dims(axes_);
     const int64_t r = static_cast<int64_t>(x.rank() + axes.size());
     DimVector added(static_cast<size_t>(r), 0);
     for (int64_t a : axes) {
@@ -324,9 +324,6 @@ class UnsqueezeOp final : public Op {
     for (int64_t i = 0; i < r; ++i) shape.push_back(added[static_cast<size_t>(i)] ? 1 : x.dim(j++));
     return shape;
   }
-
-  std::vector<int64_t> axes_;
-  bool from_input_;
 };
 
 class TransposeOp final : public Op {
