@@ -488,6 +488,17 @@ def environment() -> Dict[str, object]:
 # Peak FMA throughput and bandwidth, through the packed GEMM kernel
 # ----------------------------------------------------------------------------------------------
 
+
+_ENVIRONMENT = None
+
+
+def record(benchmark, kind, **info):
+    """Stores a benchmark's description, and the machine's (computed once), in extra_info."""
+    global _ENVIRONMENT
+    if _ENVIRONMENT is None:
+        _ENVIRONMENT = environment()
+    benchmark.extra_info.update(kind=kind, env=_ENVIRONMENT, **info)
+
 def _best_time_gemm(isa: str, M: int, N: int, K: int, threads: int, target_s: float, rounds: int) -> float:
     """Best (lowest) seconds per call of lstmrt's packed GEMM over ``rounds`` measurements of
     about ``target_s`` each: a peak is what the machine can do, so the best round is the figure,

@@ -49,15 +49,6 @@ THREADS = _env_ints("LSTMRT_BENCH_THREADS", (1, 2))
 SAMPLE_SECONDS = 0.02       # each time_gemm call repeats the product for about this long
 MAX_CALL_SECONDS = 0.5      # a single product slower than this is skipped (portable path)
 
-_ENV = None
-
-
-def _record(benchmark, kind, **info):
-    global _ENV
-    if _ENV is None:
-        _ENV = bm.environment()
-    benchmark.extra_info.update(kind=kind, env=_ENV, **info)
-
 
 @functools.lru_cache(maxsize=None)
 def _rough_gflops(isa):
@@ -96,7 +87,7 @@ def _time_shape(benchmark, request, isa, M, N, K, threads, kind, **info):
         samples.append(testing.time_gemm(isa, M, N, K, reps=reps, threads=threads, wall=wall))
 
     wbytes = 4.0 * N * K
-    _record(benchmark, kind, isa=isa, M=M, N=N, K=K, threads=threads, reps=reps,
+    bm.record(benchmark, kind, isa=isa, M=M, N=N, K=K, threads=threads, reps=reps,
             clock="wall" if wall else "thread CPU", flops=flops,
             bytes=4.0 * (N * K + M * K + M * N), weight_bytes=wbytes, level=_level(wbytes, threads), **info)
     benchmark.pedantic(one_sample, rounds=_rounds(request), iterations=1, warmup_rounds=0)
@@ -114,7 +105,7 @@ def test_machine(benchmark, request, isa, threads):
     def measure():
         result.update(bm.measure_machine(isa, threads))
 
-    _record(benchmark, "machine", isa=isa, threads=threads)
+    bm.record(benchmark, "machine", isa=isa, threads=threads)
     benchmark.pedantic(measure, rounds=1, iterations=1, warmup_rounds=0)
     benchmark.extra_info.update(result)
 

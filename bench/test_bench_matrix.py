@@ -67,15 +67,6 @@ SHAPES = _env_list("LSTMRT_BENCH_SHAPES", ((1, 1), (100, 1), (100, 32)), _shape)
 THREADS = _env_list("LSTMRT_BENCH_THREADS", (1, 2))
 ATOL = 1e-4
 
-_ENV = None
-
-
-def _record(benchmark, kind, **info):
-    global _ENV
-    if _ENV is None:
-        _ENV = bm.environment()
-    benchmark.extra_info.update(kind=kind, env=_ENV, **info)
-
 
 def _torch_reason():
     return "PyTorch is not installed" if torch is None else None
@@ -123,7 +114,7 @@ def test_rnn(benchmark, request, cell, H, S, N, threads):
     else:
         skipped["pytorch"] = _torch_reason()
 
-    _record(benchmark, "rnn", cell=cell, hidden=H, input=H, seq=S, batch=N, threads=threads,
+    bm.record(benchmark, "rnn", cell=cell, hidden=H, input=H, seq=S, batch=N, threads=threads,
             num_directions=1, layers=1, flops=bm.rnn_flops(cell, H, H, S, N),
             weight_bytes=bm.weight_bytes(cell, H, H, S), max_abs_diff=gaps, skipped_engines=skipped,
             isa=lstmrt.cpu_info()["isa"])
@@ -191,7 +182,7 @@ def test_bidir(benchmark, request, S, N, threads):
         skipped["pytorch"] = _torch_reason()
 
     flops = bm.rnn_flops(cell, H, H, S, N, 2) + bm.rnn_flops(cell, 2 * H, H, S, N, 2)
-    _record(benchmark, "bidir", cell=cell, hidden=H, input=H, seq=S, batch=N, threads=threads,
+    bm.record(benchmark, "bidir", cell=cell, hidden=H, input=H, seq=S, batch=N, threads=threads,
             num_directions=2, layers=2, flops=flops,
             weight_bytes=bm.weight_bytes(cell, H, H, S, 2) + bm.weight_bytes(cell, 2 * H, H, S, 2),
             max_abs_diff=gaps, skipped_engines=skipped, lstmrt_api=api, isa=lstmrt.cpu_info()["isa"])
@@ -286,7 +277,7 @@ def test_stream(benchmark, request, cell, H, threads):
     else:
         skipped["pytorch"] = _torch_reason()
 
-    _record(benchmark, "stream", cell=cell, hidden=H, input=H, seq=1, batch=1, threads=threads,
+    bm.record(benchmark, "stream", cell=cell, hidden=H, input=H, seq=1, batch=1, threads=threads,
             num_directions=1, layers=1, flops=bm.rnn_flops(cell, H, H, 1, 1),
             weight_bytes=bm.weight_bytes(cell, H, H, 1), max_abs_diff=gaps, skipped_engines=skipped,
             lstmrt_api="ops layer .stream()", isa=lstmrt.cpu_info()["isa"])
@@ -403,7 +394,7 @@ def test_fixture(benchmark, request, mode, batch, seq, threads):
         gaps = {"onnxruntime": bm.assert_agree("onnxruntime vs lstmrt (after 20 steps)", a, b, ATOL)}
         calls = {"lstmrt": my_step, "onnxruntime": ort_step}
 
-    _record(benchmark, "fixture", model=name, mode=mode, batch=batch, seq=seq, threads=threads,
+    bm.record(benchmark, "fixture", model=name, mode=mode, batch=batch, seq=seq, threads=threads,
             max_abs_diff=gaps, lstmrt_api=api, description=entry.get("description"),
             skipped_engines={"pytorch": "only the ONNX file is committed"},
             recurrent_nodes=len(getattr(mine_sess, "recurrent_nodes", ())), isa=lstmrt.cpu_info()["isa"])
