@@ -163,6 +163,36 @@ void register_kernel_tests(py::module_& m) {
       },
       py::arg("isa"), py::arg("M"), py::arg("N"), py::arg("K"), py::arg("reps") = 100, py::arg("threads") = 1,
       py::arg("wall") = false, "Seconds per packed GEMM call (thread CPU time unless wall=True).");
+
+  t.def(
+      "time_lstm_row",
+      [](const std::string& isa, int64_t hidden, int reps) {
+        // The LSTM gate math alone (default activations, no clip or peepholes) on one row of
+        // `hidden` cells whose inputs stay in L1: the elementwise part of every step.
+        if (hidden < 1 || reps < 1) throw ValueError("time_lstm_row: hidden and reps must be positive");
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        std::mt19937 gen(7);
+        std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+        std::vector<float> xw(static_cast<size_t>(4 * hidden)), hr(xw.size()), c(static_cast<size_t>(hidden)),
+            h(c.size());
+        for (float& v : xw) v = dist(gen);
+        for (float& v : hr) v = dist(gen);
+        for (float& v : c) v = dist(gen);
+        LstmRowArgs a{xw.data(), hr.data(), c.data(), c.data(), h.data(), nullptr, hidden,
+                      Activation{ActKind::Sigmoid}, Activation{ActKind::Tanh}, Activation{ActKind::Tanh}, 0.0f,
+                      false};
+        double seconds;
+        {
+          py::gil_scoped_release release;
+          kt.lstm_row(a);
+          const double t0 = thread_seconds();
+          for (int r = 0; r < reps; ++r) kt.lstm_row(a);
+          seconds = (thread_seconds() - t0) / reps;
+        }
+        return seconds;
+      },
+      py::arg("isa"), py::arg("hidden"), py::arg("reps") = 1000,
+      "Seconds per LSTM row of gate math (thread CPU time).");
 }
 
 }  // namespace lstmrt

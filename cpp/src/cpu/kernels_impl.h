@@ -35,13 +35,12 @@ constexpr int W = Vec::W;
 // Elementary functions.
 
 inline reg vexp(reg x) {
-  // exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2)/2. 2^n is applied as two
-  // factors 2^a * 2^b (a = floor(n/2)) so that both stay normal floats over the whole clamped
-  // range [-104, 88.8]: results then round correctly into the denormals and overflow to +inf
-  // exactly where exp does. max(lo, x) and min(hi, .) keep a NaN x (second operand wins).
+  // exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2)/2. Vec::scale_by_pow2 applies
+  // 2^n over the whole clamped range [-104, 88.8] (n in [-150, 128]), so results round correctly
+  // into the denormals and overflow to +inf exactly where exp does. max(lo, x) and min(hi, .)
+  // keep a NaN x (second operand wins).
   const reg xc = Vec::min(Vec::set1(88.8f), Vec::max(Vec::set1(-104.0f), x));
-  const auto n = Vec::to_int_nearest(Vec::mul(xc, Vec::set1(1.44269504088896341f)));
-  const reg nf = Vec::to_float(n);
+  const reg nf = Vec::round_nearest(Vec::mul(xc, Vec::set1(1.44269504088896341f)));
   // ln 2 split in a part with few mantissa bits (n * hi is exact) and the rest.
   reg r = Vec::fnmadd(nf, Vec::set1(0.693145751953125f), xc);
   r = Vec::fnmadd(nf, Vec::set1(1.42860682030941723e-6f), r);
@@ -54,9 +53,7 @@ inline reg vexp(reg x) {
   p = Vec::fmadd(p, r, Vec::set1(0.5f));
   p = Vec::fmadd(p, r, Vec::set1(1.0f));
   p = Vec::fmadd(p, r, Vec::set1(1.0f));
-  const auto a = Vec::ihalf_floor(n);
-  const auto b = Vec::isub(n, a);
-  return Vec::mul(Vec::mul(p, Vec::pow2(a)), Vec::pow2(b));
+  return Vec::scale_by_pow2(p, nf);
 }
 
 inline reg vsigmoid(reg x) {

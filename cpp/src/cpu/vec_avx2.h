@@ -10,7 +10,6 @@ namespace avx2_isa {
 
 struct Vec {
   using reg = __m256;
-  using ireg = __m256i;
   using mask = __m256;
   static constexpr int W = 8;
 
@@ -47,11 +46,18 @@ struct Vec {
   static mask gt_or_nan(reg a, reg b) { return _mm256_cmp_ps(a, b, _CMP_NLE_UQ); }
   static reg select(mask m, reg if_true, reg if_false) { return _mm256_blendv_ps(if_false, if_true, m); }
 
-  static ireg to_int_nearest(reg a) { return _mm256_cvtps_epi32(a); }
-  static reg to_float(ireg i) { return _mm256_cvtepi32_ps(i); }
-  static ireg ihalf_floor(ireg i) { return _mm256_srai_epi32(i, 1); }
-  static ireg isub(ireg a, ireg b) { return _mm256_sub_epi32(a, b); }
-  static reg pow2(ireg i) {
+  static reg round_nearest(reg a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // p * 2^n for integral n in [-150, 128]: 2^n as two factors 2^a * 2^(n-a), a = floor(n/2), so
+  // that both are normal floats and the product rounds once into the denormals.
+  static reg scale_by_pow2(reg p, reg n) {
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i a = _mm256_srai_epi32(ni, 1);
+    return _mm256_mul_ps(_mm256_mul_ps(p, pow2(a)), pow2(_mm256_sub_epi32(ni, a)));
+  }
+
+ private:
+  // 2^i for i in [-126, 127].
+  static reg pow2(__m256i i) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23));
   }
 };

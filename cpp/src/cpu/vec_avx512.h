@@ -10,7 +10,6 @@ namespace avx512_isa {
 
 struct Vec {
   using reg = __m512;
-  using ireg = __m512i;
   using mask = __mmask16;
   static constexpr int W = 16;
 
@@ -46,13 +45,10 @@ struct Vec {
   static mask gt_or_nan(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_NLE_UQ); }
   static reg select(mask m, reg if_true, reg if_false) { return _mm512_mask_blend_ps(m, if_false, if_true); }
 
-  static ireg to_int_nearest(reg a) { return _mm512_cvtps_epi32(a); }
-  static reg to_float(ireg i) { return _mm512_cvtepi32_ps(i); }
-  static ireg ihalf_floor(ireg i) { return _mm512_srai_epi32(i, 1); }
-  static ireg isub(ireg a, ireg b) { return _mm512_sub_epi32(a, b); }
-  static reg pow2(ireg i) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23));
-  }
+  static reg round_nearest(reg a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // p * 2^n for integral n: one VSCALEFPS, which rounds once into the denormals and overflows to
+  // inf where the product does.
+  static reg scale_by_pow2(reg p, reg n) { return _mm512_scalef_ps(p, n); }
 };
 
 }  // namespace avx512_isa

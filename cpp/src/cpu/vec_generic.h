@@ -10,7 +10,6 @@ namespace generic_isa {
 
 struct Vec {
   using reg = float;
-  using ireg = int32_t;
   using mask = bool;
   static constexpr int W = 1;
 
@@ -58,19 +57,24 @@ struct Vec {
   static mask gt_or_nan(reg a, reg b) { return !(a <= b); }
   static reg select(mask m, reg if_true, reg if_false) { return m ? if_true : if_false; }
 
-  // Round to nearest (ties to even) for |a| < 2^22, with the magic-number trick.
-  static ireg to_int_nearest(reg a) {
-    // Only called on clamped, finite values or NaN; NaN yields an arbitrary integer and the
-    // caller's NaN propagates through the polynomial instead.
-    if (!(a == a)) return 0;
+  // Round to nearest (ties to even) for |a| < 2^22, with the magic-number trick; NaN stays NaN.
+  static reg round_nearest(reg a) {
+    if (!(a == a)) return a;
     const float t = a + 12582912.0f;  // 1.5 * 2^23: the sum's last mantissa bit is the units.
-    return static_cast<ireg>(t - 12582912.0f);
+    return t - 12582912.0f;
   }
-  static reg to_float(ireg i) { return static_cast<float>(i); }
-  static ireg ihalf_floor(ireg i) { return i >> 1; }
-  static ireg isub(ireg a, ireg b) { return a - b; }
+  // p * 2^n for integral n in [-150, 128] (or NaN, when p is NaN too): 2^n as two factors
+  // 2^a * 2^(n-a), a = floor(n/2), so that both are normal floats and the product rounds once
+  // into the denormals.
+  static reg scale_by_pow2(reg p, reg n) {
+    const int32_t ni = n == n ? static_cast<int32_t>(n) : 0;
+    const int32_t a = ni >> 1;
+    return p * pow2(a) * pow2(ni - a);
+  }
+
+ private:
   // 2^i for i in [-126, 127].
-  static reg pow2(ireg i) {
+  static reg pow2(int32_t i) {
     uint32_t u = static_cast<uint32_t>(i + 127) << 23;
     float f;
     std::memcpy(&f, &u, 4);
