@@ -311,6 +311,11 @@ constexpr double kMaxSharedRecurrentBytes = 512.0 * 1024.0;
 // 8+ rows already runs near peak (time_gemm 8x1024x256: 108 GFLOP/s; 3200x1024x256: 91).
 // Fewer rows keep the single GEMM, which reads W once per call instead of once per step.
 constexpr int64_t kMinRowsForStepProjection = 8;
+// ... and only while the input weights a thread multiplies fit in its L2 (1 MiB on Zen 4):
+// beyond, reading them from L3 every step costs more than the big GEMM's output traffic
+// (LSTM H=512, batch 32, 1 thread, W = 4 MB: 149 ms up front vs 159 ms per step; GRU H=1024,
+// 2 threads: 330 vs 487 ms).
+constexpr double kMaxStepProjectionWeightBytes = 1024.0 * 1024.0;
 }  // namespace
 
 void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, const float* initial_h,
@@ -348,13 +353,15 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
 
   // Scratch, per direction. Workspace::get may reallocate a slot, so everything is fetched here.
   const int64_t rows_per_thread = team.split_batch ? batch / team.size : batch;
+  const double w_bytes_per_thread = 4.0 * G * H * input_ / (team.split_batch ? 1 : team.size);
   for (int d = 0; d < num_dir_; ++d) {
     const int base = d * 8;
     Team::Buffers& b = team.buf[d];
     // Per-step projection needs one timestep for all rows at each step: not so for ragged
     // sequences read in reverse, which each start at their own last step.
     const bool reverse = direction_ == Direction::Reverse || d == 1;
-    b.step_projection = rows_per_thread >= kMinRowsForStepProjection && !(reverse && lens);
+    b.step_projection = rows_per_thread >= kMinRowsForStepProjection &&
+                        w_bytes_per_thread <= kMaxStepProjectionWeightBytes && !(reverse && lens);
     const int64_t x_rows = b.step_projection ? batch : s.seq * batch;
     b.xw = ws.get(base + 0, static_cast<size_t>(x_rows * G * H));
     b.hr = ws.get(base + 1, static_cast<size_t>(batch * G * H));
@@ -452,10 +459,10 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     };
 
     // X·Wᵀ + bias for every timestep (layout 0 skips the steps past every length), and the
-    // initial state of the partition's units.
+    // initial state of the partition's units. Partition-local: it runs inside the first step,
+    // with no synchronisation of its own.
     const int64_t x_rows = layout_ == 0 ? max_len * batch : seq * batch;
-    if (!run_phase([&](int p) {
-      const Partition& part = all[p];
+    auto prepare = [&](const Partition& part) {
       const int64_t u = part.units, j0 = part.j0;
       if (step_projection) {
         // Done step by step below.
@@ -479,21 +486,44 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
           else std::memset(c, 0, u * sizeof(float));
         }
       }
-    })) return leave_team();
+    };
+    // Y_h and Y_c for the partition's units, from its final H (and C). Partition-local too: it
+    // runs inside the last step.
+    auto finish = [&](const Partition& part, const float* h_final) {
+      const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
+      for (int64_t b = r0; b < r1; ++b) {
+        if (Y_h) std::memcpy(Y_h + state_at(b) + part.j0, h_final + b * H + part.j0, bytes);
+        if (Y_c && lstm) std::memcpy(Y_c + state_at(b) + part.j0, buf.c + b * H + part.j0, bytes);
+      }
+    };
+    if (max_len == 0) {
+      // No step runs (every length is 0): the final state is the initial one.
+      if (!run_phase([&](int p) {
+        prepare(all[p]);
+        finish(all[p], buf.h[0]);
+      })) return leave_team();
+      continue;
+    }
+    // Step 0 reads H_0 for all units in place, so that no partition waits for the others'
+    // copies of it into buf.h (a missing H_0 is zero: H_0·Rᵀ = 0).
+    const float* h_init = initial_h ? initial_h + state_at(0) : nullptr;
+    const int64_t h_init_ld = layout_ == 0 ? H : num_dir_ * H;
 
     int cur = 0;
     for (int64_t step = 0; step < max_len; ++step) {
       const float* h_cur = buf.h[cur];
       float* h_next = buf.h[cur ^ 1];
       // Finished rows keep their state; running rows publish H_t to Y.
+      // After the last step, also the final state.
       auto publish = [&](const Partition& part) {
         const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
         for (int64_t b = r0; b < r1; ++b) {
           if (step >= len_of(b)) std::memcpy(h_next + b * H + part.j0, h_cur + b * H + part.j0, bytes);
           else if (Y) std::memcpy(y_at(time_of(b, step), b) + part.j0, h_next + b * H + part.j0, bytes);
         }
+        if (step == max_len - 1) finish(part, h_next);
       };
-        // Row b's X·Wᵀ + bias at this step.
+      // Row b's X·Wᵀ + bias at this step.
       auto xw_row = [&](const Partition& part, int64_t b) {
         const int64_t Gu = G * part.units;
         return xw_of(part) + (step_projection ? b : x_row(time_of(b, step), b)) * Gu;
@@ -502,6 +532,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
       // Buffers::step_projection), then H_{t-1}·Rᵀ into the partition's rows of hr (`width`
       // columns each), then row(b, X·Wᵀ row, H·Rᵀ row) for every row still running at this step.
       auto for_running_rows = [&](const Partition& part, int64_t width, auto&& row) {
+        if (step == 0) prepare(part);
         if (step_projection) {
           const int64_t Gu = G * part.units, t = time_of(r0, step);
           const bool batch_major = layout_ == 1;
@@ -509,7 +540,12 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
                false, xw_of(part) + r0 * Gu, Gu, 1);
         }
         float* hr = hr_of(part);
-        gemm(kt, rows, h_cur + r0 * H, H, part.r, nullptr, false, hr + r0 * width, width, 1);
+        if (step > 0)
+          gemm(kt, rows, h_cur + r0 * H, H, part.r, nullptr, false, hr + r0 * width, width, 1);
+        else if (h_init)
+          gemm(kt, rows, h_init + r0 * h_init_ld, h_init_ld, part.r, nullptr, false, hr + r0 * width, width, 1);
+        else
+          std::memset(hr + r0 * width, 0, static_cast<size_t>(rows * width) * sizeof(float));
         for (int64_t b = r0; b < r1; ++b)
           if (step < len_of(b)) row(b, xw_row(part, b), hr + b * width);
       };
@@ -589,16 +625,6 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
       }
       cur ^= 1;
     }
-
-    // A sequence of length 0 never ran: its final state is the initial one.
-    if (!run_phase([&](int p) {
-      const Partition& part = all[p];
-      const size_t bytes = static_cast<size_t>(part.units) * sizeof(float);
-      for (int64_t b = r0; b < r1; ++b) {
-        if (Y_h) std::memcpy(Y_h + state_at(b) + part.j0, buf.h[cur] + b * H + part.j0, bytes);
-        if (Y_c && lstm) std::memcpy(Y_c + state_at(b) + part.j0, buf.c + b * H + part.j0, bytes);
-      }
-    })) return leave_team();
   }
 }
 
