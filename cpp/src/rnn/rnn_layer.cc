@@ -297,11 +297,11 @@ namespace {
 // A team of threads pays off only when each timestep has enough work to outweigh one
 // synchronisation, and the whole call enough to outweigh starting the team. Measured on this
 // 2-core Zen 4 (batch 1, 2 threads vs 1): 100 steps win from H=128 (196 kFLOP/step:
-// 460 -> 280 us) and lose at H=64 (65 kFLOP/step: 149 -> 163 us); a single step wins from
-// GRU H=256 (786 kFLOP: 23.3 -> 15.7 us; LSTM H=256, 1 MFLOP: 31.2 -> 20.3 us) and is even at
-// LSTM H=128 (262 kFLOP: 8.5 vs 8.3 us), where the weights already stream from one core's L2.
+// 460 -> 280 us) and lose at H=64 (65 kFLOP/step: 149 -> 163 us); a single step with the state
+// carried (a stream) wins from H=128 (LSTM, 262 kFLOP: 8.4-8.9 -> 7.0-7.9 us; GRU, 197 kFLOP:
+// 6.9-7.5 -> 6.6-6.7 us) and more from H=256 (GRU 786 kFLOP: 23.3 -> 15.7 us).
 constexpr double kMinStepFlopsForThreads = 100000.0;
-constexpr double kMinCallFlopsForThreads = 500000.0;
+constexpr double kMinCallFlopsForThreads = 150000.0;
 // Recurrent weights up to this size are read whole by every thread when the batch is split
 // (half of a 1 MiB L2: the rest holds the input projections and states streaming past).
 constexpr double kMaxSharedRecurrentBytes = 512.0 * 1024.0;
