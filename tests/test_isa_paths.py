@@ -52,9 +52,11 @@ def isa(request):
 
 # Error bound per activation: |got - exact| <= ULPS * u * scale(x) + TINY,
 # where u = 2^-24 and ``scale`` is |exact| except where noted.  The bounds
-# are about 3x what the kernels were measured to achieve on all three paths
-# (sigmoid 2.5u, tanh 2.7u, softsign 2u, scaled tanh 4u, softplus 5.8u,
-# relu/leaky/thresholded exact), so they are tight enough to catch a bad
+# are 1.5-3x what the kernels were measured to achieve on all three paths
+# (sigmoid 2.5u, softsign 2u, softplus 5.8u, relu/leaky/thresholded exact;
+# tanh 4.8u and scaled tanh 5.6u with fused multiply-adds, 6.2u and 7u on the
+# generic path, whose multiply-adds round twice: tanh is a rational fit traded
+# for speed, see tools/fit_tanh.py), so they are tight enough to catch a bad
 # polynomial or a wrong range reduction.  TINY absorbs flushing of denormal
 # results to zero.
 #   Affine, HardSigmoid: alpha*x + beta cancels near its root, so the bound is
@@ -62,7 +64,7 @@ def isa(request):
 #   Elu: alpha*(e^x - 1) for x < 0 may lose relative accuracy as x -> 0- when
 #     computed as exp(x) - 1; the absolute part alpha*2u allows that.
 ULPS = {
-    "Sigmoid": 8, "Tanh": 8, "Relu": 0, "Affine": 3, "LeakyRelu": 1, "ThresholdedRelu": 0,
+    "Sigmoid": 8, "Tanh": 10, "Relu": 0, "Affine": 3, "LeakyRelu": 1, "ThresholdedRelu": 0,
     "ScaledTanh": 12, "HardSigmoid": 3, "Elu": 8, "Softsign": 6, "Softplus": 16,
 }
 # alpha, beta used when testing each activation (float32-representable).
