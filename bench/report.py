@@ -441,6 +441,10 @@ def section_method(rows: List[Row]) -> List[str]:
         "- GFLOP/s counts 2·G·H·(I+H)·seq·batch·directions (G = 4 for LSTM, 3 for GRU), summed over layers; "
         "% peak divides it by the peak above for the same ISA and thread count. *weights GB/s* assumes "
         "the input weights are read once per call and the recurrent weights once per step.",
+        "- The seq 1 × batch 1 rows of single layers and of the 2-layer model pass no initial state. "
+        "lstmrt then skips H_0·Rᵀ, which is zero, and reads only W: the same function, with half the "
+        "work. Their GFLOP/s, % peak and GB/s count both products and so overstate what lstmrt "
+        "computed, up to 2×. The stream rows carry a state, and there lstmrt reads R every step.",
         "",
     ]
 
