@@ -1,8 +1,9 @@
 """The two ways a layer computes X·Wᵀ agree with the reference.
 
 With at least 8 batch rows per thread (kMinRowsForStepProjection in
-cpp/src/rnn/rnn_layer.cc), each step projects its own timestep into a small
-buffer; with fewer rows, one GEMM projects every step up front; ragged
+cpp/src/rnn/rnn_layer.cc) and input weights that fit in L2 (these do), each
+step projects its own timestep into a small buffer; with fewer rows, one
+GEMM projects every step up front; ragged
 sequences read in reverse always use the up-front projection (their rows sit
 at different timesteps in the same step). The batch sizes and thread counts
 below land on both sides of the threshold in every mode of thread split:
