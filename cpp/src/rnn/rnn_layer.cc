@@ -298,10 +298,11 @@ namespace {
 // synchronisation, and the whole call enough to outweigh starting the team. Measured on this
 // 2-core Zen 4 (batch 1, 2 threads vs 1): 100 steps win from H=128 (196 kFLOP/step:
 // 460 -> 280 us) and lose at H=64 (65 kFLOP/step: 149 -> 163 us); a single step with the state
-// carried (a stream) wins from H=128 (LSTM, 262 kFLOP: 8.4-8.9 -> 7.0-7.9 us; GRU, 197 kFLOP:
-// 6.9-7.5 -> 6.6-6.7 us) and more from H=256 (GRU 786 kFLOP: 23.3 -> 15.7 us).
+// carried (a stream) gains 1 us at best at H=128 (LSTM, 262 kFLOP: 8.4-8.9 -> 7.0-7.9 us) but
+// lost up to 12 us in some benchmark runs (GRU, 197 kFLOP: 6.8 -> 5.4-18.2 us, when the second
+// core is late), and wins clearly from H=256 (GRU 786 kFLOP: 23.3 -> 15.7 us).
 constexpr double kMinStepFlopsForThreads = 100000.0;
-constexpr double kMinCallFlopsForThreads = 150000.0;
+constexpr double kMinCallFlopsForThreads = 500000.0;
 // Recurrent weights up to this size are read whole by every thread when the batch is split
 // (half of a 1 MiB L2: the rest holds the input projections and states streaming past).
 constexpr double kMaxSharedRecurrentBytes = 512.0 * 1024.0;
