@@ -110,29 +110,21 @@ def test_machine(benchmark, request, isa, threads):
     benchmark.extra_info.update(result)
 
 
-def _recurrent_params():
+def _shape_params(rows):
     for isa in ISAS:
         for H in HIDDEN:
-            for M in (1, 32):
+            for M in rows:
                 for t in THREADS:
                     yield pytest.param(isa, H, M, t, id=f"{isa}-h{H}-m{M}-t{t}")
 
 
-@pytest.mark.parametrize("isa,H,M,threads", list(_recurrent_params()))
+@pytest.mark.parametrize("isa,H,M,threads", list(_shape_params((1, 32))))
 def test_recurrent(benchmark, request, isa, H, M, threads):
     benchmark.group = f"recurrent product M={M} (K=H, N=4H) threads={threads}"
     _time_shape(benchmark, request, isa, M, 4 * H, H, threads, "kernel", product="recurrent", hidden=H)
 
 
-def _input_params():
-    for isa in ISAS:
-        for H in HIDDEN:
-            for M in (100, 3200):
-                for t in THREADS:
-                    yield pytest.param(isa, H, M, t, id=f"{isa}-h{H}-m{M}-t{t}")
-
-
-@pytest.mark.parametrize("isa,H,M,threads", list(_input_params()))
+@pytest.mark.parametrize("isa,H,M,threads", list(_shape_params((100, 3200))))
 def test_input_gemm(benchmark, request, isa, H, M, threads):
     benchmark.group = f"input GEMM M={M} (seq*batch, K=H, N=4H) threads={threads}"
     _time_shape(benchmark, request, isa, M, 4 * H, H, threads, "kernel", product="input", hidden=H)

@@ -78,6 +78,20 @@ double thread_seconds() {
 #endif
 }
 
+// Seconds per call of fn over `reps` calls, after one untimed call that warms the caches: thread
+// CPU time, or wall time when `wall` (a multi-threaded kernel's work is not all on this thread).
+template <class Fn>
+double seconds_per_call(int reps, bool wall, Fn&& fn) {
+  auto now = [&] {
+    return wall ? std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count()
+                : thread_seconds();
+  };
+  fn();
+  const double t0 = now();
+  for (int r = 0; r < reps; ++r) fn();
+  return (now() - t0) / reps;
+}
+
 }  // namespace
 
 void register_kernel_tests(py::module_& m) {
@@ -147,19 +161,9 @@ void register_kernel_tests(py::module_& m) {
         for (float& v : A) v = dist(gen);
         for (float& v : W) v = dist(gen);
         const PackedMatrix packed(W.data(), N, K, K);
-        double seconds;
-        {
-          py::gil_scoped_release release;
-          gemm(kt, M, A.data(), K, packed, nullptr, false, C.data(), N, threads);  // warm the caches
-          auto now = [&] {
-            return wall ? std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count()
-                        : thread_seconds();
-          };
-          const double t0 = now();
-          for (int r = 0; r < reps; ++r) gemm(kt, M, A.data(), K, packed, nullptr, false, C.data(), N, threads);
-          seconds = (now() - t0) / reps;
-        }
-        return seconds;
+        py::gil_scoped_release release;
+        return seconds_per_call(reps, wall,
+                                [&] { gemm(kt, M, A.data(), K, packed, nullptr, false, C.data(), N, threads); });
       },
       py::arg("isa"), py::arg("M"), py::arg("N"), py::arg("K"), py::arg("reps") = 100, py::arg("threads") = 1,
       py::arg("wall") = false, "Seconds per packed GEMM call (thread CPU time unless wall=True).");
@@ -181,15 +185,8 @@ void register_kernel_tests(py::module_& m) {
         LstmRowArgs a{xw.data(), hr.data(), c.data(), c.data(), h.data(), nullptr, hidden,
                       Activation{ActKind::Sigmoid}, Activation{ActKind::Tanh}, Activation{ActKind::Tanh}, 0.0f,
                       false};
-        double seconds;
-        {
-          py::gil_scoped_release release;
-          kt.lstm_row(a);
-          const double t0 = thread_seconds();
-          for (int r = 0; r < reps; ++r) kt.lstm_row(a);
-          seconds = (thread_seconds() - t0) / reps;
-        }
-        return seconds;
+        py::gil_scoped_release release;
+        return seconds_per_call(reps, false, [&] { kt.lstm_row(a); });
       },
       py::arg("isa"), py::arg("hidden"), py::arg("reps") = 1000,
       "Seconds per LSTM row of gate math (thread CPU time).");

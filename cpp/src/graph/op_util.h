@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lstmrt/errors.h"
@@ -144,20 +145,8 @@ void dispatch_all(DType t, Fn&& fn) {
 // The same for the numeric types only; bool raises TypeError naming `what`.
 template <class Fn>
 void dispatch_numeric(DType t, const char* what, Fn&& fn) {
-  switch (t) {
-    case DType::Float32:
-      fn(float());
-      return;
-    case DType::Int64:
-      fn(int64_t());
-      return;
-    case DType::Int32:
-      fn(int32_t());
-      return;
-    case DType::Bool:
-      break;
-  }
-  throw TypeError(std::string(what) + ": bool tensors are not supported here");
+  if (t == DType::Bool) throw TypeError(std::string(what) + ": bool tensors are not supported here");
+  dispatch_all(t, std::forward<Fn>(fn));
 }
 
 // Requires a tensor's dtype; the message names the input.

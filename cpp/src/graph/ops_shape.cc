@@ -650,6 +650,14 @@ class RangeOp final : public Op {
   }
 };
 
+// A Constant holding `values` in a new tensor of the given type and shape.
+template <class T>
+OpPtr constant_of(DType dtype, std::vector<int64_t> shape, const std::vector<T>& values) {
+  Tensor t(dtype, std::move(shape));
+  std::copy(values.begin(), values.end(), t.data<T>());
+  return std::make_unique<ConstantOp>(std::move(t));
+}
+
 }  // namespace
 
 OpPtr build_identity(const BuildContext& ctx) {
@@ -670,27 +678,15 @@ OpPtr build_constant(const BuildContext& ctx) {
   if (attrs.size() != 1) ctx.fail("expects exactly one value attribute");
   const std::string& name = attrs.begin()->first;
   if (name == "value") return std::make_unique<ConstantOp>(ctx.get_tensor("value")->clone());
-  if (name == "value_float") {
-    Tensor t(DType::Float32, {});
-    t.data<float>()[0] = ctx.get_float("value_float", 0.0f);
-    return std::make_unique<ConstantOp>(std::move(t));
-  }
+  if (name == "value_float") return constant_of<float>(DType::Float32, {}, {ctx.get_float("value_float", 0.0f)});
   if (name == "value_floats") {
     const std::vector<float> v = ctx.get_floats("value_floats");
-    Tensor t(DType::Float32, {static_cast<int64_t>(v.size())});
-    std::copy(v.begin(), v.end(), t.data<float>());
-    return std::make_unique<ConstantOp>(std::move(t));
+    return constant_of<float>(DType::Float32, {static_cast<int64_t>(v.size())}, v);
   }
-  if (name == "value_int") {
-    Tensor t(DType::Int64, {});
-    t.data<int64_t>()[0] = ctx.get_int("value_int", 0);
-    return std::make_unique<ConstantOp>(std::move(t));
-  }
+  if (name == "value_int") return constant_of<int64_t>(DType::Int64, {}, {ctx.get_int("value_int", 0)});
   if (name == "value_ints") {
     const std::vector<int64_t> v = ctx.get_ints("value_ints");
-    Tensor t(DType::Int64, {static_cast<int64_t>(v.size())});
-    std::copy(v.begin(), v.end(), t.data<int64_t>());
-    return std::make_unique<ConstantOp>(std::move(t));
+    return constant_of<int64_t>(DType::Int64, {static_cast<int64_t>(v.size())}, v);
   }
   ctx.fail("attribute '" + name + "' is not supported (strings and sparse tensors are not)");
 }
