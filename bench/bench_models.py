@@ -457,7 +457,7 @@ def versions() -> Dict[str, Optional[str]]:
 
         info = lstmrt.cpu_info()
         out["lstmrt_isa"] = info.get("isa")
-        out["lstmrt_openmp"] = str(info.get("openmp"))
+        out["lstmrt_worker_spin_us"] = str(info.get("worker_spin_us"))
     except Exception:
         pass
     return out

@@ -34,11 +34,7 @@ void register_cpu(py::module_& m) {
     info["brand"] = f.brand;
     info["features"] = features;
     info["default_threads"] = default_num_threads();
-#if LSTMRT_HAVE_OPENMP
-    info["openmp"] = true;
-#else
-    info["openmp"] = false;
-#endif
+    info["worker_spin_us"] = worker_spin_microseconds();
     return info;
   }, "What the CPU has and which kernel path (ISA) is in use.");
   m.def("set_isa", [](const std::string& name) { return std::string(isa_name(set_active_isa(parse_isa(name)))); },

@@ -7,11 +7,14 @@
 #include <ctime>
 #include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "bindings.h"
 #include "lstmrt/gemm.h"
 #include "lstmrt/kernels.h"
+#include "lstmrt/threading.h"
+#include "lstmrt/worker_pool.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>
@@ -96,6 +99,43 @@ double seconds_per_call(int reps, bool wall, Fn&& fn) {
 
 void register_kernel_tests(py::module_& m) {
   py::module_ t = m.def_submodule("testing", "Direct access to one ISA's kernels (for tests).");
+  t.def("hold_workers", &lstmrt::testing::hold_workers, py::arg("hold"),
+        "While held, pooled workers leave posted work alone, so every team member runs on its caller.");
+  t.def("pool_stats", [] {
+    const lstmrt::testing::PoolStats s = lstmrt::testing::pool_stats();
+    py::dict d;
+    d["workers"] = s.workers;
+    d["jobs_by_workers"] = s.jobs_by_workers;
+    d["members_taken_back"] = s.members_taken_back;
+    return d;
+  }, "Counters of the worker pool: threads started, members run on workers, members taken back by callers.");
+  t.def(
+      "parallel_for_owners",
+      [](int64_t n, int threads, int64_t grain) {
+        // Which thread ran each index (0 = the caller): every index must run exactly once.
+        std::vector<int64_t> runs(static_cast<size_t>(n), 0);
+        std::vector<int> on_caller(static_cast<size_t>(n), 0);
+        const std::thread::id caller = std::this_thread::get_id();
+        {
+          py::gil_scoped_release release;
+          parallel_for(n, threads, grain, [&](int64_t b, int64_t e) {
+            const bool here = std::this_thread::get_id() == caller;
+            for (int64_t i = b; i < e; ++i) {
+              ++runs[static_cast<size_t>(i)];
+              on_caller[static_cast<size_t>(i)] = here;
+            }
+          });
+        }
+        py::list runs_out, caller_out;
+        for (size_t i = 0; i < runs.size(); ++i) {
+          runs_out.append(runs[i]);
+          caller_out.append(on_caller[i]);
+        }
+        return py::make_tuple(runs_out, caller_out);
+      },
+      py::arg("n"), py::arg("threads"), py::arg("grain") = 1,
+      "Runs parallel_for over [0, n); returns (times each index ran, whether the caller ran it).");
+
   t.def(
       "activation",
       [](const std::string& isa, const std::string& name, py::handle x_obj, float alpha, float beta) {

@@ -15,7 +15,7 @@ def cpu_info() -> dict:
     """What the CPU has and which kernel path (ISA) lstmrt uses.
 
     Keys: ``isa`` (the path in use), ``supported_isas`` (compiled in and runnable here),
-    ``compiled_isas``, ``vendor``, ``brand``, ``features`` (flags), ``default_threads``, ``openmp``.
+    ``compiled_isas``, ``vendor``, ``brand``, ``features`` (flags), ``default_threads``, ``worker_spin_us``.
     """
     return _core.cpu_info()
 

@@ -3,9 +3,7 @@
 
 #include <cstdint>
 
-#if LSTMRT_HAVE_OPENMP
-#include <omp.h>
-#endif
+#include "lstmrt/worker_pool.h"
 
 namespace lstmrt {
 
@@ -43,29 +41,29 @@ class ScopedFlushDenormals {
   unsigned saved_ = 0;
 };
 
-// Calls fn(begin, end) on `threads` contiguous pieces of [0, n) in parallel (each piece a
-// multiple of `grain` except the last); serial when threads <= 1, n is small, or OpenMP is absent.
+// Calls fn(begin, end) on up to `threads` contiguous pieces of [0, n) in parallel (each piece a
+// multiple of `grain` except the last), on the calling thread and pooled workers; serial when
+// threads <= 1, n is small, or no core is free (ThreadClaim).
 template <class Fn>
 void parallel_for(int64_t n, int threads, int64_t grain, Fn&& fn) {
   if (grain < 1) grain = 1;
   const int64_t max_pieces = (n + grain - 1) / grain;
-  int pieces = threads < max_pieces ? threads : static_cast<int>(max_pieces);
-#if LSTMRT_HAVE_OPENMP
+  const int pieces = threads < max_pieces ? threads : static_cast<int>(max_pieces);
   if (pieces > 1) {
-#pragma omp parallel num_threads(pieces)
-    {
-      ScopedFlushDenormals ftz;
-      const int id = omp_get_thread_num();
-      const int count = omp_get_num_threads();
+    ThreadClaim claim(pieces);
+    WorkerTeam team(claim.threads());
+    const int count = team.size();
+    if (count > 1) {
       const int64_t per = (max_pieces + count - 1) / count * grain;
-      const int64_t b = id * per;
-      const int64_t e = b + per < n ? b + per : n;
-      if (b < e) fn(b, e);
+      auto piece = [&](int id) {
+        const int64_t b = id * per;
+        const int64_t e = b + per < n ? b + per : n;
+        if (b < e) fn(b, e);
+      };
+      team.run(count, piece);
+      return;
     }
-    return;
   }
-#endif
-  (void)pieces;
   if (n > 0) fn(int64_t{0}, n);
 }
 

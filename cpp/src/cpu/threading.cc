@@ -54,10 +54,10 @@ int default_num_threads() {
     }
     const int physical = physical_cores();
     if (physical > 0) return physical;
-#if LSTMRT_HAVE_OPENMP
-    // omp_get_num_procs honours the CPU affinity mask (taskset, containers).
-    const int procs = omp_get_num_procs();
-    if (procs > 0) return procs;
+#if defined(__linux__)
+    // The affinity mask (taskset, containers) when the topology files are missing.
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
 #endif
     const unsigned hw = std::thread::hardware_concurrency();
     return hw > 0 ? static_cast<int>(hw) : 1;

@@ -301,6 +301,8 @@ namespace {
 // carried (a stream) gains 1 us at best at H=128 (LSTM, 262 kFLOP: 8.4-8.9 -> 7.0-7.9 us) but
 // lost up to 12 us in some benchmark runs (GRU, 197 kFLOP: 6.8 -> 5.4-18.2 us, when the second
 // core is late), and wins clearly from H=256 (GRU 786 kFLOP: 23.3 -> 15.7 us).
+// With lstmrt's own worker pool, 2 threads at H=128 measured 0.84-1.22x the 1-thread time in
+// interleaved runs: no clear gain, so single steps below 500 kFLOP stay on one thread.
 constexpr double kMinStepFlopsForThreads = 100000.0;
 constexpr double kMinCallFlopsForThreads = 500000.0;
 // Recurrent weights up to this size are read whole by every thread when the batch is split
@@ -337,7 +339,8 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   if (step_flops < kMinStepFlopsForThreads || step_flops * s.seq < kMinCallFlopsForThreads) wanted = 1;
   if (batch < 4) wanted = std::min(wanted, parts * num_dir_);  // unit split: one thread per partition at most
   ThreadClaim claim(wanted);
-  const int T = claim.threads();
+  WorkerTeam workers(claim.threads());
+  const int T = workers.size();
 
   Team team;
   team.parallel_directions = num_dir_ == 2 && T >= 2;
@@ -380,26 +383,8 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
     run_team(team, 0, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c);
     return;
   }
-#if LSTMRT_HAVE_OPENMP
-  bool fell_back = false;
-#pragma omp parallel num_threads(total)
-  {
-    ScopedFlushDenormals worker_ftz;
-    if (omp_get_num_threads() == total) {
-      run_team(team, omp_get_thread_num(), s, X, lens, initial_h, initial_c, Y, Y_h, Y_c);
-    } else if (omp_get_thread_num() == 0) {
-      fell_back = true;  // fewer threads than asked (nested parallelism off): run serially below
-    }
-  }
-  if (!fell_back) return;
-#endif
-  Team serial = team;
-  serial.size = 1;
-  serial.parallel_directions = false;
-  PhaseScheduler one[2] = {PhaseScheduler(parts, 1), PhaseScheduler(parts, 1)};
-  serial.sched[0] = &one[0];
-  serial.sched[1] = &one[1];
-  run_team(serial, 0, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c);
+  auto member = [&](int m) { run_team(team, m, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c); };
+  workers.run(total, member);
 }
 
 // The work of one thread: `member` indexes the team (direction-major when directions run in

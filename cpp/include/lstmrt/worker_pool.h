@@ -1,0 +1,71 @@
+// lstmrt's own worker threads, shared by every call in the process, and the team a call borrows.
+//
+// Why not OpenMP: a single timestep costs a few microseconds, so what matters is how fast an idle
+// worker starts on the next call, and that is the OpenMP runtime's spin policy, which lstmrt
+// cannot set. A process has one libgomp whichever library loaded it first (PyTorch ships its
+// own under the same soname), and libgomp stops spinning almost at once when the process holds
+// more OpenMP threads than cores; every call then waits for a sleeping worker to be woken. In the
+// benchmark process (PyTorch and onnxruntime loaded) one step of hidden 128 on 2 threads took
+// 7-35 us under OpenMP against 5-8 us with OMP_WAIT_POLICY=ACTIVE (LSTM and GRU). These workers
+// spin for LSTMRT_SPIN_US microseconds after each job (default 1000), then sleep until the next.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace lstmrt {
+
+struct PoolWorker;
+
+// The calling thread plus up to `threads - 1` pooled workers, held from construction to
+// destruction. Called from inside a team's job (nested parallelism), it holds no worker.
+class WorkerTeam {
+ public:
+  explicit WorkerTeam(int threads);
+  ~WorkerTeam();
+  WorkerTeam(const WorkerTeam&) = delete;
+  WorkerTeam& operator=(const WorkerTeam&) = delete;
+
+  // Threads this team can run at once: 1 + the workers it holds.
+  int size() const { return 1 + count_; }
+
+  // Runs fn(member) exactly once for every member < `members` (<= size()): member 0 on the
+  // calling thread, the others on the team's workers, each under flush-to-zero. A worker that
+  // has not yet started its member when the caller is done with its own (it was asleep or
+  // descheduled) is released, and the caller runs that member itself. Returns when every member
+  // has run. fn must not throw.
+  template <class Fn>
+  void run(int members, Fn& fn) {
+    run_erased(members, &call<Fn>, &fn);
+  }
+
+ private:
+  template <class Fn>
+  static void call(void* fn, int member) {
+    (*static_cast<Fn*>(fn))(member);
+  }
+  void run_erased(int members, void (*call)(void*, int), void* fn);
+
+  static constexpr int kInline = 16;
+  PoolWorker* inline_[kInline];
+  std::vector<PoolWorker*> heap_;  // teams larger than kInline + 1
+  PoolWorker** workers_ = inline_;
+  int count_ = 0;
+};
+
+// Microseconds a worker keeps spinning for new work after a job (LSTMRT_SPIN_US, default 1000).
+int64_t worker_spin_microseconds();
+
+namespace testing {
+// While held, workers leave posted members alone, so teams run every member on the caller (late
+// or absent workers, made deterministic for the tests).
+void hold_workers(bool hold);
+struct PoolStats {
+  int workers = 0;                 // threads the pool has started
+  int64_t jobs_by_workers = 0;     // members run on a worker
+  int64_t members_taken_back = 0;  // members a caller ran because its worker had not started
+};
+PoolStats pool_stats();
+}  // namespace testing
+
+}  // namespace lstmrt

@@ -1,0 +1,232 @@
+#include "lstmrt/worker_pool.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "lstmrt/phase_scheduler.h"  // LSTMRT_PAUSE
+#include "lstmrt/threading.h"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define LSTMRT_HAVE_ATFORK 1
+#endif
+
+namespace lstmrt {
+
+namespace {
+
+// A worker's slot goes Idle -> Posted (a team hands it a member) -> Running (the worker took it)
+// -> Done -> Idle (the team saw it finish); or Posted -> Idle when the team took the member back
+// before the worker started it.
+enum SlotState : int { kIdle = 0, kPosted = 1, kRunning = 2, kDone = 3 };
+
+thread_local bool t_in_team_job = false;  // this thread is running a member of some team's job
+
+std::atomic<bool> g_hold_workers{false};  // testing: workers leave posted jobs alone
+std::atomic<int64_t> g_jobs_by_workers{0};
+std::atomic<int64_t> g_members_taken_back{0};
+
+int64_t read_spin_microseconds() {
+  if (const char* env = std::getenv("LSTMRT_SPIN_US")) {
+    char* end = nullptr;
+    const long long v = std::strtoll(env, &end, 10);
+    if (end != env && v >= 0) return static_cast<int64_t>(v);
+  }
+  return 1000;
+}
+
+}  // namespace
+
+struct PoolWorker {
+  alignas(64) std::atomic<int> state{kIdle};
+  void (*call)(void*, int) = nullptr;
+  void* fn = nullptr;
+  int member = 0;
+  alignas(64) std::atomic<bool> owned{false};  // held by a team
+  std::atomic<bool> sleeping{false};
+  std::mutex mutex;
+  std::condition_variable wake;
+};
+
+namespace {
+
+// Waits for a posted job: spins for the spin time, then sleeps until a team posts one.
+void wait_for_post(PoolWorker& w, std::chrono::microseconds spin) {
+  for (;;) {
+    const auto deadline = std::chrono::steady_clock::now() + spin;
+    for (unsigned i = 1;; ++i) {
+      if (w.state.load(std::memory_order_acquire) == kPosted && !g_hold_workers.load(std::memory_order_relaxed))
+        return;
+      LSTMRT_PAUSE();
+      if ((i & 127) != 0) continue;
+      if (g_hold_workers.load(std::memory_order_relaxed)) {
+        std::this_thread::yield();
+        continue;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) break;
+    }
+    std::unique_lock<std::mutex> lock(w.mutex);
+    // seq_cst on both sides: either this load sees the post, or the poster sees `sleeping`
+    // and notifies under the mutex, once this thread is waiting.
+    w.sleeping.store(true, std::memory_order_seq_cst);
+    while (w.state.load(std::memory_order_seq_cst) != kPosted) w.wake.wait(lock);
+    w.sleeping.store(false, std::memory_order_relaxed);
+  }
+}
+
+void worker_main(PoolWorker* w) {
+  t_in_team_job = true;  // a job that asks for threads runs on this one alone
+  const std::chrono::microseconds spin(worker_spin_microseconds());
+  for (;;) {
+    wait_for_post(*w, spin);
+    int expected = kPosted;
+    if (!w->state.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) continue;  // taken back
+    {
+      ScopedFlushDenormals ftz;
+      w->call(w->fn, w->member);
+    }
+    g_jobs_by_workers.fetch_add(1, std::memory_order_relaxed);
+    w->state.store(kDone, std::memory_order_release);
+  }
+}
+
+// Every worker the process has started. Workers are never destroyed: they sleep when idle, and
+// joining them from a static destructor at exit would race with daemon threads still calling.
+class Pool {
+ public:
+  static constexpr int kMaxWorkers = 256;
+
+  // Takes up to `wanted` workers that no team holds, starting new ones as needed.
+  int acquire(int wanted, PoolWorker** out) {
+    int got = 0;
+    const int existing = count_.load(std::memory_order_acquire);
+    for (int i = 0; i < existing && got < wanted; ++i) {
+      bool expected = false;
+      if (workers_[i]->owned.compare_exchange_strong(expected, true, std::memory_order_acquire)) out[got++] = workers_[i];
+    }
+    if (got == wanted) return got;
+    std::lock_guard<std::mutex> lock(grow_);
+    while (got < wanted && count_.load(std::memory_order_relaxed) < kMaxWorkers) {
+      PoolWorker* w = new PoolWorker();
+      w->owned.store(true, std::memory_order_relaxed);
+      try {
+        std::thread(worker_main, w).detach();
+      } catch (...) {  // the system refused a thread: run with the ones we have
+        delete w;
+        break;
+      }
+      workers_[count_.load(std::memory_order_relaxed)] = w;
+      count_.fetch_add(1, std::memory_order_release);
+      out[got++] = w;
+    }
+    return got;
+  }
+
+  int size() const { return count_.load(std::memory_order_acquire); }
+
+ private:
+  std::mutex grow_;
+  std::atomic<int> count_{0};
+  PoolWorker* workers_[kMaxWorkers] = {};
+};
+
+std::atomic<Pool*> g_pool{nullptr};
+
+Pool& pool() {
+  Pool* p = g_pool.load(std::memory_order_acquire);
+  if (p) return *p;
+  static std::once_flag once;
+  std::call_once(once, [] {
+#if LSTMRT_HAVE_ATFORK
+    // A forked child has none of the parent's threads: it starts a pool of its own (the parent's
+    // is leaked in the child, which never touches it).
+    pthread_atfork(nullptr, nullptr, [] { g_pool.store(new Pool(), std::memory_order_release); });
+#endif
+    Pool* expected = nullptr;
+    g_pool.compare_exchange_strong(expected, new Pool(), std::memory_order_acq_rel);
+  });
+  return *g_pool.load(std::memory_order_acquire);
+}
+
+}  // namespace
+
+int64_t worker_spin_microseconds() {
+  static const int64_t us = read_spin_microseconds();
+  return us;
+}
+
+WorkerTeam::WorkerTeam(int threads) {
+  const int wanted = threads - 1;
+  if (wanted <= 0 || t_in_team_job) return;
+  if (wanted > kInline) {
+    heap_.resize(static_cast<size_t>(wanted));
+    workers_ = heap_.data();
+  }
+  count_ = pool().acquire(wanted, workers_);
+}
+
+WorkerTeam::~WorkerTeam() {
+  for (int i = 0; i < count_; ++i) workers_[i]->owned.store(false, std::memory_order_release);
+}
+
+void WorkerTeam::run_erased(int members, void (*call)(void*, int), void* fn) {
+  if (members > size()) members = size();
+  for (int m = 1; m < members; ++m) {
+    PoolWorker& w = *workers_[m - 1];
+    w.call = call;
+    w.fn = fn;
+    w.member = m;
+    w.state.store(kPosted, std::memory_order_seq_cst);
+    if (w.sleeping.load(std::memory_order_seq_cst)) {
+      std::lock_guard<std::mutex> lock(w.mutex);
+      w.wake.notify_one();
+    }
+  }
+  const bool was_in_job = t_in_team_job;
+  t_in_team_job = true;
+  {
+    ScopedFlushDenormals ftz;
+    call(fn, 0);
+    // Members whose worker has not started yet are taken back and run here; the others are
+    // waited for.
+    for (int m = 1; m < members; ++m) {
+      PoolWorker& w = *workers_[m - 1];
+      int expected = kPosted;
+      if (w.state.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel)) {
+        g_members_taken_back.fetch_add(1, std::memory_order_relaxed);
+        call(fn, m);
+      }
+    }
+  }
+  t_in_team_job = was_in_job;
+  for (int m = 1; m < members; ++m) {
+    PoolWorker& w = *workers_[m - 1];
+    for (unsigned i = 1; w.state.load(std::memory_order_acquire) != kDone; ++i) {
+      if (w.state.load(std::memory_order_relaxed) == kIdle) break;  // taken back above
+      LSTMRT_PAUSE();
+      if ((i & 1023) == 0) std::this_thread::yield();  // its thread was descheduled mid-job
+    }
+    w.state.store(kIdle, std::memory_order_release);
+  }
+}
+
+namespace testing {
+
+void hold_workers(bool hold) { g_hold_workers.store(hold, std::memory_order_seq_cst); }
+
+PoolStats pool_stats() {
+  PoolStats s;
+  Pool* p = g_pool.load(std::memory_order_acquire);
+  s.workers = p ? p->size() : 0;
+  s.jobs_by_workers = g_jobs_by_workers.load(std::memory_order_relaxed);
+  s.members_taken_back = g_members_taken_back.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace testing
+
+}  // namespace lstmrt

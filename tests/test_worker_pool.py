@@ -1,0 +1,201 @@
+"""lstmrt's worker pool: every piece of work runs exactly once, whoever runs it.
+
+A call posts its members to pooled workers and runs member 0 itself. A worker that has not
+started its member when the caller is done is skipped and the caller runs that member; in a
+recurrent layer the caller also takes over, at once, the partitions of a worker that has not
+arrived yet, and a worker that arrives late catches up and joins at the step in progress.
+``testing.hold_workers`` makes workers ignore posted work, which turns "late" and "absent" into
+deterministic cases. Results are compared bit for bit with one thread: every partition is
+computed by the same kernel on the same data, whichever thread runs it.
+"""
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+import lstmrt
+from lstmrt import _core
+
+testing = _core.testing
+
+
+@contextmanager
+def held_workers():
+    testing.hold_workers(True)
+    try:
+        yield
+    finally:
+        testing.hold_workers(False)
+
+
+def _stats_delta(before):
+    after = testing.pool_stats()
+    return {k: after[k] - before[k] for k in ("jobs_by_workers", "members_taken_back")}
+
+
+@pytest.mark.parametrize("n,threads,grain", [(1, 2, 1), (2, 2, 1), (7, 2, 1), (100, 2, 8), (100, 3, 8), (1000, 4, 1),
+                                             (5, 8, 1), (0, 2, 1)])
+def test_parallel_for_runs_every_index_once(n, threads, grain):
+    runs, _ = testing.parallel_for_owners(n, threads, grain)
+    assert runs == [1] * n
+
+
+def test_parallel_for_with_workers_held_runs_everything_on_the_caller():
+    before = testing.pool_stats()
+    with held_workers():
+        runs, on_caller = testing.parallel_for_owners(64, 2, 1)
+    assert runs == [1] * 64
+    assert on_caller == [1] * 64
+    delta = _stats_delta(before)
+    if lstmrt.cpu_info()["default_threads"] >= 2:
+        assert delta["members_taken_back"] >= 1
+    assert delta["jobs_by_workers"] == 0
+
+
+def test_parallel_for_from_many_threads_at_once():
+    errors = []
+
+    def hammer():
+        try:
+            for _ in range(200):
+                runs, _ = testing.parallel_for_owners(37, 2, 1)
+                if runs != [1] * 37:
+                    errors.append(runs)
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def _layer_pair(cell, batch, direction="forward", H=40, I=24, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    g = {"LSTM": 4, "GRU": 3, "RNN": 1}[cell]
+    d = 2 if direction == "bidirectional" else 1
+    W = (rng.standard_normal((d, g * H, I)) * 0.3).astype(np.float32)
+    R = (rng.standard_normal((d, g * H, H)) * 0.3).astype(np.float32)
+    B = (rng.standard_normal((d, 2 * g * H)) * 0.1).astype(np.float32)
+    cls = getattr(lstmrt.ops, cell)
+    one = cls(W, R, B, threads=1, direction=direction, **kw)
+    two = cls(W, R, B, threads=2, direction=direction, **kw)
+    return one, two, rng
+
+
+CELLS = [("LSTM", {}), ("GRU", {"linear_before_reset": 0}), ("GRU", {"linear_before_reset": 1}), ("RNN", {})]
+CELL_IDS = ["lstm", "gru-lbr0", "gru-lbr1", "rnn"]
+
+
+@pytest.mark.parametrize("cell,kw", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("batch,direction", [(1, "forward"), (4, "forward"), (16, "forward"), (3, "bidirectional")],
+                         ids=["units-b1", "units-b4", "rows-b16", "bidir"])
+def test_layer_with_workers_held_equals_one_thread(cell, kw, batch, direction):
+    """No worker ever starts: the caller runs every partition of every step, then the members."""
+    one, two, rng = _layer_pair(cell, batch, direction, **kw)
+    X = rng.standard_normal((25, batch, 24)).astype(np.float32)
+    lens = rng.integers(0, 26, size=batch).astype(np.int32)
+    want = one(X, lens)
+    with held_workers():
+        got = two(X, lens)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    # And with the workers back, the same again.
+    for g, w in zip(two(X, lens), want):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs for a worker to join a running call")
+@pytest.mark.parametrize("cell,kw", [("LSTM", {}), ("GRU", {"linear_before_reset": 0})], ids=["lstm", "gru-lbr0"])
+def test_worker_arriving_mid_call_catches_up(cell, kw):
+    """The worker is released while the caller is part-way through a long sequence: it catches up
+    with the step in progress and joins; the result is the one-thread result."""
+    one, two, rng = _layer_pair(cell, 1, H=256, I=256, seed=3, **kw)
+    X = rng.standard_normal((3000, 1, 256)).astype(np.float32)
+    want = one(X)
+    for attempt in range(3):
+        before = testing.pool_stats()
+        result = {}
+        testing.hold_workers(True)
+        try:
+            t = threading.Thread(target=lambda: result.setdefault("y", two(X)))
+            t.start()
+            time.sleep(0.003)  # the call (tens of ms) is under way, every partition on the caller
+        finally:
+            testing.hold_workers(False)
+        t.join()
+        for g, w in zip(result["y"], want):
+            np.testing.assert_array_equal(g, w)
+        if _stats_delta(before)["jobs_by_workers"] >= 1:
+            return  # the worker did start inside the call
+    pytest.fail("the released worker never started within a call of 3000 steps")
+
+
+_SPIN_ZERO_SCRIPT = r"""
+import numpy as np, lstmrt
+assert lstmrt.cpu_info()["worker_spin_us"] == 0, lstmrt.cpu_info()["worker_spin_us"]
+rng = np.random.default_rng(1)
+H = 256
+W = (rng.standard_normal((1, 4 * H, H)) * 0.1).astype(np.float32)
+R = (rng.standard_normal((1, 4 * H, H)) * 0.1).astype(np.float32)
+one = lstmrt.ops.LSTM(W, R, threads=1)
+two = lstmrt.ops.LSTM(W, R, threads=2)
+for seq in (1, 1, 3, 40, 1, 7):
+    for _ in range(30):
+        X = rng.standard_normal((seq, 1, H)).astype(np.float32)
+        for a, b in zip(one(X), two(X)):
+            assert np.array_equal(a, b)
+print("ok")
+"""
+
+
+def test_workers_that_sleep_after_every_job_give_the_same_results():
+    """LSTMRT_SPIN_US=0: a worker sleeps as soon as it is idle, so every call wakes it (or starts
+    without it)."""
+    env = dict(os.environ, LSTMRT_SPIN_US="0")
+    out = subprocess.run([sys.executable, "-c", _SPIN_ZERO_SCRIPT], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def _forked_child(conn):
+    before = testing.pool_stats()
+    rng = np.random.default_rng(2)
+    W = (rng.standard_normal((1, 4 * 256, 256)) * 0.1).astype(np.float32)
+    R = (rng.standard_normal((1, 4 * 256, 256)) * 0.1).astype(np.float32)
+    X = rng.standard_normal((200, 1, 256)).astype(np.float32)
+    one = lstmrt.ops.LSTM(W, R, threads=1)(X)
+    two = lstmrt.ops.LSTM(W, R, threads=2)(X)
+    same = all(np.array_equal(a, b) for a, b in zip(one, two))
+    conn.send((same, testing.pool_stats()["jobs_by_workers"] - before["jobs_by_workers"]))
+    conn.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_forked_child_starts_workers_of_its_own():
+    # The parent has a worker now.
+    one, two, rng = _layer_pair("LSTM", 1, H=256, I=256)
+    two(rng.standard_normal((50, 1, 256)).astype(np.float32))
+    ctx = mp.get_context("fork")
+    parent_end, child_end = ctx.Pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python >= 3.12 warns about fork with threads
+        p = ctx.Process(target=_forked_child, args=(child_end,))
+        p.start()
+    assert parent_end.poll(60), "the forked child did not answer"
+    same, jobs = parent_end.recv()
+    p.join(10)
+    assert same
+    if lstmrt.cpu_info()["default_threads"] >= 2:
+        assert jobs >= 1, "the child's calls never ran on a worker"
