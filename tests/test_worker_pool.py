@@ -199,3 +199,26 @@ def test_forked_child_starts_workers_of_its_own():
     assert same
     if lstmrt.cpu_info()["default_threads"] >= 2:
         assert jobs >= 1, "the child's calls never ran on a worker"
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs for the worker")
+def test_worker_woken_for_a_call_it_missed_stays_awake_for_the_next():
+    """Serial work with short parallel sections, after an idle spell: the first section wakes
+    the sleeping worker, usually too late for that section (the caller then runs its piece). The
+    wake-up must still end the worker's sleep, so that it spins and takes the next sections; a
+    worker that went back to sleep whenever its piece had been taken back missed nearly all."""
+    if lstmrt.cpu_info()["worker_spin_us"] < 500:
+        pytest.skip("LSTMRT_SPIN_US is set below the gap between the sections")
+    testing.parallel_for_owners(2, 2, 1)  # the worker exists
+    time.sleep(0.05)  # ... and is asleep now
+    before = testing.pool_stats()
+    calls = 300
+    for _ in range(calls):
+        end = time.perf_counter() + 100e-6
+        while time.perf_counter() < end:  # the serial part of the work
+            pass
+        runs, _ = testing.parallel_for_owners(40000, 2, 1)  # two pieces of a few microseconds
+        assert runs[0] == 1 and runs[-1] == 1
+    delta = _stats_delta(before)
+    assert delta["jobs_by_workers"] + delta["members_taken_back"] == calls
+    assert delta["jobs_by_workers"] >= calls // 4, delta

@@ -48,6 +48,7 @@ struct PoolWorker {
   int member = 0;
   alignas(64) std::atomic<bool> owned{false};  // held by a team
   std::atomic<bool> sleeping{false};
+  bool woken = false;  // a team has woken it (under mutex)
   std::mutex mutex;
   std::condition_variable wake;
 };
@@ -71,9 +72,13 @@ void wait_for_post(PoolWorker& w, std::chrono::microseconds spin) {
     }
     std::unique_lock<std::mutex> lock(w.mutex);
     // seq_cst on both sides: either this load sees the post, or the poster sees `sleeping`
-    // and notifies under the mutex, once this thread is waiting.
+    // and wakes this thread under the mutex, once it is waiting. Any wake-up ends the sleep,
+    // even when the team has taken its member back meanwhile (a sleeping worker often wakes
+    // too late for the call that woke it): the worker then spins again, ready for the next call,
+    // instead of sleeping through every call that cannot wait for it.
     w.sleeping.store(true, std::memory_order_seq_cst);
-    while (w.state.load(std::memory_order_seq_cst) != kPosted) w.wake.wait(lock);
+    while (!w.woken && w.state.load(std::memory_order_seq_cst) != kPosted) w.wake.wait(lock);
+    w.woken = false;
     w.sleeping.store(false, std::memory_order_relaxed);
   }
 }
@@ -183,6 +188,7 @@ void WorkerTeam::run_erased(int members, void (*call)(void*, int), void* fn) {
     w.state.store(kPosted, std::memory_order_seq_cst);
     if (w.sleeping.load(std::memory_order_seq_cst)) {
       std::lock_guard<std::mutex> lock(w.mutex);
+      w.woken = true;
       w.wake.notify_one();
     }
   }
