@@ -9,10 +9,10 @@
 //   being scheduled): the owner then starts late, runs nothing until it has caught up with the
 //   phase in progress, and from there on takes its partitions as usual;
 // - after a grace period, when the owner had arrived (it was descheduled mid-call: the machine is
-//   oversubscribed). An owner that then finds its home partition taken leaves the team for the
-//   rest of the call, and the others adopt its partitions from then on without waiting. So a
-//   machine busy with other work degrades a call towards the single-thread time, instead of
-//   stalling every phase for a scheduler time slice.
+//   busy, or a virtual CPU was preempted). An owner that then finds its home partition taken
+//   marks itself away, and until it is back the others adopt its partitions without waiting;
+//   at the next phase it is back and takes its partitions again. So a descheduled thread costs
+//   one grace period per incident, and the call does not stay on fewer threads once it returns.
 #pragma once
 
 #include <atomic>
@@ -58,14 +58,14 @@ class PhaseScheduler {
   PhaseScheduler& operator=(const PhaseScheduler&) = delete;
 
   // Runs fn(p) for the partitions of `phase` (phases are numbered 0, 1, 2, ... and every member
-  // calls every phase in order until it leaves). Returns true when all partitions of the phase
-  // are done; false when this member has left the team (its home partition had been taken): it
-  // must then stop calling run_phase for this call, and call leave() on any other scheduler it
-  // works for.
+  // calls every phase in order), and returns when all partitions of the phase are done.
   template <class Fn>
-  bool run_phase(int64_t phase, int member, Fn&& fn) {
-    if (team_ > 1 && !joined_[member] && !arrived_[member].load(std::memory_order_relaxed))
-      arrived_[member].store(true, std::memory_order_release);
+  void run_phase(int64_t phase, int member, Fn&& fn) {
+    if (team_ > 1) {
+      if (!joined_[member] && !arrived_[member].load(std::memory_order_relaxed))
+        arrived_[member].store(true, std::memory_order_release);
+      if (left_[member].load(std::memory_order_relaxed)) left_[member].store(false, std::memory_order_release);
+    }
     bool lost_home = false;
     for (int p = member; p < parts_; p += team_) {
       if (claim(p, phase)) {
@@ -75,13 +75,11 @@ class PhaseScheduler {
         lost_home = true;
       }
     }
-    if (team_ <= 1) return true;
-    if (lost_home && joined_[member]) {
-      leave(member);
-      return false;
-    }
+    if (team_ <= 1) return;
+    // Taken while this member was descheduled: away until the next phase.
+    if (lost_home && joined_[member]) left_[member].store(true, std::memory_order_release);
     // (A member that has not joined yet is catching up: it waits for the phase like the others.)
-    // Partitions of members that left are adopted at once.
+    // Partitions of members that are away are adopted at once.
     for (int p = 0; p < parts_; ++p)
       if (left_[p % team_].load(std::memory_order_relaxed) && claim(p, phase)) finish(p, fn);
     const int64_t target = (phase + 1) * parts_;
@@ -104,10 +102,7 @@ class PhaseScheduler {
       LSTMRT_PAUSE();
       if ((spins & 255) == 0) grace_over = std::chrono::steady_clock::now() - start > kGrace;
     }
-    return true;
   }
-
-  void leave(int member) { left_[member].store(true, std::memory_order_release); }
 
  private:
   static constexpr std::chrono::microseconds kGrace{30};
@@ -139,7 +134,7 @@ class PhaseScheduler {
   std::unique_ptr<bool[]> heap_joined_;
   std::unique_ptr<bool[]> heap_all_arrived_;
   std::atomic<int64_t>* claimed_;
-  std::atomic<bool>* left_;     // left the team: its partitions are adopted at once
+  std::atomic<bool>* left_;     // away (was descheduled): its partitions are adopted at once
   std::atomic<bool>* arrived_;  // has started on this call
   bool* joined_;                // has run a home partition in this call
   bool* all_arrived_;           // has seen every member arrive

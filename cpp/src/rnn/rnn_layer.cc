@@ -400,12 +400,6 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
   const int local = team.parallel_directions ? member % team.size : member;
   const int d_begin = team.parallel_directions ? member / team.size : 0;
   const int d_end = team.parallel_directions ? d_begin + 1 : num_dir_;
-  // This thread was descheduled long enough for a teammate to take its work: it leaves every
-  // scheduler it works for, and the others finish the call without waiting for it.
-  auto leave_team = [&]() {
-    for (int d = d_begin; d < d_end; ++d) team.sched[d]->leave(local);
-  };
-
   int64_t max_len = seq;
   if (lens) {
     max_len = 0;
@@ -439,9 +433,9 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     auto run_phase = [&](auto&& fn) {
       if (team.split_batch) {
         for (size_t p = 0; p < all.size(); ++p) fn(static_cast<int>(p));
-        return true;
+      } else {
+        sched.run_phase(phase++, local, fn);
       }
-      return sched.run_phase(phase++, local, fn);
     };
 
     // X·Wᵀ + bias for every timestep (layout 0 skips the steps past every length), and the
@@ -484,10 +478,10 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     };
     if (max_len == 0) {
       // No step runs (every length is 0): the final state is the initial one.
-      if (!run_phase([&](int p) {
+      run_phase([&](int p) {
         prepare(all[p]);
         finish(all[p], buf.h[0]);
-      })) return leave_team();
+      });
       continue;
     }
     // Step 0 reads H_0 for all units in place, so that no partition waits for the others'
@@ -536,7 +530,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
           if (step < len_of(b)) row(b, xw_row(part, b), hr + b * width);
       };
       if (lstm) {
-        if (!run_phase([&](int p) {
+        run_phase([&](int p) {
           const Partition& part = all[p];
           const int64_t u = part.units, j0 = part.j0;
           for_running_rows(part, G * u, [&](int64_t b, const float* xw, const float* hr) {
@@ -545,7 +539,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
             kt.lstm_row(a);
           });
           publish(part);
-        })) return leave_team();
+        });
       } else if (gru) {
         auto gru_args = [&](const Partition& part) {
           GruRowArgs a{};
@@ -590,24 +584,24 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
           publish(part);
         };
         if (linear_before_reset_) {
-          if (!run_phase([&](int p) {
+          run_phase([&](int p) {
             stage1(all[p]);
             stage2(all[p]);
-          })) return leave_team();
+          });
         } else {
           // R_h multiplies r ⊙ H_{t-1} over all units: every partition's stage 1 must be done.
-          if (!run_phase([&](int p) { stage1(all[p]); })) return leave_team();
-          if (!run_phase([&](int p) { stage2(all[p]); })) return leave_team();
+          run_phase([&](int p) { stage1(all[p]); });
+          run_phase([&](int p) { stage2(all[p]); });
         }
       } else {
-        if (!run_phase([&](int p) {
+        run_phase([&](int p) {
           const Partition& part = all[p];
           for_running_rows(part, part.units, [&](int64_t b, const float* xw, const float* hr) {
             RnnRowArgs a{xw, hr, h_next + b * H + part.j0, part.units, act[0], clip_};
             kt.rnn_row(a);
           });
           publish(part);
-        })) return leave_team();
+        });
       }
       cur ^= 1;
     }
