@@ -21,12 +21,7 @@
 #include <memory>
 #include <thread>
 
-#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
-#include <immintrin.h>
-#define LSTMRT_PAUSE() _mm_pause()
-#else
-#define LSTMRT_PAUSE() ((void)0)
-#endif
+#include "lstmrt/threading.h"  // LSTMRT_PAUSE
 
 namespace lstmrt {
 
@@ -35,24 +30,10 @@ class PhaseScheduler {
   PhaseScheduler(int parts, int team) : parts_(parts), team_(team) {
     // Small teams (the common case) use the inline arrays: a call allocates nothing here.
     if (parts > kInline) heap_claimed_.reset(new std::atomic<int64_t>[parts]);
-    if (team > kInline) {
-      heap_left_.reset(new std::atomic<bool>[team]);
-      heap_arrived_.reset(new std::atomic<bool>[team]);
-      heap_joined_.reset(new bool[team]);
-      heap_all_arrived_.reset(new bool[team]);
-    }
+    if (team > kInline) heap_members_.reset(new Member[team]);
     claimed_ = heap_claimed_ ? heap_claimed_.get() : inline_claimed_;
-    left_ = heap_left_ ? heap_left_.get() : inline_left_;
-    arrived_ = heap_arrived_ ? heap_arrived_.get() : inline_arrived_;
-    joined_ = heap_joined_ ? heap_joined_.get() : inline_joined_;
-    all_arrived_ = heap_all_arrived_ ? heap_all_arrived_.get() : inline_all_arrived_;
+    members_ = heap_members_ ? heap_members_.get() : inline_members_;
     for (int p = 0; p < parts; ++p) claimed_[p].store(-1, std::memory_order_relaxed);
-    for (int m = 0; m < team; ++m) {
-      left_[m].store(false, std::memory_order_relaxed);
-      arrived_[m].store(false, std::memory_order_relaxed);
-      joined_[m] = false;
-      all_arrived_[m] = false;
-    }
   }
   PhaseScheduler(const PhaseScheduler&) = delete;
   PhaseScheduler& operator=(const PhaseScheduler&) = delete;
@@ -61,15 +42,15 @@ class PhaseScheduler {
   // calls every phase in order), and returns when all partitions of the phase are done.
   template <class Fn>
   void run_phase(int64_t phase, int member, Fn&& fn) {
+    Member& me = members_[member];
     if (team_ > 1) {
-      if (!joined_[member] && !arrived_[member].load(std::memory_order_relaxed))
-        arrived_[member].store(true, std::memory_order_release);
-      if (left_[member].load(std::memory_order_relaxed)) left_[member].store(false, std::memory_order_release);
+      if (!me.arrived.load(std::memory_order_relaxed)) me.arrived.store(true, std::memory_order_release);
+      if (me.away.load(std::memory_order_relaxed)) me.away.store(false, std::memory_order_release);
     }
     bool lost_home = false;
     for (int p = member; p < parts_; p += team_) {
       if (claim(p, phase)) {
-        joined_[member] = true;
+        me.joined = true;
         finish(p, fn);
       } else {
         lost_home = true;
@@ -77,26 +58,26 @@ class PhaseScheduler {
     }
     if (team_ <= 1) return;
     // Taken while this member was descheduled: away until the next phase.
-    if (lost_home && joined_[member]) left_[member].store(true, std::memory_order_release);
+    if (lost_home && me.joined) me.away.store(true, std::memory_order_release);
     // (A member that has not joined yet is catching up: it waits for the phase like the others.)
     // Partitions of members that are away are adopted at once.
     for (int p = 0; p < parts_; ++p)
-      if (left_[p % team_].load(std::memory_order_relaxed) && claim(p, phase)) finish(p, fn);
+      if (owner(p).away.load(std::memory_order_relaxed) && claim(p, phase)) finish(p, fn);
     const int64_t target = (phase + 1) * parts_;
     const auto start = std::chrono::steady_clock::now();
     bool grace_over = false;
     for (unsigned spins = 1; done_.load(std::memory_order_acquire) < target; ++spins) {
-      if (grace_over || !all_arrived_[member]) {
+      if (grace_over || !me.saw_all_arrive) {
         bool stole = false, someone_absent = false;
         for (int p = 0; p < parts_; ++p) {
-          const bool absent = !arrived_[p % team_].load(std::memory_order_acquire);
+          const bool absent = !owner(p).arrived.load(std::memory_order_acquire);
           someone_absent |= absent;
           if (claimed_[p].load(std::memory_order_relaxed) == phase - 1 && (grace_over || absent) && claim(p, phase)) {
             finish(p, fn);
             stole = true;
           }
         }
-        if (!someone_absent) all_arrived_[member] = true;  // arrival is for the whole call: stop looking
+        if (!someone_absent) me.saw_all_arrive = true;  // arrival is for the whole call: stop looking
         if (grace_over && !stole) std::this_thread::yield();
       }
       LSTMRT_PAUSE();
@@ -117,27 +98,25 @@ class PhaseScheduler {
     done_.fetch_add(1, std::memory_order_acq_rel);
   }
 
+  // One member's state, on a cache line of its own: the flags are written once per call by their
+  // member and read by the spinning others; the bools are the member's own.
+  struct alignas(64) Member {
+    std::atomic<bool> away{false};     // descheduled: its partitions are adopted at once until it is back
+    std::atomic<bool> arrived{false};  // has started on this call
+    bool joined = false;               // has run a home partition in this call
+    bool saw_all_arrive = false;       // has seen every member arrive
+  };
+  Member& owner(int p) { return members_[p % team_]; }
+
   const int parts_;
   const int team_;
   static constexpr int kInline = 16;
-  // Written once per phase per partition (claimed_), once per call (the flags), and by their
-  // member only (the bools): each kind on lines of its own, so that spinning readers of one do
-  // not slow the writers of another.
-  alignas(64) std::atomic<int64_t> inline_claimed_[kInline];
-  alignas(64) std::atomic<bool> inline_left_[kInline];
-  std::atomic<bool> inline_arrived_[kInline];
-  alignas(64) bool inline_joined_[kInline];
-  bool inline_all_arrived_[kInline];
+  alignas(64) std::atomic<int64_t> inline_claimed_[kInline];  // written once per phase per partition
+  Member inline_members_[kInline];
   std::unique_ptr<std::atomic<int64_t>[]> heap_claimed_;
-  std::unique_ptr<std::atomic<bool>[]> heap_left_;
-  std::unique_ptr<std::atomic<bool>[]> heap_arrived_;
-  std::unique_ptr<bool[]> heap_joined_;
-  std::unique_ptr<bool[]> heap_all_arrived_;
+  std::unique_ptr<Member[]> heap_members_;
   std::atomic<int64_t>* claimed_;
-  std::atomic<bool>* left_;     // away (was descheduled): its partitions are adopted at once
-  std::atomic<bool>* arrived_;  // has started on this call
-  bool* joined_;                // has run a home partition in this call
-  bool* all_arrived_;           // has seen every member arrive
+  Member* members_;
   alignas(64) std::atomic<int64_t> done_{0};
 };
 

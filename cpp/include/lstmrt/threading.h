@@ -5,6 +5,14 @@
 
 #include "lstmrt/worker_pool.h"
 
+// One step of a spin-wait: tells the core this thread is only waiting.
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <immintrin.h>
+#define LSTMRT_PAUSE() _mm_pause()
+#else
+#define LSTMRT_PAUSE() ((void)0)
+#endif
+
 namespace lstmrt {
 
 // LSTMRT_NUM_THREADS when set, else the number of cores the process may use.

@@ -7,7 +7,6 @@
 #include <mutex>
 #include <thread>
 
-#include "lstmrt/phase_scheduler.h"  // LSTMRT_PAUSE
 #include "lstmrt/threading.h"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -211,8 +210,10 @@ void WorkerTeam::run_erased(int members, void (*call)(void*, int), void* fn) {
   t_in_team_job = was_in_job;
   for (int m = 1; m < members; ++m) {
     PoolWorker& w = *workers_[m - 1];
-    for (unsigned i = 1; w.state.load(std::memory_order_acquire) != kDone; ++i) {
-      if (w.state.load(std::memory_order_relaxed) == kIdle) break;  // taken back above
+    // Done, or Idle when it was taken back above.
+    for (unsigned i = 1;; ++i) {
+      const int state = w.state.load(std::memory_order_acquire);
+      if (state == kDone || state == kIdle) break;
       LSTMRT_PAUSE();
       if ((i & 1023) == 0) std::this_thread::yield();  // its thread was descheduled mid-job
     }
