@@ -98,10 +98,13 @@ CELL_IDS = ["lstm", "gru-lbr0", "gru-lbr1", "rnn"]
 
 
 @pytest.mark.parametrize("cell,kw", CELLS, ids=CELL_IDS)
-@pytest.mark.parametrize("batch,direction", [(1, "forward"), (4, "forward"), (16, "forward"), (3, "bidirectional")],
-                         ids=["units-b1", "units-b4", "rows-b16", "bidir"])
+@pytest.mark.parametrize("batch,direction", [(1, "forward"), (4, "forward"), (16, "forward"), (3, "bidirectional"),
+                                             (1, "bidirectional")],
+                         ids=["units-b1", "units-b4", "rows-b16", "bidir", "bidir-b1"])
 def test_layer_with_workers_held_equals_one_thread(cell, kw, batch, direction):
-    """No worker ever starts: the caller runs every partition of every step, then the members."""
+    """No worker ever starts: the caller runs every partition of every step, then the members.
+    (At batch 1 this small layer runs on one thread, from the whole copy that it keeps beside
+    its 2-thread split: the same numbers again.)"""
     one, two, rng = _layer_pair(cell, batch, direction, **kw)
     X = rng.standard_normal((25, batch, 24)).astype(np.float32)
     lens = rng.integers(0, 26, size=batch).astype(np.int32)
@@ -113,6 +116,26 @@ def test_layer_with_workers_held_equals_one_thread(cell, kw, batch, direction):
     # And with the workers back, the same again.
     for g, w in zip(two(X, lens), want):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("cell,kw", CELLS, ids=CELL_IDS)
+# H=32: whole copy for every cell; H=64 and 72 (uneven partitions: 32 + 40): LSTM runs 100-step
+# calls on both threads, GRU and RNN on one thread from the whole copy.
+@pytest.mark.parametrize("H,I", [(32, 16), (64, 64), (72, 40)], ids=["h32", "h64", "h72"])
+def test_small_layers_give_one_thread_results_on_either_copy(cell, kw, H, I):
+    """A layer built for 2 threads keeps a whole copy of small weights for calls on one thread
+    (single steps, short calls) and runs longer ones on its split: every call, and every step of a
+    stream, equals the 1-thread layer bit for bit."""
+    one, two, rng = _layer_pair(cell, 1, H=H, I=I, **kw)
+    for seq in (1, 3, 100):
+        X = rng.standard_normal((seq, 1, I)).astype(np.float32)
+        for g, w in zip(two(X), one(X)):
+            np.testing.assert_array_equal(g, w)
+    s1, s2 = one.stream(), two.stream()
+    for _ in range(5):
+        X = rng.standard_normal((1, 1, I)).astype(np.float32)
+        for g, w in zip(s2(X), s1(X)):
+            np.testing.assert_array_equal(g, w)
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs for a worker to join a running call")

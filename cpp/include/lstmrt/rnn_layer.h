@@ -112,7 +112,8 @@ class RnnLayer {
   };
   struct Team;
 
-  void pack_partitions(const FloatArg& W, const FloatArg& R, const FloatArg& B, const FloatArg& P, int parts);
+  std::vector<std::vector<Partition>> pack_partitions(const FloatArg& W, const FloatArg& R, const FloatArg& B,
+                                                      const FloatArg& P, int parts) const;
   void run_team(const Team& team, int member, const RnnShapes& s, const float* X, const int32_t* lens,
                 const float* initial_h, const float* initial_c, float* Y, float* Y_h, float* Y_c) const;
   std::string where(const std::string& argument) const;
@@ -128,6 +129,9 @@ class RnnLayer {
   bool linear_before_reset_;
   std::vector<Activation> acts_;  // activation_count(cell) per direction
   std::vector<std::vector<Partition>> parts_;  // [direction][partition]
+  // A small layer split for threads also keeps itself whole, as one partition per direction, for
+  // the calls that run on one thread (empty otherwise).
+  std::vector<std::vector<Partition>> whole_;
   std::string context_;
 };
 

@@ -30,6 +30,10 @@ std::string RnnLayer::where(const std::string& argument) const {
 
 namespace {
 
+// Layers whose packed weights (W and R, all directions) are at most this size keep a whole
+// copy beside their split for threads (see whole_): LSTM H=128, input 128, is 512 KiB.
+constexpr double kMaxWholeCopyBytes = 512.0 * 1024.0;
+
 Direction parse_direction(const std::string& d, const std::string& argument) {
   if (d == "forward") return Direction::Forward;
   if (d == "reverse") return Direction::Reverse;
@@ -146,11 +150,19 @@ RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R,
 
   // Partitions of at least 16 units (one AVX-512 vector), at most one per thread.
   const int64_t max_parts = std::max<int64_t>(1, hidden_ / 16);
-  pack_partitions(W, R, B, P, static_cast<int>(std::min<int64_t>(resolve_threads(threads), max_parts)));
+  const int parts = static_cast<int>(std::min<int64_t>(resolve_threads(threads), max_parts));
+  parts_ = pack_partitions(W, R, B, P, parts);
+  // On one thread, several partitions cost a product and a gate pass each per step: the default
+  // 2-thread split of a GRU with H=32 ran its single-thread calls 1.36x slower than one partition
+  // (100 steps, batch 1). Small layers therefore keep a whole copy too; large ones would double
+  // their memory for a few percent.
+  const double packed_bytes = 4.0 * gate_count(cell_) * hidden_ * (input_ + hidden_) * num_dir_;
+  if (parts > 1 && packed_bytes <= kMaxWholeCopyBytes) whole_ = pack_partitions(W, R, B, P, 1);
 }
 
-void RnnLayer::pack_partitions(const FloatArg& W, const FloatArg& R, const FloatArg& B, const FloatArg& P,
-                               int parts) {
+std::vector<std::vector<RnnLayer::Partition>> RnnLayer::pack_partitions(const FloatArg& W, const FloatArg& R,
+                                                                        const FloatArg& B, const FloatArg& P,
+                                                                        int parts) const {
   const int G = gate_count(cell_);
   const int64_t H = hidden_, GH = G * H, I = input_;
   // Unit boundaries on multiples of 16 so that every partition but the last runs whole vectors.
@@ -158,8 +170,7 @@ void RnnLayer::pack_partitions(const FloatArg& W, const FloatArg& R, const Float
   for (int p = 1; p < parts; ++p) bounds.push_back(std::min<int64_t>(H, (H * p / parts + 15) / 16 * 16));
   bounds.push_back(H);
 
-  parts_.clear();
-  parts_.resize(num_dir_);
+  std::vector<std::vector<Partition>> out(static_cast<size_t>(num_dir_));
   std::vector<float> rows;
   for (int d = 0; d < num_dir_; ++d) {
     const float* Wd = W.data + d * GH * I;
@@ -210,9 +221,10 @@ void RnnLayer::pack_partitions(const FloatArg& W, const FloatArg& R, const Float
           std::memcpy(part.peephole.get() + g * u, P.data + d * 3 * H + g * H + part.j0,
                       static_cast<size_t>(u) * sizeof(float));
       }
-      parts_[d].push_back(std::move(part));
+      out[d].push_back(std::move(part));
     }
   }
+  return out;
 }
 
 RnnShapes RnnLayer::check_inputs(const std::vector<int64_t>& x_shape, const int32_t* sequence_lens,
@@ -278,6 +290,7 @@ struct RnnLayer::Team {
   // its own rows: the sequences are independent, so the threads never wait for each other).
   bool split_batch = false;
   PhaseScheduler* sched[2] = {nullptr, nullptr};
+  const std::vector<std::vector<Partition>>* parts = nullptr;  // [direction][partition]: parts_ or whole_
   struct Buffers {
     // X·Wᵀ + bias. Up front for every step: per partition [seq*batch, G*units] at offset
     // seq*batch*G*j0. Per step (`step_projection`): per partition [batch, G*units] at offset
@@ -296,14 +309,17 @@ struct RnnLayer::Team {
 namespace {
 // A team of threads pays off only when each timestep has enough work to outweigh one
 // synchronisation, and the whole call enough to outweigh starting the team. Measured on this
-// 2-core Zen 4 (batch 1, 2 threads vs 1): 100 steps win from H=128 (196 kFLOP/step:
-// 460 -> 280 us) and lose at H=64 (65 kFLOP/step: 149 -> 163 us); a single step with the state
-// carried (a stream) gains 1 us at best at H=128 (LSTM, 262 kFLOP: 8.4-8.9 -> 7.0-7.9 us) but
-// lost up to 12 us in some benchmark runs (GRU, 197 kFLOP: 6.8 -> 5.4-18.2 us, when the second
-// core is late), and wins clearly from H=256 (GRU 786 kFLOP: 23.3 -> 15.7 us).
-// With lstmrt's own worker pool, 2 threads at H=128 measured 0.84-1.22x the 1-thread time in
-// interleaved runs: no clear gain, so single steps below 500 kFLOP stay on one thread.
-constexpr double kMinStepFlopsForThreads = 100000.0;
+// 2-core Zen 4 with lstmrt's own worker pool (batch 1, 100 steps, 2 threads vs 1):
+// - blocks of calls alternated in one process: LSTM H=56-80 (50-102 kFLOP/step) 0.64-0.81x the
+//   1-thread time; GRU H=60-64 (43-49 kFLOP) 0.74-0.90x; LSTM H=48 (37 kFLOP) 1.02x.
+// - in the benchmark, with ONNX Runtime and PyTorch in the process: LSTM H=64 (66 kFLOP) went
+//   from 124-140 to 77-102 us in every round, but GRU H=64 (49 kFLOP) from 96-122 us to 75-93
+//   in some rounds and 148-239 in others. So the line is drawn between the two, at 60 kFLOP.
+//   (With OpenMP's fork/join, LSTM H=64 had lost: 149 -> 163 us.)
+// A single step with the state carried (a stream) at H=128 (LSTM 262 kFLOP, GRU 197) gains in
+// isolation (LSTM 7.2 -> 5.5 us) but measured 0.84-1.26x the 1-thread time in the benchmark's
+// company, so single steps below 500 kFLOP stay on one thread.
+constexpr double kMinStepFlopsForThreads = 60000.0;
 constexpr double kMinCallFlopsForThreads = 500000.0;
 // Recurrent weights up to this size are read whole by every thread when the batch is split
 // (half of a 1 MiB L2: the rest holds the input projections and states streaming past).
@@ -333,16 +349,18 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
 
   const int G = gate_count(cell_);
   const int64_t H = hidden_, batch = s.batch;
-  const int parts = static_cast<int>(parts_[0].size());
+  const int split_parts = static_cast<int>(parts_[0].size());
   const double step_flops = 2.0 * batch * G * H * (H + input_);
   int wanted = resolve_threads(threads);
   if (step_flops < kMinStepFlopsForThreads || step_flops * s.seq < kMinCallFlopsForThreads) wanted = 1;
-  if (batch < 4) wanted = std::min(wanted, parts * num_dir_);  // unit split: one thread per partition at most
+  if (batch < 4) wanted = std::min(wanted, split_parts * num_dir_);  // unit split: one thread per partition at most
   ThreadClaim claim(wanted);
   WorkerTeam workers(claim.threads());
   const int T = workers.size();
 
   Team team;
+  team.parts = T == 1 && !whole_.empty() ? &whole_ : &parts_;
+  const int parts = static_cast<int>((*team.parts)[0].size());
   team.parallel_directions = num_dir_ == 2 && T >= 2;
   const int per_direction = team.parallel_directions ? T / 2 : T;
   // Rows split across threads when each thread gets a few rows for its GEMMs and a direction's
@@ -413,7 +431,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     const Activation* act = &acts_[d * k];
     const Team::Buffers& buf = team.buf[d];
     PhaseScheduler& sched = *team.sched[d];
-    const std::vector<Partition>& all = parts_[d];
+    const std::vector<Partition>& all = (*team.parts)[d];
     auto y_at = [&](int64_t t, int64_t b) {
       return layout_ == 0 ? Y + ((t * num_dir_ + d) * batch + b) * H : Y + ((b * seq + t) * num_dir_ + d) * H;
     };
