@@ -230,13 +230,14 @@ def section_machine(env: dict, meta: dict, figs: Dict[Tuple[str, int], dict], fi
     return out + [""]
 
 
-def check_targets(rows: List[Row]) -> List[Tuple[str, str, str, Optional[bool], List[str]]]:
-    """(target, scope, verdict, met, failing rows) per target."""
+def check_targets(rows: List[Row]) -> List[Tuple[str, str, str, Optional[bool], List[str], List[tuple]]]:
+    """(target, scope, verdict, met, failing rows as text, failing (row, peer, speedup, needed
+    speedup)) per target."""
     timed = [r for r in rows if r.kind in ("rnn", "bidir", "stream", "fixture") and r.t("lstmrt")]
     results = []
 
     def judge(title, scope, need, selected, peers):
-        fails, worst, n = [], None, 0
+        fails, misses, worst, n = [], [], None, 0
         for r in selected:
             for p in peers:
                 s = r.speedup(p)
@@ -246,10 +247,11 @@ def check_targets(rows: List[Row]) -> List[Tuple[str, str, str, Optional[bool], 
                 worst = s if worst is None else min(worst, s)
                 if s < need:
                     fails.append(f"{r.label()} vs {PEER_LABEL[p]}: {s:.2f}×")
+                    misses.append((r, p, s, need))
         if n == 0:
-            return (title, scope, "no rows in this run", None, [])
+            return (title, scope, "no rows in this run", None, [], [])
         verdict = (f"{n - len(fails)} of {n} comparisons meet it; worst {worst:.2f}×")
-        return (title, scope, verdict, not fails, fails)
+        return (title, scope, verdict, not fails, fails, misses)
 
     t = TARGETS
     results.append(judge(t[0][0], t[0][1], t[0][2], timed, ("onnxruntime", "pytorch")))
@@ -293,7 +295,7 @@ def section_targets(rows: List[Row]) -> List[str]:
            "read as against onnxruntime (the PyTorch column is in the tables).", ""]
     body = []
     details = []
-    for title, scope, verdict, met, fails in check_targets(rows):
+    for title, scope, verdict, met, fails, _ in check_targets(rows):
         mark = "n/a" if met is None else ("**met**" if met else "**not met**")
         body.append([title, scope, mark, verdict])
         if fails:
@@ -302,6 +304,90 @@ def section_targets(rows: List[Row]) -> List[str]:
     out += table(["target", "rows", "status", "result"], body, "llll")
     if details:
         out += ["", "Rows that miss a target:", ""] + details
+    return out + [""]
+
+
+def bandwidth(f1: dict, ft: dict, level: str, threads: int) -> Optional[float]:
+    """Bytes/s of weights streamed at a cache level with `threads` threads. L2 is private to a core,
+    so its figure is the 1-thread one times the threads (the measured multi-thread figure also
+    pays for starting the team on a 512 KB product, and would flatter the floor); L3 and DRAM
+    are shared: their multi-thread figure as measured."""
+    if level == "L2" and f1.get("L2_gbps"):
+        return max(threads * f1["L2_gbps"], ft.get("L2_gbps") or 0.0) * 1e9
+    v = ft.get(f"{level}_gbps")
+    return v * 1e9 if v else None
+
+
+def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, int]) -> Optional[float]:
+    """The shortest time this machine allows for a row (a roofline without the per-call cost of
+    crossing from Python): per layer, the input product X·Wᵀ for all steps, at the FMA peak or
+    at the bandwidth of the cache level holding W, whichever is slower, plus per step with a
+    state H_{t-1}·Rᵀ, likewise with R. A single step streams W and R together, so their sum
+    picks the cache level. The matrix rows pass no initial state (step 0 has no recurrent
+    product); the stream carries one. Fixture models get no floor (None)."""
+    if r.kind not in ("rnn", "bidir", "stream") or not r.isa or not r.threads:
+        return None
+    T = int(r.threads)
+    f1, ft = figs.get((r.isa, 1), {}), figs.get((r.isa, T), {})
+    if not ft.get("peak_gflops"):
+        return None
+    peak = ft["peak_gflops"] * 1e9
+    G, H, S, N = bm.GATES[r.cell], int(r.hidden), int(r.seq), int(r.batch)
+    D = int(r.info.get("num_directions", 1))
+    layer_inputs = [int(r.info.get("input", H))] + [D * H] * (int(r.info.get("layers", 1)) - 1)
+    rec_steps = S if r.kind == "stream" else S - 1
+
+    def stream_time(flops: float, nbytes: float) -> Optional[float]:
+        bw = bandwidth(f1, ft, level_of(nbytes, T, caches), T)
+        return max(flops / peak, nbytes / bw) if bw else None
+
+    total = 0.0
+    for I in layer_inputs:
+        w, rr = 4.0 * G * H * I * D, 4.0 * G * H * H * D
+        if S == 1:
+            parts = [stream_time(2.0 * G * H * (I + H * rec_steps) * N * D, w + rr * rec_steps)]
+        else:
+            parts = [stream_time(2.0 * G * H * I * S * N * D, w), stream_time(2.0 * G * H * H * N * D, rr)]
+            parts[1] = parts[1] * rec_steps if parts[1] is not None else None
+        if any(p is None for p in parts):
+            return None
+        total += sum(parts)
+    return total
+
+
+def section_bounds(rows: List[Row], figs, caches) -> List[str]:
+    """Each comparison that misses a target, against the floor of its row: a target that asks for
+    less time than the floor cannot be met on this machine, whatever lstmrt does."""
+    misses = [m for *_, ms in check_targets(rows) for m in ms]
+    if not misses:
+        return []
+    body, beyond, reach = [], 0, 0
+    seen = set()
+    for r, peer, s, need in misses:
+        key = (r.name, peer, need)
+        if key in seen:
+            continue
+        seen.add(key)
+        floor = floor_seconds(r, figs, caches)
+        needed = r.t(peer) / need
+        if floor is None:
+            verdict = "no floor model"
+        elif needed < floor:
+            beyond += 1
+            verdict = f"beyond the floor: {r.t(peer) / floor:.2f}× at most"
+        else:
+            reach += 1
+            verdict = f"within the floor: lstmrt at {r.t('lstmrt') / floor:.1f}× the floor"
+        body.append([r.label(), PEER_LABEL[peer], f"{need:g}×", fmt_ratio(s), fmt_time(r.t("lstmrt")),
+                     fmt_time(needed), fmt_time(floor), verdict])
+    out = ["### Bounds of the misses", "",
+           "*needed* = the peer's time / the target; *floor* = the shortest time this machine allows the row "
+           "(per layer: X·Wᵀ for all steps at the FMA peak or at the bandwidth of the cache level that holds W, "
+           "whichever is slower, plus each step's H·Rᵀ likewise; L2 bandwidth scales with the threads, L3 and "
+           "DRAM as measured; the Python call, about 1.3 µs, is left out). A target whose needed time is "
+           f"under the floor cannot be met here. Of {len(body)} misses, **{beyond} are beyond the floor** and "
+           f"{reach} within it.", ""]
+    out += table(["row", "peer", "target", "speedup", "lstmrt", "needed", "floor", "verdict"], body, "llrrrrrl")
     return out + [""]
 
 
@@ -593,6 +679,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     md += summary_line(rows) + [""]
     md += run_warnings(rows, figs)
     md += section_targets(rows)
+    md += section_bounds(rows, figs, caches)
     md += section_machine(env, meta, figs, fig_source)
     md += section_method(rows)
     md += section_cells(rows, figs, caches)
@@ -608,7 +695,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot and args.plot.exists() else ""))
     for line in summary_line(rows):
         print(line.replace("**", ""))
-    for title, _, verdict, met, _ in check_targets(rows):
+    for title, _, verdict, met, _, _ in check_targets(rows):
         print(f"  [{'n/a' if met is None else ('met' if met else 'NOT met')}] {title}: {verdict}")
     return 0
 

@@ -1,0 +1,69 @@
+"""The benchmark report's floor model (bench/report.py): the shortest time the machine allows a
+row, against which the report judges whether a missed target could be met at all. Checked here
+against figures worked out by hand, so that the verdicts in bench/RESULTS.md rest on arithmetic
+that a test holds still."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import report  # noqa: E402
+
+# Round figures: 100 GFLOP/s and 100 GB/s (L2), 80 (L3), 20 (DRAM) per thread; two threads
+# measure 190 GFLOP/s and, for L2, 150 GB/s (under twice the 1-thread figure: the team's start).
+FIGS = {
+    ("avx512", 1): {"peak_gflops": 100.0, "L2_gbps": 100.0, "L3_gbps": 80.0, "DRAM_gbps": 20.0},
+    ("avx512", 2): {"peak_gflops": 190.0, "L2_gbps": 150.0, "L3_gbps": 160.0, "DRAM_gbps": 30.0},
+}
+CACHES = {"L2": 1 << 20, "L3": 32 << 20}
+
+
+def _row(kind="rnn", cell="lstm", hidden=256, seq=100, batch=1, threads=2, layers=1, dirs=1):
+    return report.Row({"name": "x", "extra_info": {
+        "kind": kind, "cell": cell, "hidden": hidden, "input": hidden, "seq": seq, "batch": batch,
+        "threads": threads, "isa": "avx512", "num_directions": dirs, "layers": layers, "engines": {}}})
+
+
+def test_sequence_at_batch_1_is_the_input_gemm_at_peak_plus_each_step_streaming_R():
+    # LSTM H=256: W and R are 1 MiB each. The input GEMM (52.4 MFLOP) at 190 GFLOP/s; 99 steps
+    # with a state (step 0 has none), each streaming R from the two cores' L2 at 2 x 100 GB/s.
+    w = r = 4.0 * 4 * 256 * 256
+    want = 2.0 * 4 * 256 * 256 * 100 / 190e9 + 99 * (r / 200e9)
+    assert report.floor_seconds(_row(), FIGS, CACHES) == pytest.approx(want)
+    assert w / 200e9 < 2.0 * 4 * 256 * 256 * 100 / 190e9  # (the GEMM is bound by FLOPs, not W)
+
+
+def test_one_thread_and_weights_past_l2_use_the_shared_levels():
+    # LSTM H=512, 1 thread: R is 4 MiB, past one core's L2 -> L3 at 80 GB/s.
+    r = 4.0 * 4 * 512 * 512
+    want = 2.0 * 4 * 512 * 512 * 100 / 100e9 + 99 * (r / 80e9)
+    assert report.floor_seconds(_row(hidden=512, threads=1), FIGS, CACHES) == pytest.approx(want)
+
+
+def test_single_step_streams_w_and_r_together_and_the_matrix_rows_have_no_state():
+    # The seq-1 matrix rows pass no initial state: W only (1 MiB, L2 of two cores).
+    assert report.floor_seconds(_row(seq=1), FIGS, CACHES) == pytest.approx(4.0 * 4 * 256 * 256 / 200e9)
+    # A stream step carries a state: W + R = 2 MiB, over 75% of the two L2s -> L3 at 160 GB/s.
+    assert report.floor_seconds(_row(kind="stream", seq=1), FIGS, CACHES) == pytest.approx(
+        2 * 4.0 * 4 * 256 * 256 / 160e9)
+
+
+def test_batch_32_steps_are_bound_by_flops():
+    step_flops = 2.0 * 3 * 128 * 128 * 32
+    want = 2.0 * 3 * 128 * 128 * 100 * 32 / 190e9 + 99 * step_flops / 190e9
+    assert report.floor_seconds(_row(cell="gru", hidden=128, batch=32), FIGS, CACHES) == pytest.approx(want)
+
+
+def test_two_layer_bidirectional_model_adds_its_layers():
+    # Layer 1 reads H inputs, layer 2 the 2H outputs of both directions.
+    H, D = 256, 2
+    # No state at seq 1: W alone, 2 MiB (layer 1) and 4 MiB (layer 2), both past 75% of the two
+    # L2s -> L3 at 160 GB/s; the FLOPs (1 and 2 MFLOP) take less time.
+    want = sum(4.0 * 4 * H * I * D / 160e9 for I in (H, 2 * H))
+    assert report.floor_seconds(_row(kind="bidir", seq=1, layers=2, dirs=D), FIGS, CACHES) == pytest.approx(want)
+
+
+def test_rows_without_a_model_or_figures_get_no_floor():
+    assert report.floor_seconds(_row(kind="fixture"), FIGS, CACHES) is None
+    assert report.floor_seconds(_row(), {}, CACHES) is None
