@@ -338,7 +338,9 @@ def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, i
     rec_steps = S if r.kind == "stream" else S - 1
 
     def stream_time(flops: float, nbytes: float) -> Optional[float]:
-        bw = bandwidth(f1, ft, level_of(nbytes, T, caches), T)
+        # The fastest level that could hold the bytes (a floor must not exceed any measured time).
+        l2, l3 = int(caches.get("L2", 1 << 20)) * T, int(caches.get("L3", 32 << 20))
+        bw = bandwidth(f1, ft, "L2" if nbytes <= l2 else ("L3" if nbytes <= l3 else "DRAM"), T)
         return max(flops / peak, nbytes / bw) if bw else None
 
     total = 0.0
@@ -383,8 +385,8 @@ def section_bounds(rows: List[Row], figs, caches) -> List[str]:
     out = ["### Bounds of the misses", "",
            "*needed* = the peer's time / the target; *floor* = the shortest time this machine allows the row "
            "(per layer: X·Wᵀ for all steps at the FMA peak or at the bandwidth of the cache level that holds W, "
-           "whichever is slower, plus each step's H·Rᵀ likewise; L2 bandwidth scales with the threads, L3 and "
-           "DRAM as measured; the Python call, about 1.3 µs, is left out). A target whose needed time is "
+           "whichever is slower, plus each step's H·Rᵀ likewise; the fastest level that can hold the bytes; L2 "
+           "bandwidth scales with the threads, L3 and DRAM as measured; the Python call, about 1.3 µs, is left out). A target whose needed time is "
            f"under the floor cannot be met here. Of {len(body)} misses, **{beyond} are beyond the floor** and "
            f"{reach} within it.", ""]
     out += table(["row", "peer", "target", "speedup", "lstmrt", "needed", "floor", "verdict"], body, "llrrrrrl")

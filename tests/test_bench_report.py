@@ -44,9 +44,15 @@ def test_one_thread_and_weights_past_l2_use_the_shared_levels():
 def test_single_step_streams_w_and_r_together_and_the_matrix_rows_have_no_state():
     # The seq-1 matrix rows pass no initial state: W only (1 MiB, L2 of two cores).
     assert report.floor_seconds(_row(seq=1), FIGS, CACHES) == pytest.approx(4.0 * 4 * 256 * 256 / 200e9)
-    # A stream step carries a state: W + R = 2 MiB, over 75% of the two L2s -> L3 at 160 GB/s.
+    # A stream step carries a state: W + R = 2 MiB, as much as the two L2s hold: still L2 (the
+    # floor takes the fastest level that could hold the bytes).
     assert report.floor_seconds(_row(kind="stream", seq=1), FIGS, CACHES) == pytest.approx(
-        2 * 4.0 * 4 * 256 * 256 / 160e9)
+        2 * 4.0 * 4 * 256 * 256 / 200e9)
+    # Past both L2s (LSTM H=512: 8 MiB) -> L3; past L3 (H=1536: 72 MiB) -> DRAM.
+    assert report.floor_seconds(_row(kind="stream", seq=1, hidden=512), FIGS, CACHES) == pytest.approx(
+        2 * 4.0 * 4 * 512 * 512 / 160e9)
+    assert report.floor_seconds(_row(kind="stream", seq=1, hidden=1536), FIGS, CACHES) == pytest.approx(
+        2 * 4.0 * 4 * 1536 * 1536 / 30e9)
 
 
 def test_batch_32_steps_are_bound_by_flops():
@@ -58,9 +64,9 @@ def test_batch_32_steps_are_bound_by_flops():
 def test_two_layer_bidirectional_model_adds_its_layers():
     # Layer 1 reads H inputs, layer 2 the 2H outputs of both directions.
     H, D = 256, 2
-    # No state at seq 1: W alone, 2 MiB (layer 1) and 4 MiB (layer 2), both past 75% of the two
-    # L2s -> L3 at 160 GB/s; the FLOPs (1 and 2 MFLOP) take less time.
-    want = sum(4.0 * 4 * H * I * D / 160e9 for I in (H, 2 * H))
+    # No state at seq 1: W alone, 2 MiB (layer 1: the two L2s, 200 GB/s) and 4 MiB (layer 2: L3,
+    # 160 GB/s); the FLOPs (1 and 2 MFLOP) take less time.
+    want = 4.0 * 4 * H * H * D / 200e9 + 4.0 * 4 * H * 2 * H * D / 160e9
     assert report.floor_seconds(_row(kind="bidir", seq=1, layers=2, dirs=D), FIGS, CACHES) == pytest.approx(want)
 
 
