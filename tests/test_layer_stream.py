@@ -152,3 +152,40 @@ def test_one_stream_from_two_threads_is_serialized():
     for _ in range(2 * n):
         last = solo(step)
     np.testing.assert_allclose(shared.get_state()["h"], last[1], atol=1e-6, rtol=0)
+
+
+_STATE_CALLS_DURING_RUN = r"""
+import sys, threading, time
+import numpy as np
+from lstmrt import ops
+rng = np.random.default_rng(0)
+H = 256
+layer = ops.LSTM((rng.standard_normal((1, 4 * H, H)) * 0.05).astype(np.float32),
+                 (rng.standard_normal((1, 4 * H, H)) * 0.05).astype(np.float32), threads=1)
+st = layer.stream()
+X = rng.standard_normal((3000, 1, H)).astype(np.float32)
+started = threading.Event()
+def run():
+    started.set()
+    st(X)
+t = threading.Thread(target=run)
+t.start()
+started.wait()
+time.sleep(0.005)  # the run is computing, its stream locked and the GIL released
+getattr(st, sys.argv[1])(*([{"h": np.zeros((1, 1, H), np.float32), "c": np.zeros((1, 1, H), np.float32)}]
+                           if sys.argv[1] == "set_state" else []))
+t.join()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("method", ["reset", "get_state", "set_state"])
+def test_state_calls_wait_for_a_running_call_without_holding_the_gil(method):
+    """A thread that resets, reads or sets a stream while another thread's call on it computes
+    must wait with the GIL released: holding it, it blocked the running call from taking the GIL
+    back to return, and both threads hung. Run in a subprocess, so that a hang fails the test."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _STATE_CALLS_DURING_RUN, method], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

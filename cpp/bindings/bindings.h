@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,17 @@ std::optional<FloatArray> float_array(py::handle obj, const std::string& name);
 FloatArg float_arg(const std::optional<FloatArray>& a);
 // The same for int32 (sequence_lens).
 std::optional<Int32Array> int32_array(py::handle obj, const std::string& name);
+
+// Locks `m` without holding the GIL while waiting, so that a thread blocked on a busy stream
+// does not stop the interpreter (and cannot deadlock with the thread holding the stream). A free
+// mutex, the usual case, is taken at once.
+inline std::unique_lock<std::mutex> lock_released(std::mutex& m) {
+  if (!m.try_lock()) {
+    py::gil_scoped_release release;
+    m.lock();
+  }
+  return std::unique_lock<std::mutex>(m, std::adopt_lock);
+}
 
 // Types with pybind11 members get pybind11's hidden visibility (GCC warns otherwise).
 #if defined(__GNUC__)

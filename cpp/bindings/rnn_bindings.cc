@@ -103,12 +103,8 @@ class BoundStream {
   py::tuple run(py::handle X_obj, py::handle lens_obj, py::handle h_obj, py::handle c_obj) {
     const RnnLayer& layer = owner_.layer();
     std::optional<Call> call;
-    {
-      // The check reads the stream's batch size: hold the lock from the check to the update.
-      py::gil_scoped_release release;
-      lock_.lock();
-    }
-    std::unique_lock<std::mutex> guard(lock_, std::adopt_lock);
+    // The check reads the stream's batch size: hold the lock from the check to the update.
+    auto guard = lock_released(lock_);
     call.emplace(layer, X_obj, lens_obj, h_obj, c_obj, [&](auto&&... a) { return stream_.check(a...); });
     {
       py::gil_scoped_release release;
@@ -119,12 +115,12 @@ class BoundStream {
   }
 
   void reset() {
-    std::lock_guard<std::mutex> guard(lock_);
+    auto guard = lock_released(lock_);
     stream_.reset();
   }
 
   py::dict get_state() {
-    std::lock_guard<std::mutex> guard(lock_);
+    auto guard = lock_released(lock_);
     py::dict d;
     if (!stream_.started()) return d;
     const std::vector<int64_t> shape = stream_.state_shape();
@@ -155,7 +151,7 @@ class BoundStream {
     if (lstm && shape_of(*c) != expected)
       throw ValueError("state['c']: expected shape " + shape_to_string(expected) + ", got " +
                        shape_to_string(shape_of(*c)));
-    std::lock_guard<std::mutex> guard(lock_);
+    auto guard = lock_released(lock_);
     stream_.set_state(batch, h->data(), lstm ? c->data() : nullptr);
   }
 

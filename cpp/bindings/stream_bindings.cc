@@ -12,16 +12,6 @@ namespace {
 
 std::string state_key(const std::string& node, const char* which) { return node + ":" + which; }
 
-// Locks `m` without holding the GIL while waiting, so that a thread blocked on a busy stream
-// does not stop the interpreter (and cannot deadlock with the thread holding the stream). A free
-// mutex, the usual case, is taken at once.
-std::unique_lock<std::mutex> lock_released(std::mutex& m) {
-  if (!m.try_lock()) {
-    py::gil_scoped_release release;
-    m.lock();
-  }
-  return std::unique_lock<std::mutex>(m, std::adopt_lock);
-}
 
 // Runs `fn(call)` with the call built from Python's arguments, the GIL released.
 // output_names as in InferenceSession.run: None or an empty list means every output.
