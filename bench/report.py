@@ -132,11 +132,11 @@ def machine_figures(benches: List[dict], rows: List[Row], measure: bool) -> Tupl
 
 
 def level_of(nbytes: float, threads: int, caches: Dict[str, int]) -> str:
-    l2 = int(caches.get("L2", 1 << 20))
-    l3 = int(caches.get("L3", 32 << 20))
-    if nbytes <= l2 * max(1, threads) * 0.75:
+    """The fastest cache level that could hold `nbytes` spread over `threads` cores (L2 is per
+    core). Optimistic on purpose: the floor built on it must not exceed any measured time."""
+    if nbytes <= int(caches.get("L2", 1 << 20)) * max(1, threads):
         return "L2"
-    if nbytes <= l3 * 0.75:
+    if nbytes <= int(caches.get("L3", 32 << 20)):
         return "L3"
     return "DRAM"
 
@@ -338,9 +338,7 @@ def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, i
     rec_steps = S if r.kind == "stream" else S - 1
 
     def stream_time(flops: float, nbytes: float) -> Optional[float]:
-        # The fastest level that could hold the bytes (a floor must not exceed any measured time).
-        l2, l3 = int(caches.get("L2", 1 << 20)) * T, int(caches.get("L3", 32 << 20))
-        bw = bandwidth(f1, ft, "L2" if nbytes <= l2 else ("L3" if nbytes <= l3 else "DRAM"), T)
+        bw = bandwidth(f1, ft, level_of(nbytes, T, caches), T)
         return max(flops / peak, nbytes / bw) if bw else None
 
     total = 0.0
@@ -364,12 +362,7 @@ def section_bounds(rows: List[Row], figs, caches) -> List[str]:
     if not misses:
         return []
     body, beyond, reach = [], 0, 0
-    seen = set()
     for r, peer, s, need in misses:
-        key = (r.name, peer, need)
-        if key in seen:
-            continue
-        seen.add(key)
         floor = floor_seconds(r, figs, caches)
         needed = r.t(peer) / need
         if floor is None:
