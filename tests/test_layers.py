@@ -137,6 +137,31 @@ def test_layer_outputs_are_fresh_arrays():
         assert x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable
 
 
+@pytest.mark.parametrize("kind", ["read-only", "unaligned", "zero-size"])
+def test_borrowed_float32_inputs(kind):
+    """C-contiguous float32 inputs are read in place (no conversion): also read-only, unaligned and
+    zero-size ones, which give the results of an ordinary copy and are left as they were."""
+    weights, runtime = make("lstm", S=4, N=2, I=5, H=7, nd=1, seed=8)
+    layer = lstmrt.ops.LSTM(**weights)
+    X = runtime["X"]
+    if kind == "zero-size":
+        X = np.zeros((0, 2, 5), np.float32)
+    want = layer(X.copy(), initial_h=runtime["initial_h"].copy(), initial_c=runtime["initial_c"].copy())
+    if kind == "read-only":
+        X = X.copy()
+        X.flags.writeable = False
+    elif kind == "unaligned":
+        raw = np.zeros(X.nbytes + 1, np.uint8)
+        X = np.frombuffer(raw.data, np.float32, X.size, offset=1).reshape(X.shape)
+        X[...] = runtime["X"]
+        assert not X.flags.aligned and X.flags.c_contiguous
+    before = X.copy()
+    got = layer(X, initial_h=runtime["initial_h"], initial_c=runtime["initial_c"])
+    for name, g, w in zip(NAMES, got, want):
+        assert_equal(g, w, name=name, context=f"{kind} X")
+    np.testing.assert_array_equal(X, before)
+
+
 # ---------------------------------------------------------------------------
 # threads
 

@@ -34,6 +34,11 @@ FloatArg float_arg(const std::optional<FloatArray>& a);
 // The same for int32 (sequence_lens).
 std::optional<Int32Array> int32_array(py::handle obj, const std::string& name);
 
+// A new, uninitialized C-contiguous array of NumPy's own memory, made through NumPy's C API:
+// cheaper than py::array_t's constructor, which matters on calls that take a few microseconds.
+py::array empty_array(py::dtype dtype, const std::vector<int64_t>& shape);
+py::array_t<float> empty_float_array(const std::vector<int64_t>& shape);
+
 // Locks `m` without holding the GIL while waiting, so that a thread blocked on a busy stream
 // does not stop the interpreter (and cannot deadlock with the thread holding the stream). A free
 // mutex, the usual case, is taken at once.

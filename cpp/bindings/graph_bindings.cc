@@ -66,12 +66,7 @@ py::dtype numpy_dtype(DType t) {
 
 // A new C-contiguous array of NumPy's own memory (not initialized).
 py::array new_array(DType t, const Shape& shape) {
-  const NpyApi& api = NpyApi::get();
-  const auto* dims = reinterpret_cast<const Py_intptr_t*>(shape.data());
-  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, numpy_dtype(t).release().ptr(),
-                                          static_cast<int>(shape.size()), dims, nullptr, nullptr, 0, nullptr);
-  if (!a) throw py::error_already_set();
-  return py::reinterpret_steal<py::array>(a);
+  return empty_array(numpy_dtype(t), shape);
 }
 
 // An owned copy of a NumPy array (initializers, tensor attributes).

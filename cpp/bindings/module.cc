@@ -11,8 +11,28 @@ std::vector<int64_t> shape_of(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
 
+// NumPy dimensions and lstmrt's shapes are both 64-bit on the platforms lstmrt builds for, so
+// shapes pass between the two without conversion.
+static_assert(sizeof(Py_intptr_t) == sizeof(int64_t), "NumPy dimensions are not 64-bit");
+
+py::array empty_array(py::dtype dtype, const std::vector<int64_t>& shape) {
+  const auto& api = py::detail::npy_api::get();
+  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, dtype.release().ptr(), static_cast<int>(shape.size()),
+                                          reinterpret_cast<const Py_intptr_t*>(shape.data()), nullptr, nullptr, 0,
+                                          nullptr);
+  if (!a) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(a);
+}
+
+py::array_t<float> empty_float_array(const std::vector<int64_t>& shape) {
+  return py::reinterpret_steal<py::array_t<float>>(empty_array(py::dtype::of<float>(), shape).release());
+}
+
 std::optional<FloatArray> float_array(py::handle obj, const std::string& name) {
   if (obj.is_none()) return std::nullopt;
+  // The usual argument, a C-contiguous float32 array, is borrowed as it is (FloatArray::ensure
+  // would go through NumPy's general conversion for it, at a cost a one-step call notices).
+  if (FloatArray::check_(obj)) return py::reinterpret_borrow<FloatArray>(obj);
   if (!py::isinstance<py::array>(obj))
     throw TypeError(name + ": expected a numpy.ndarray of dtype float32, got " + py_type_name(obj));
   py::array arr = py::reinterpret_borrow<py::array>(obj);

@@ -26,7 +26,9 @@ struct Call {
   std::optional<FloatArray> X, h0, c0;
   std::optional<Int32Array> lens;
   RnnShapes shapes;
-  py::array_t<float> Y, Y_h, Y_c;
+  // Null until made (a default py::array_t would allocate an empty NumPy array on every call).
+  py::object Y, Y_h, Y_c;
+  float *y_data = nullptr, *yh_data = nullptr, *yc_data = nullptr;
   bool lstm = false;
 
   template <class Checker>
@@ -43,17 +45,22 @@ struct Call {
     shapes = check(shape_of(*X), lens ? lens->data() : nullptr, lens ? &lens_shape : nullptr, h0 ? &h_shape : nullptr,
                    c0 ? &c_shape : nullptr);
     lstm = layer.cell() == CellKind::LSTM;
-    Y = py::array_t<float>(layer.y_shape(shapes));
-    Y_h = py::array_t<float>(layer.state_shape(shapes));
-    if (lstm) Y_c = py::array_t<float>(layer.state_shape(shapes));
+    Y = make_output(layer.y_shape(shapes), &y_data);
+    Y_h = make_output(layer.state_shape(shapes), &yh_data);
+    if (lstm) Y_c = make_output(layer.state_shape(shapes), &yc_data);
+  }
+  static py::object make_output(const std::vector<int64_t>& shape, float** data) {
+    py::array_t<float> a = empty_float_array(shape);
+    *data = a.mutable_data();
+    return std::move(a);
   }
   const float* x() const { return X->data(); }
   const int32_t* l() const { return lens ? lens->data() : nullptr; }
   const float* h() const { return h0 ? h0->data() : nullptr; }
   const float* c() const { return c0 ? c0->data() : nullptr; }
-  float* y() { return Y.mutable_data(); }
-  float* yh() { return Y_h.mutable_data(); }
-  float* yc() { return lstm ? Y_c.mutable_data() : nullptr; }
+  float* y() { return y_data; }
+  float* yh() { return yh_data; }
+  float* yc() { return yc_data; }
   py::tuple result() const {
     if (lstm) return py::make_tuple(Y, Y_h, Y_c);
     return py::make_tuple(Y, Y_h);
