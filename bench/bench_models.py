@@ -250,6 +250,30 @@ HEAVY_ROUND_SECONDS = 0.25
 HEAVY_MIN_ROUNDS = 3
 
 
+# Each round starts by measuring how far apart the first two CPUs this process may use are: the
+# one-way time for a write on one to be seen on the other (lstmrt._core.testing.core_to_core_ns).
+# On a virtual machine the host places the virtual CPUs and moves them: on this benchmark's
+# machine the figure jumps between ~22 ns (two hyperthreads of one physical core, which then
+# share its FMA units and L2), ~50-60 ns (two cores of one core complex) and ~245 ns (two core
+# complexes), for seconds at a time. A 2-thread row depends on it (every step of a sequence
+# exchanges the state between the two), so the report shows which placement each row ran under.
+PLACEMENT_ROUND_TRIPS = 5000
+
+
+def placement_probe() -> Optional[float]:
+    """Nanoseconds one way between the first two CPUs of this process, or None where it cannot be
+    measured (one CPU, no pinning on this OS, or an lstmrt without the probe)."""
+    try:
+        from lstmrt._core import testing
+
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return None
+        return float(testing.core_to_core_ns(cpus[0], cpus[1], PLACEMENT_ROUND_TRIPS))
+    except (AttributeError, ImportError, RuntimeError, ValueError, OSError):
+        return None
+
+
 def _calibrate(fn: Callable[[], object], budget: float = 0.003) -> float:
     """Seconds per call: one untimed call, then calls repeated for about ``budget`` seconds (one
     call when a single call already takes longer)."""
@@ -310,7 +334,8 @@ def _summary(samples: List[float], inner: int, warmed: List[int], waits: List[fl
             "warm_calls_median": float(np.median(warmed)) if warmed else 0.0,
             "warm_calls_max": int(max(warmed)) if warmed else 0,
             "quiesce_median_s": float(np.median(waits)) if waits else 0.0,
-            "quiesce_max_s": float(max(waits)) if waits else 0.0}
+            "quiesce_max_s": float(max(waits)) if waits else 0.0,
+            "samples": [float(x) for x in a]}  # per round, in round order
 
 
 def run_interleaved(benchmark, request, calls: Dict[str, Callable[[], object]],
@@ -354,6 +379,7 @@ def run_interleaved(benchmark, request, calls: Dict[str, Callable[[], object]],
     rounds = max(min_rounds, min(max_rounds, int(math.ceil(max_time / round_s))))
 
     samples: Dict[str, List[float]] = {n: [] for n in names}
+    placements: List[Optional[float]] = []
     waits: Dict[str, List[float]] = {n: [] for n in names}
     warmed: Dict[str, List[int]] = {n: [] for n in names}
     counter = [0]
@@ -369,6 +395,7 @@ def run_interleaved(benchmark, request, calls: Dict[str, Callable[[], object]],
             order = [names[min(r // rounds_per_engine, len(names) - 1)]]
         else:
             order = names[r % len(names):] + names[:r % len(names)]
+        placements.append(placement_probe())
         for n in order:
             fn = calls[n]
             waits[n].append(quiesce())
@@ -395,7 +422,8 @@ def run_interleaved(benchmark, request, calls: Dict[str, Callable[[], object]],
         "method": "isolated (one engine after the other)" if isolated else "interleaved blocks",
         "block_s": BLOCK_SECONDS, "warm_s": WARM_SECONDS, "warm_limit_s": WARM_LIMIT,
         "quiesce_step_s": QUIESCE_STEP,
-        "rounds": len(samples[names[0]])}
+        "rounds": len(samples[names[0]]),
+        "core_to_core_ns": placements}
     return result
 
 

@@ -21,6 +21,7 @@ import argparse
 import datetime as _dt
 import json
 import math
+import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -98,6 +99,21 @@ class Row:
         rel = [s["iqr"] / s["median"] for s in self.engines.values() if s.get("median")]
         return max(rel) if rel else None
 
+    def placements(self) -> List[Optional[float]]:
+        """The CPU placement probe of each round (ns one way, None where not measured)."""
+        return list((self.info.get("timing") or {}).get("core_to_core_ns") or [])
+
+    def speedup_by_placement(self, peer: str) -> Dict[str, Tuple[int, float]]:
+        """Per placement class: (rounds, median over those rounds of the peer's time / lstmrt's),
+        each round's two blocks compared with each other (they ran under the same placement)."""
+        mine = (self.engines.get("lstmrt") or {}).get("samples") or []
+        theirs = (self.engines.get(peer) or {}).get("samples") or []
+        groups: Dict[str, List[float]] = defaultdict(list)
+        for ns, a, b in zip(self.placements(), mine, theirs):
+            if ns is not None and a > 0:
+                groups[placement_class(ns)].append(b / a)
+        return {c: (len(v), statistics.median(v)) for c, v in groups.items()}
+
     def label(self) -> str:
         if self.kind == "fixture":
             return f"{self.info.get('model')} {self.info.get('mode')} b{self.batch} s{self.seq} t{self.threads}"
@@ -139,6 +155,18 @@ def level_of(nbytes: float, threads: int, caches: Dict[str, int]) -> str:
     if nbytes <= int(caches.get("L3", 32 << 20)):
         return "L3"
     return "DRAM"
+
+
+# Where the host ran the two virtual CPUs, from the one-way core-to-core time the benchmark
+# measures at the start of every round (bench_models.placement_probe). The bounds are this
+# machine's: its probe falls into three clusters, ~22 ns, ~50-60 ns and ~245 ns.
+PLACEMENTS = [(35.0, "one core", "two hyperthreads of one physical core: FMA units and L2 shared"),
+              (120.0, "near", "two cores of one core complex"),
+              (math.inf, "far", "two core complexes")]
+
+
+def placement_class(ns: float) -> str:
+    return next(name for bound, name, _ in PLACEMENTS if ns < bound)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -383,6 +411,41 @@ def section_bounds(rows: List[Row], figs, caches) -> List[str]:
            f"under the floor cannot be met here. Of {len(body)} misses, **{beyond} are beyond the floor** and "
            f"{reach} within it.", ""]
     out += table(["row", "peer", "target", "speedup", "lstmrt", "needed", "floor", "verdict"], body, "llrrrrrl")
+    return out + [""]
+
+
+def section_placement(rows: List[Row]) -> List[str]:
+    """How the CPU placement moved during the run, and each 2-thread row's speedup over
+    onnxruntime under each placement it ran in."""
+    probes = [ns for r in rows for ns in r.placements() if ns is not None]
+    if not probes:
+        return []
+    count = defaultdict(list)
+    for ns in probes:
+        count[placement_class(ns)].append(ns)
+    dist = "; ".join(f"**{name}** ({what}) in {len(count[name])} rounds, median {statistics.median(count[name]):.0f} ns"
+                     for _, name, what in PLACEMENTS if count[name])
+    out = ["## Where the host ran the two CPUs", "",
+           "Each round starts by measuring the one-way time for a write on one CPU to be seen on the other "
+           "(`lstmrt._core.testing.core_to_core_ns`): the host of this virtual machine places the two virtual "
+           f"CPUs and moves them while the benchmark runs. Over the {len(probes)} rounds of this run: {dist}. "
+           "Every step of a 2-thread sequence exchanges the state between the two CPUs, and under *one core* "
+           "the two threads share one core's FMA units and L2, so a 2-thread row's figures depend on where it "
+           "ran. Below, each 2-thread row's speedup over onnxruntime per placement: the median over the rounds "
+           "run under it (each round's lstmrt and onnxruntime blocks ran under the same probe).", ""]
+    body = []
+    for r in rows:
+        if int(r.threads or 1) < 2 or r.t("onnxruntime") is None:
+            continue
+        by = r.speedup_by_placement("onnxruntime")
+        if not by:
+            continue
+        cells = [f"{by[name][1]:.2f}× ({by[name][0]})" if name in by else "–" for _, name, _ in PLACEMENTS]
+        body.append([r.label()] + cells + [fmt_ratio(r.speedup("onnxruntime"))])
+    if not body:
+        return out[:-1] + [""]
+    out += table(["2-thread row"] + [f"vs ORT, {name} (rounds)" for _, name, _ in PLACEMENTS] + ["vs ORT, all"],
+                 body, "l" + "r" * (len(PLACEMENTS) + 1))
     return out + [""]
 
 
@@ -675,6 +738,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     md += run_warnings(rows, figs)
     md += section_targets(rows)
     md += section_bounds(rows, figs, caches)
+    md += section_placement(rows)
     md += section_machine(env, meta, figs, fig_source)
     md += section_method(rows)
     md += section_cells(rows, figs, caches)

@@ -73,3 +73,39 @@ def test_two_layer_bidirectional_model_adds_its_layers():
 def test_rows_without_a_model_or_figures_get_no_floor():
     assert report.floor_seconds(_row(kind="fixture"), FIGS, CACHES) is None
     assert report.floor_seconds(_row(), {}, CACHES) is None
+
+
+# ----------------------------------------------------------------------------------------------
+# Where the host ran the two CPUs: each round's probe, and the speedup per placement
+# ----------------------------------------------------------------------------------------------
+
+def _timed_row(threads, probes, mine, theirs):
+    return report.Row({"name": "x", "extra_info": {
+        "kind": "rnn", "cell": "lstm", "hidden": 64, "seq": 100, "batch": 1, "threads": threads, "isa": "avx512",
+        "timing": {"core_to_core_ns": probes},
+        "engines": {"lstmrt": {"median": sorted(mine)[len(mine) // 2], "iqr": 0.0, "samples": mine},
+                    "onnxruntime": {"median": sorted(theirs)[len(theirs) // 2], "iqr": 0.0, "samples": theirs}}}})
+
+
+def test_placement_classes_follow_the_probe_clusters():
+    assert [report.placement_class(ns) for ns in (22.0, 34.9, 35.0, 58.0, 119.0, 120.0, 245.0)] == \
+        ["one core", "one core", "near", "near", "near", "far", "far"]
+
+
+def test_speedup_by_placement_pairs_each_round_with_its_own_probe():
+    # Rounds 1, 2 and 4 ran near (lstmrt 1.0 against ORT 2.0, 1.8, 2.2), round 3 far (ORT 1.0
+    # against lstmrt 2.0); a round without a probe (None) is left out.
+    r = _timed_row(2, [50.0, 60.0, 245.0, 55.0, None], [1.0, 1.0, 2.0, 1.0, 1.0], [2.0, 1.8, 1.0, 2.2, 9.0])
+    assert r.speedup_by_placement("onnxruntime") == {"near": (3, pytest.approx(2.0)), "far": (1, pytest.approx(0.5))}
+    # The run's distribution counts every row's rounds, 1-thread rows too.
+    lines = report.section_placement([r, _timed_row(1, [245.0], [1.0], [3.0])])
+    text = "\n".join(lines)
+    assert "**near** (two cores of one core complex) in 3 rounds, median 55 ns" in text
+    assert "**far** (two core complexes) in 2 rounds, median 245 ns" in text
+    assert "one core**" not in text
+    body = [ln for ln in lines if ln.startswith("| lstm")]
+    assert body == ["| lstm h64 s100 b1 t2 | – | 2.00× (3) | 0.50× (1) | 2.00× |"]  # the 1-thread row is not listed
+
+
+def test_no_probe_no_placement_section():
+    assert report.section_placement([_timed_row(2, [], [1.0], [2.0])]) == []

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "lstmrt/core_latency.h"
 #include "lstmrt/gemm.h"
 #include "lstmrt/kernels.h"
 #include "lstmrt/threading.h"
@@ -207,6 +208,16 @@ void register_kernel_tests(py::module_& m) {
       },
       py::arg("isa"), py::arg("M"), py::arg("N"), py::arg("K"), py::arg("reps") = 100, py::arg("threads") = 1,
       py::arg("wall") = false, "Seconds per packed GEMM call (thread CPU time unless wall=True).");
+
+  t.def(
+      "core_to_core_ns",
+      [](int cpu_a, int cpu_b, int64_t round_trips) {
+        py::gil_scoped_release release;
+        return core_to_core_ns(cpu_a, cpu_b, round_trips);
+      },
+      py::arg("cpu_a") = 0, py::arg("cpu_b") = 1, py::arg("round_trips") = 20000,
+      "Nanoseconds for a write on cpu_a to be seen on cpu_b (half a ping-pong round trip between two "
+      "pinned threads): which placement a virtual machine's CPUs have at the moment.");
 
   t.def(
       "time_lstm_row",
