@@ -443,7 +443,7 @@ def section_placement(rows: List[Row]) -> List[str]:
         cells = [f"{by[name][1]:.2f}× ({by[name][0]})" if name in by else "–" for _, name, _ in PLACEMENTS]
         body.append([r.label()] + cells + [fmt_ratio(r.speedup("onnxruntime"))])
     if not body:
-        return out[:-1] + [""]
+        return out
     out += table(["2-thread row"] + [f"vs ORT, {name} (rounds)" for _, name, _ in PLACEMENTS] + ["vs ORT, all"],
                  body, "l" + "r" * (len(PLACEMENTS) + 1))
     return out + [""]

@@ -22,6 +22,11 @@ void register_kernel_tests(py::module_& m);
 void register_graph(py::module_& m);
 void register_stream(py::module_& m);
 
+// lstmrt's shapes and NumPy's dimensions are both arrays of 64-bit signed integers on the
+// platforms lstmrt builds for, so the binding files pass them between the two without conversion.
+static_assert(sizeof(py::ssize_t) == sizeof(int64_t) && sizeof(Py_intptr_t) == sizeof(int64_t),
+              "NumPy dimensions are not 64-bit");
+
 std::string py_type_name(py::handle obj);
 std::vector<int64_t> shape_of(const py::array& a);
 

@@ -18,10 +18,6 @@ using NpyApi = py::detail::npy_api;
 // the process): feeds check NumPy scalars against it.
 py::handle numpy_generic_type;
 
-// Tensor shapes and NumPy's are both arrays of 64-bit signed integers on the platforms lstmrt
-// builds for, so they are passed between the two without conversion.
-static_assert(sizeof(py::ssize_t) == sizeof(int64_t), "NumPy dimensions are not 64-bit");
-
 Dims dims_of(const py::array& a) {
   return Dims(reinterpret_cast<const int64_t*>(a.shape()), static_cast<size_t>(a.ndim()));
 }

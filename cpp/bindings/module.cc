@@ -11,10 +11,6 @@ std::vector<int64_t> shape_of(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
 
-// NumPy dimensions and lstmrt's shapes are both 64-bit on the platforms lstmrt builds for, so
-// shapes pass between the two without conversion.
-static_assert(sizeof(Py_intptr_t) == sizeof(int64_t), "NumPy dimensions are not 64-bit");
-
 py::array empty_array(py::dtype dtype, const std::vector<int64_t>& shape) {
   const auto& api = py::detail::npy_api::get();
   PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, dtype.release().ptr(), static_cast<int>(shape.size()),
