@@ -245,3 +245,20 @@ def test_worker_woken_for_a_call_it_missed_stays_awake_for_the_next():
     delta = _stats_delta(before)
     assert delta["jobs_by_workers"] + delta["members_taken_back"] == calls
     assert delta["jobs_by_workers"] >= calls // 4, delta
+
+
+@pytest.mark.skipif(lstmrt.cpu_info()["default_threads"] < 2, reason="lstmrt uses one thread here")
+def test_scheduler_counts_the_partitions_it_adopts_from_an_absent_worker():
+    """pool_stats() also counts the step scheduler's slow paths (the benchmark records them per
+    block): with the worker held, the caller adopts its partitions at every step."""
+    one, two, rng = _layer_pair("LSTM", 1, H=256, I=256, seed=5)
+    X = rng.standard_normal((20, 1, 256)).astype(np.float32)
+    before = testing.pool_stats()
+    with held_workers():
+        got = two(X)
+    after = testing.pool_stats()
+    for g, w in zip(got, one(X)):
+        np.testing.assert_array_equal(g, w)
+    assert after["adopted"] - before["adopted"] >= 20
+    for key in ("grace_expired", "stolen_after_grace", "cpu_moves"):
+        assert after[key] >= before[key] >= 0

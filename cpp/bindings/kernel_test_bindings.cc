@@ -13,6 +13,7 @@
 #include "bindings.h"
 #include "lstmrt/core_latency.h"
 #include "lstmrt/gemm.h"
+#include "lstmrt/phase_scheduler.h"
 #include "lstmrt/kernels.h"
 #include "lstmrt/threading.h"
 #include "lstmrt/worker_pool.h"
@@ -108,8 +109,25 @@ void register_kernel_tests(py::module_& m) {
     d["workers"] = s.workers;
     d["jobs_by_workers"] = s.jobs_by_workers;
     d["members_taken_back"] = s.members_taken_back;
+    d["cpu_moves"] = s.cpu_moves;
+    const lstmrt::testing::SchedulerCounters& c = lstmrt::testing::scheduler_counters;
+    d["grace_expired"] = c.grace_expired.load();
+    d["stolen_after_grace"] = c.stolen_after_grace.load();
+    d["adopted"] = c.adopted.load();
     return d;
-  }, "Counters of the worker pool: threads started, members run on workers, members taken back by callers.");
+  }, "Counters of the worker pool (threads started, members run on workers, members taken back by "
+     "callers) and of the step scheduler (phases that outlasted the grace period, partitions stolen "
+     "after it, partitions adopted at once from absent or away owners).");
+  t.def("current_cpu", &lstmrt::current_cpu, "The CPU the calling thread runs on now (-1 where the OS cannot say).");
+  t.def(
+      "move_off_cpu",
+      [](int cpu) {
+        py::gil_scoped_release release;
+        return lstmrt::move_off_cpu(cpu);
+      },
+      py::arg("cpu"),
+      "Moves the calling thread off `cpu` (keeping its affinity mask), as a worker queued on its "
+      "caller's CPU does; False when it cannot.");
   t.def(
       "parallel_for_owners",
       [](int64_t n, int threads, int64_t grain) {

@@ -13,6 +13,10 @@
 //   marks itself away, and until it is back the others adopt its partitions without waiting;
 //   at the next phase it is back and takes its partitions again. So a descheduled thread costs
 //   one grace period per incident, and the call does not stay on fewer threads once it returns.
+//
+// A waiting member also looks, now and then, for a team mate last seen on its own CPU: the OS has
+// queued the two on one CPU, and each spins while the other waits for its turn. A pool worker
+// then moves to another CPU (worker_leave_cpu); the caller's thread yields to it.
 #pragma once
 
 #include <atomic>
@@ -21,9 +25,20 @@
 #include <memory>
 #include <thread>
 
-#include "lstmrt/threading.h"  // LSTMRT_PAUSE
+#include "lstmrt/threading.h"  // LSTMRT_PAUSE, current_cpu, worker_leave_cpu
 
 namespace lstmrt {
+
+namespace testing {
+// Counted on the scheduler's slow paths only (never per partition in the normal case), so that
+// tests and the benchmark can see how often a call ran on fewer threads than it asked for.
+struct SchedulerCounters {
+  std::atomic<int64_t> grace_expired{0};       // phases whose waiter outlasted the grace period
+  std::atomic<int64_t> stolen_after_grace{0};  // partitions run for an owner that had arrived
+  std::atomic<int64_t> adopted{0};             // partitions run at once for an absent or away owner
+};
+inline SchedulerCounters scheduler_counters;
+}  // namespace testing
 
 class PhaseScheduler {
  public:
@@ -44,6 +59,7 @@ class PhaseScheduler {
   void run_phase(int64_t phase, int member, Fn&& fn) {
     Member& me = members_[member];
     if (team_ > 1) {
+      note_cpu(me, current_cpu());
       if (!me.arrived.load(std::memory_order_relaxed)) me.arrived.store(true, std::memory_order_release);
       if (me.away.load(std::memory_order_relaxed)) me.away.store(false, std::memory_order_release);
     }
@@ -62,7 +78,10 @@ class PhaseScheduler {
     // (A member that has not joined yet is catching up: it waits for the phase like the others.)
     // Partitions of members that are away are adopted at once.
     for (int p = 0; p < parts_; ++p)
-      if (owner(p).away.load(std::memory_order_relaxed) && claim(p, phase)) finish(p, fn);
+      if (owner(p).away.load(std::memory_order_relaxed) && claim(p, phase)) {
+        testing::scheduler_counters.adopted.fetch_add(1, std::memory_order_relaxed);
+        finish(p, fn);
+      }
     const int64_t target = (phase + 1) * parts_;
     const auto start = std::chrono::steady_clock::now();
     bool grace_over = false;
@@ -73,6 +92,8 @@ class PhaseScheduler {
           const bool absent = !owner(p).arrived.load(std::memory_order_acquire);
           someone_absent |= absent;
           if (claimed_[p].load(std::memory_order_relaxed) == phase - 1 && (grace_over || absent) && claim(p, phase)) {
+            (absent ? testing::scheduler_counters.adopted : testing::scheduler_counters.stolen_after_grace)
+                .fetch_add(1, std::memory_order_relaxed);
             finish(p, fn);
             stole = true;
           }
@@ -81,7 +102,15 @@ class PhaseScheduler {
         if (grace_over && !stole) std::this_thread::yield();
       }
       LSTMRT_PAUSE();
-      if ((spins & 255) == 0) grace_over = std::chrono::steady_clock::now() - start > kGrace;
+      if ((spins & 255) == 0) {
+        const int cpu = current_cpu();
+        note_cpu(me, cpu);
+        if (mate_on_cpu(member, cpu) && !worker_leave_cpu(cpu)) std::this_thread::yield();
+      }
+      if ((spins & 255) == 0 && !grace_over) {
+        grace_over = std::chrono::steady_clock::now() - start > kGrace;
+        if (grace_over) testing::scheduler_counters.grace_expired.fetch_add(1, std::memory_order_relaxed);
+      }
     }
   }
 
@@ -101,12 +130,22 @@ class PhaseScheduler {
   // One member's state, on a cache line of its own: the flags are written once per call by their
   // member and read by the spinning others; the bools are the member's own.
   struct alignas(64) Member {
+    std::atomic<int> cpu{-1};          // the CPU it last ran on, as it last looked (-1: not known)
     std::atomic<bool> away{false};     // descheduled: its partitions are adopted at once until it is back
     std::atomic<bool> arrived{false};  // has started on this call
     bool joined = false;               // has run a home partition in this call
     bool saw_all_arrive = false;       // has seen every member arrive
   };
   Member& owner(int p) { return members_[p % team_]; }
+  static void note_cpu(Member& me, int cpu) {
+    if (me.cpu.load(std::memory_order_relaxed) != cpu) me.cpu.store(cpu, std::memory_order_relaxed);
+  }
+  bool mate_on_cpu(int member, int cpu) const {
+    if (cpu < 0) return false;
+    for (int m = 0; m < team_; ++m)
+      if (m != member && members_[m].cpu.load(std::memory_order_relaxed) == cpu) return true;
+    return false;
+  }
 
   const int parts_;
   const int team_;

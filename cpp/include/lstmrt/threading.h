@@ -15,6 +15,14 @@
 
 namespace lstmrt {
 
+// The CPU the calling thread runs on now, or -1 where the OS cannot say (a few ns on Linux).
+int current_cpu();
+
+// Moves the calling thread off `cpu` to another CPU of its affinity mask, and gives it back its
+// mask (the thread stays where it was moved to). False when it cannot: no other CPU in the mask,
+// not on `cpu` any more, or not supported on this OS.
+bool move_off_cpu(int cpu);
+
 // LSTMRT_NUM_THREADS when set, else the number of cores the process may use.
 int default_num_threads();
 // Resolves a user's request: <= 0 means the default.

@@ -56,6 +56,15 @@ class WorkerTeam {
 // Microseconds a worker keeps spinning for new work after a job (LSTMRT_SPIN_US, default 1000).
 int64_t worker_spin_microseconds();
 
+// For a thread of a team that finds a team mate last seen on the CPU it runs on itself (`cpu`):
+// the two are queued on one CPU, each waiting for the other, while the process may have an idle
+// one. The OS puts them there now and then (a waking worker placed on its waker's CPU, a brief
+// third task), and its load balancer leaves two busy threads together for ~10 ms. A pool worker
+// then moves itself to another CPU of its mask (at most once per 200 us) and returns true. The
+// calling thread of a team is the user's: its placement is left alone, and this returns false
+// (it should yield instead, so that the worker runs and moves).
+bool worker_leave_cpu(int cpu);
+
 namespace testing {
 // While held, workers leave posted members alone, so teams run every member on the caller (late
 // or absent workers, made deterministic for the tests).
@@ -64,6 +73,7 @@ struct PoolStats {
   int workers = 0;                 // threads the pool has started
   int64_t jobs_by_workers = 0;     // members run on a worker
   int64_t members_taken_back = 0;  // members a caller ran because its worker had not started
+  int64_t cpu_moves = 0;           // workers that moved off the CPU of a team mate (worker_leave_cpu)
 };
 PoolStats pool_stats();
 }  // namespace testing

@@ -9,6 +9,7 @@
 #include <utility>
 
 #if defined(__linux__)
+#include <pthread.h>
 #include <sched.h>
 #endif
 
@@ -63,6 +64,32 @@ int default_num_threads() {
     return hw > 0 ? static_cast<int>(hw) : 1;
   }();
   return threads;
+}
+
+int current_cpu() {
+#if defined(__linux__)
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+bool move_off_cpu(int cpu) {
+#if defined(__linux__)
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return false;
+  cpu_set_t mask;
+  if (pthread_getaffinity_np(pthread_self(), sizeof(mask), &mask) != 0) return false;
+  cpu_set_t others = mask;
+  CPU_CLR(cpu, &others);
+  if (CPU_COUNT(&others) == 0 || sched_getcpu() != cpu) return false;
+  // The kernel moves a thread whose mask excludes the CPU it runs on before the call returns.
+  if (pthread_setaffinity_np(pthread_self(), sizeof(others), &others) != 0) return false;
+  pthread_setaffinity_np(pthread_self(), sizeof(mask), &mask);
+  return true;
+#else
+  (void)cpu;
+  return false;
+#endif
 }
 
 int resolve_threads(int requested) { return requested > 0 ? requested : default_num_threads(); }

@@ -28,6 +28,11 @@ thread_local bool t_in_team_job = false;  // this thread is running a member of 
 std::atomic<bool> g_hold_workers{false};  // testing: workers leave posted jobs alone
 std::atomic<int64_t> g_jobs_by_workers{0};
 std::atomic<int64_t> g_members_taken_back{0};
+std::atomic<int64_t> g_cpu_moves{0};
+
+// Shortest time between two moves of one worker: if two threads keep meeting on one CPU, the
+// worker does not bounce between CPUs faster than this.
+constexpr std::chrono::microseconds kMinMoveInterval{200};
 
 int64_t read_spin_microseconds() {
   if (const char* env = std::getenv("LSTMRT_SPIN_US")) {
@@ -45,6 +50,8 @@ struct PoolWorker {
   void (*call)(void*, int) = nullptr;
   void* fn = nullptr;
   int member = 0;
+  std::atomic<int> poster_cpu{-1};  // the CPU of the thread that posted the latest job
+  std::chrono::steady_clock::time_point last_move{};  // the worker's own
   alignas(64) std::atomic<bool> owned{false};  // held by a team
   std::atomic<bool> sleeping{false};
   bool woken = false;  // a team has woken it (under mutex)
@@ -53,6 +60,8 @@ struct PoolWorker {
 };
 
 namespace {
+
+thread_local PoolWorker* t_worker = nullptr;  // the pool worker this thread is, if any
 
 // Waits for a posted job: spins for the spin time, then sleeps until a team posts one.
 void wait_for_post(PoolWorker& w, std::chrono::microseconds spin) {
@@ -67,6 +76,9 @@ void wait_for_post(PoolWorker& w, std::chrono::microseconds spin) {
         std::this_thread::yield();
         continue;
       }
+      // Spinning on the CPU of the thread that will post the next job takes that CPU from it.
+      const int cpu = current_cpu();
+      if (cpu >= 0 && cpu == w.poster_cpu.load(std::memory_order_relaxed)) worker_leave_cpu(cpu);
       if (std::chrono::steady_clock::now() >= deadline) break;
     }
     std::unique_lock<std::mutex> lock(w.mutex);
@@ -83,12 +95,22 @@ void wait_for_post(PoolWorker& w, std::chrono::microseconds spin) {
 }
 
 void worker_main(PoolWorker* w) {
+#if defined(__linux__)
+  // Named so that tools (top -H, /proc/<pid>/task/*/comm, the benchmark) can tell lstmrt's
+  // workers from the threads of other libraries in the same process.
+  pthread_setname_np(pthread_self(), "lstmrt-worker");
+#endif
   t_in_team_job = true;  // a job that asks for threads runs on this one alone
+  t_worker = w;
   const std::chrono::microseconds spin(worker_spin_microseconds());
   for (;;) {
     wait_for_post(*w, spin);
     int expected = kPosted;
     if (!w->state.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) continue;  // taken back
+    // Woken onto the poster's CPU (the OS may place a waking thread on its waker's), this worker
+    // would only take turns with the poster.
+    const int cpu = current_cpu();
+    if (cpu >= 0 && cpu == w->poster_cpu.load(std::memory_order_relaxed)) worker_leave_cpu(cpu);
     {
       ScopedFlushDenormals ftz;
       w->call(w->fn, w->member);
@@ -163,6 +185,17 @@ int64_t worker_spin_microseconds() {
   return us;
 }
 
+bool worker_leave_cpu(int cpu) {
+  PoolWorker* w = t_worker;
+  if (w == nullptr) return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - w->last_move < kMinMoveInterval) return false;
+  w->last_move = now;
+  if (!move_off_cpu(cpu)) return false;
+  g_cpu_moves.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 WorkerTeam::WorkerTeam(int threads) {
   const int wanted = threads - 1;
   if (wanted <= 0 || t_in_team_job) return;
@@ -179,8 +212,10 @@ WorkerTeam::~WorkerTeam() {
 
 void WorkerTeam::run_erased(int members, void (*call)(void*, int), void* fn) {
   if (members > size()) members = size();
+  const int cpu = members > 1 ? current_cpu() : -1;
   for (int m = 1; m < members; ++m) {
     PoolWorker& w = *workers_[m - 1];
+    w.poster_cpu.store(cpu, std::memory_order_relaxed);
     w.call = call;
     w.fn = fn;
     w.member = m;
@@ -198,14 +233,20 @@ void WorkerTeam::run_erased(int members, void (*call)(void*, int), void* fn) {
     call(fn, 0);
     // Members whose worker has not started yet are taken back and run here; the others are
     // waited for.
+    bool took_back = false;
     for (int m = 1; m < members; ++m) {
       PoolWorker& w = *workers_[m - 1];
       int expected = kPosted;
       if (w.state.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel)) {
         g_members_taken_back.fetch_add(1, std::memory_order_relaxed);
+        took_back = true;
         call(fn, m);
       }
     }
+    // A worker that never started may be queued behind this thread on its CPU (woken there):
+    // one yield lets it run and move away (worker_leave_cpu) before the next call needs it.
+    // Where it is elsewhere, the yield returns at once.
+    if (took_back) std::this_thread::yield();
   }
   t_in_team_job = was_in_job;
   for (int m = 1; m < members; ++m) {
@@ -231,6 +272,7 @@ PoolStats pool_stats() {
   s.workers = p ? p->size() : 0;
   s.jobs_by_workers = g_jobs_by_workers.load(std::memory_order_relaxed);
   s.members_taken_back = g_members_taken_back.load(std::memory_order_relaxed);
+  s.cpu_moves = g_cpu_moves.load(std::memory_order_relaxed);
   return s;
 }
 
