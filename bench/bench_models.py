@@ -277,6 +277,69 @@ def placement_probe() -> Optional[float]:
         return None
 
 
+def _steal_ticks() -> Optional[int]:
+    """Clock ticks the host has taken from this machine's virtual CPUs so far (/proc/stat "steal";
+    None where there is no such file)."""
+    try:
+        with open("/proc/stat") as f:
+            return int(f.readline().split()[8])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _thread_times() -> Tuple[int, int, int]:
+    """Nanoseconds so far, from /proc/self/task/*/schedstat: (CPU time of threads that are neither
+    the calling thread nor lstmrt's workers (named lstmrt-worker), that is other libraries' thread
+    pools; time the calling thread and lstmrt's workers spent ready to run but waiting for a CPU,
+    run-queue wait; the CPU time of those same threads). Zeros where /proc is missing."""
+    me = str(threading.get_native_id())
+    foreign = waiting = own = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0, 0, 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                ours = tid == me or f.read().strip() == "lstmrt-worker"
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                run, wait = (int(v) for v in f.read().split()[:2])
+        except (OSError, ValueError):
+            continue   # a thread that ended meanwhile
+        if ours:
+            waiting += wait
+            own += run
+        else:
+            foreign += run
+    return foreign, waiting, own
+
+
+def block_counters() -> Dict[str, int]:
+    """Counters read around each timed block, whose deltas say why a block was slow:
+    - lstmrt's worker pool and step scheduler (``lstmrt._core.testing.pool_stats``): members a
+      caller took back because its worker had not started, phases that waited out the grace
+      period, partitions run for a late thread, workers that moved off a team mate's CPU;
+    - ``runqueue_wait_ns``: time the calling thread and lstmrt's workers were ready but waited for
+      a CPU. On this 2-CPU machine the OS now and then queues the caller and its worker on one CPU
+      (each then waits for the other) while the other CPU idles;
+    - ``foreign_cpu_ns``: CPU time of other libraries' threads in this process (a peer's pool
+      still spinning);
+    - ``steal_ticks``: ticks the host took from this virtual machine's CPUs (/proc/stat)."""
+    out: Dict[str, int] = {}
+    try:
+        from lstmrt._core import testing
+
+        out.update({k: int(v) for k, v in testing.pool_stats().items() if k != "workers"})
+    except (AttributeError, ImportError):
+        pass
+    foreign, waiting, own = _thread_times()
+    out.update(foreign_cpu_ns=foreign, runqueue_wait_ns=waiting, own_cpu_ns=own)
+    steal = _steal_ticks()
+    if steal is not None:
+        out["steal_ticks"] = steal
+    return out
+
+
 def _calibrate(fn: Callable[[], object], budget: float = 0.003) -> float:
     """Seconds per call: one untimed call, then calls repeated for about ``budget`` seconds (one
     call when a single call already takes longer)."""
@@ -328,7 +391,8 @@ def quiesce() -> float:
             return waited
 
 
-def _summary(samples: List[float], inner: int, warmed: List[int], waits: List[float]) -> Dict[str, float]:
+def _summary(samples: List[float], inner: int, warmed: List[int], waits: List[float],
+             counters: List[Dict[str, int]]) -> Dict[str, float]:
     a = np.asarray(samples, dtype=np.float64)
     q1, med, q3 = np.percentile(a, [25, 50, 75])
     return {"median": float(med), "min": float(a.min()), "mean": float(a.mean()),
@@ -338,7 +402,8 @@ def _summary(samples: List[float], inner: int, warmed: List[int], waits: List[fl
             "warm_calls_max": int(max(warmed)) if warmed else 0,
             "quiesce_median_s": float(np.median(waits)) if waits else 0.0,
             "quiesce_max_s": float(max(waits)) if waits else 0.0,
-            "samples": [float(x) for x in a]}  # per round, in round order
+            "samples": [float(x) for x in a],  # per round, in round order
+            "counters": counters}  # per round: block_counters() deltas over the timed block
 
 
 def run_interleaved(benchmark, request, calls: Dict[str, Callable[[], object]],
@@ -385,6 +450,7 @@ def run_interleaved(benchmark, request, calls: Dict[str, Callable[[], object]],
     placements: List[Optional[float]] = []
     waits: Dict[str, List[float]] = {n: [] for n in names}
     warmed: Dict[str, List[int]] = {n: [] for n in names}
+    counters: Dict[str, List[Dict[str, int]]] = {n: [] for n in names}
     counter = [0]
     clock = time.perf_counter
     isolated = os.environ.get("LSTMRT_BENCH_ISOLATED", "") not in ("", "0")
@@ -413,13 +479,16 @@ def run_interleaved(benchmark, request, calls: Dict[str, Callable[[], object]],
                         break
                 warmed[n].append(done)
             k = inner[n]
+            c0 = block_counters()
             t0 = clock()
             for _ in range(k):
                 fn()
             samples[n].append((clock() - t0) / k)
+            c1 = block_counters()
+            counters[n].append({key: c1[key] - c0[key] for key in c1 if key in c0})
 
     benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=0)
-    result = {n: _summary(samples[n], inner[n], warmed[n], waits[n]) for n in names}
+    result = {n: _summary(samples[n], inner[n], warmed[n], waits[n], counters[n]) for n in names}
     benchmark.extra_info["engines"] = result
     benchmark.extra_info["timing"] = {
         "method": "isolated (one engine after the other)" if isolated else "interleaved blocks",

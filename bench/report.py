@@ -449,6 +449,63 @@ def section_placement(rows: List[Row]) -> List[str]:
     return out + [""]
 
 
+# A round of lstmrt counts as "queued" when its threads (the caller and lstmrt's workers) spent at
+# least this share of the block ready to run but waiting for a CPU: on 2 CPUs a 2-thread call
+# then shares one CPU between its two threads for part of the block.
+QUEUED_SHARE = 0.05
+
+
+def round_disturbances(r: Row) -> List[Dict[str, object]]:
+    """Per round of lstmrt in this row: its time, the share of the block its threads waited on a
+    run queue, and the counters that say what happened (see bench_models.block_counters)."""
+    e = r.engines.get("lstmrt") or {}
+    samples, counters, inner = e.get("samples") or [], e.get("counters") or [], e.get("inner") or 1
+    out = []
+    for t, c in zip(samples, counters):
+        block_ns = t * inner * 1e9
+        if block_ns <= 0 or not c:
+            continue
+        out.append({"time": t, "queued": c.get("runqueue_wait_ns", 0) / block_ns,
+                    "foreign": c.get("foreign_cpu_ns", 0) / block_ns,
+                    "moves": c.get("cpu_moves", 0), "taken_back": c.get("members_taken_back", 0),
+                    "steal": c.get("steal_ticks", 0)})
+    return out
+
+
+def section_disturbances(rows: List[Row]) -> List[str]:
+    """What the counters read around each timed lstmrt block say about the slow rounds."""
+    per_row = [(r, round_disturbances(r)) for r in rows]
+    per_row = [(r, d) for r, d in per_row if d]
+    if not per_row:
+        return []
+    lines = ["## What lstmrt's rounds met", "",
+             "Around each timed block the benchmark reads lstmrt's pool and scheduler counters "
+             "(`lstmrt._core.testing.pool_stats`), the run-queue wait of the calling thread and of lstmrt's "
+             "workers (`/proc/self/task/*/schedstat`), the CPU time of other libraries' threads and the host's "
+             f"steal ticks. A round is *queued* when lstmrt's threads waited for a CPU for {QUEUED_SHARE:.0%} "
+             "of the block or more: on this 2-CPU machine the OS now and then puts a call's two threads on one "
+             "CPU (lstmrt's worker then moves itself off its caller's CPU).", ""]
+    body = []
+    for threads in (1, 2):
+        group = [(r, d) for r, d in per_row if int(r.threads or 1) == threads]
+        rounds = [x for _, d in group for x in d]
+        if not rounds:
+            continue
+        queued = [x for x in rounds if x["queued"] >= QUEUED_SHARE]
+        # Each round's time relative to its row's median: how much slower the queued rounds ran.
+        rel = {id(x): x["time"] / r.t("lstmrt") for r, d in group for x in d if r.t("lstmrt")}
+        slow_q = statistics.median(rel[id(x)] for x in queued) if queued else None
+        body.append([f"{threads}", f"{len(rounds)}", f"{len(queued)}",
+                     f"{slow_q:.2f}×" if slow_q else "–",
+                     f"{sum(1 for x in rounds if x['moves'])}", f"{sum(1 for x in rounds if x['taken_back'])}",
+                     f"{sum(1 for x in rounds if x['foreign'] >= QUEUED_SHARE)}",
+                     f"{sum(1 for x in rounds if x['steal'])}"])
+    lines += table(["threads", "lstmrt rounds", "queued", "queued rounds' time / row median",
+                    "worker moved off caller's CPU", "member taken back", "other libraries' threads busy",
+                    "host steal"], body, "rrrrrrrr")
+    return lines + [""]
+
+
 def _perf_cols(r: Row, figs, caches) -> List[str]:
     t = r.t("lstmrt")
     gflops = r.flops / t / 1e9 if (r.flops and t) else None
@@ -739,6 +796,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     md += section_targets(rows)
     md += section_bounds(rows, figs, caches)
     md += section_placement(rows)
+    md += section_disturbances(rows)
     md += section_machine(env, meta, figs, fig_source)
     md += section_method(rows)
     md += section_cells(rows, figs, caches)

@@ -109,3 +109,33 @@ def test_speedup_by_placement_pairs_each_round_with_its_own_probe():
 
 def test_no_probe_no_placement_section():
     assert report.section_placement([_timed_row(2, [], [1.0], [2.0])]) == []
+
+
+# ----------------------------------------------------------------------------------------------
+# What lstmrt's rounds met: the counters read around each block
+# ----------------------------------------------------------------------------------------------
+
+def _counted_row(threads, samples, counters, inner=10):
+    r = _timed_row(threads, [], samples, samples)
+    r.engines["lstmrt"].update(inner=inner, counters=counters)
+    return r
+
+
+def test_queued_rounds_are_those_whose_threads_waited_for_a_cpu():
+    # Blocks of 10 calls: 1 ms each at 100 us a call. Round 2 waited 0.3 ms (30%) on a run queue
+    # and its worker moved; round 3 waited 40 us (4%: under the 5% mark); round 4 met a busy peer.
+    c = [{"runqueue_wait_ns": 0, "cpu_moves": 0},
+         {"runqueue_wait_ns": 600_000, "cpu_moves": 1, "members_taken_back": 1},
+         {"runqueue_wait_ns": 40_000},
+         {"foreign_cpu_ns": 500_000, "steal_ticks": 2}]
+    r = _counted_row(2, [100e-6, 200e-6, 100e-6, 100e-6], c)
+    d = report.round_disturbances(r)
+    assert [round(x["queued"], 3) for x in d] == [0.0, 0.3, 0.04, 0.0]
+    lines = report.section_disturbances([r])
+    body = [ln for ln in lines if ln.startswith("| 2 ")]
+    # 4 rounds, 1 queued, running at 2x the row's median (100 us), 1 move, 1 taken back, 1 busy peer, 1 steal
+    assert body == ["| 2 | 4 | 1 | 2.00× | 1 | 1 | 1 | 1 |"]
+
+
+def test_no_counters_no_disturbance_section():
+    assert report.section_disturbances([_timed_row(2, [], [1.0], [2.0])]) == []
