@@ -287,31 +287,33 @@ def _steal_ticks() -> Optional[int]:
         return None
 
 
-def _thread_times() -> Tuple[int, int, int]:
-    """Nanoseconds so far, from /proc/self/task/*/schedstat: (CPU time of threads that are neither
-    the calling thread nor lstmrt's workers (named lstmrt-worker), that is other libraries' thread
-    pools; time the calling thread and lstmrt's workers spent ready to run but waiting for a CPU,
-    run-queue wait; the CPU time of those same threads). Zeros where /proc is missing."""
+def _thread_times() -> Optional[Dict[str, int]]:
+    """Nanoseconds so far, from /proc/self/task/*/schedstat, for this process's threads:
+    ``foreign_cpu``: CPU time of threads that are neither the calling thread nor lstmrt's workers
+    (named lstmrt-worker), that is other libraries' thread pools; ``workers_cpu``: CPU time of
+    lstmrt's workers; ``runqueue_wait``: time the calling thread and lstmrt's workers were ready
+    to run but waited for a CPU. None where /proc is not available."""
     me = str(threading.get_native_id())
-    foreign = waiting = own = 0
+    out = {"foreign_cpu": 0, "workers_cpu": 0, "runqueue_wait": 0}
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
-        return 0, 0, 0
+        return None
     for tid in tasks:
         try:
             with open(f"/proc/self/task/{tid}/comm") as f:
-                ours = tid == me or f.read().strip() == "lstmrt-worker"
+                worker = f.read().strip() == "lstmrt-worker"
             with open(f"/proc/self/task/{tid}/schedstat") as f:
                 run, wait = (int(v) for v in f.read().split()[:2])
         except (OSError, ValueError):
             continue   # a thread that ended meanwhile
-        if ours:
-            waiting += wait
-            own += run
-        else:
-            foreign += run
-    return foreign, waiting, own
+        if tid == me or worker:
+            out["runqueue_wait"] += wait
+        if worker:
+            out["workers_cpu"] += run
+        elif tid != me:
+            out["foreign_cpu"] += run
+    return out
 
 
 def block_counters() -> Dict[str, int]:
@@ -332,8 +334,9 @@ def block_counters() -> Dict[str, int]:
         out.update({k: int(v) for k, v in testing.pool_stats().items() if k != "workers"})
     except (AttributeError, ImportError):
         pass
-    foreign, waiting, own = _thread_times()
-    out.update(foreign_cpu_ns=foreign, runqueue_wait_ns=waiting, own_cpu_ns=own)
+    times = _thread_times()
+    if times is not None:
+        out.update(foreign_cpu_ns=times["foreign_cpu"], runqueue_wait_ns=times["runqueue_wait"])
     steal = _steal_ticks()
     if steal is not None:
         out["steal_ticks"] = steal
@@ -357,21 +360,8 @@ def _calibrate(fn: Callable[[], object], budget: float = 0.003) -> float:
 def _threads_cpu_ns() -> Optional[int]:
     """Nanoseconds of CPU used so far by this process's threads other than the calling one
     (None where /proc/self/task/*/schedstat is not available)."""
-    me = str(threading.get_native_id())
-    total = 0
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return None
-    for tid in tasks:
-        if tid == me:
-            continue
-        try:
-            with open(f"/proc/self/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue   # a thread that ended meanwhile
-    return total
+    times = _thread_times()
+    return None if times is None else times["foreign_cpu"] + times["workers_cpu"]
 
 
 def quiesce() -> float:

@@ -102,14 +102,13 @@ class PhaseScheduler {
         if (grace_over && !stole) std::this_thread::yield();
       }
       LSTMRT_PAUSE();
-      if ((spins & 255) == 0) {
-        const int cpu = current_cpu();
-        note_cpu(me, cpu);
-        if (mate_on_cpu(member, cpu) && !worker_leave_cpu(cpu)) std::this_thread::yield();
-      }
-      if ((spins & 255) == 0 && !grace_over) {
-        grace_over = std::chrono::steady_clock::now() - start > kGrace;
-        if (grace_over) testing::scheduler_counters.grace_expired.fetch_add(1, std::memory_order_relaxed);
+      if ((spins & 255) != 0) continue;
+      const int cpu = current_cpu();
+      note_cpu(me, cpu);
+      if (mate_on_cpu(member, cpu) && !worker_leave_cpu(cpu)) std::this_thread::yield();
+      if (!grace_over && std::chrono::steady_clock::now() - start > kGrace) {
+        grace_over = true;
+        testing::scheduler_counters.grace_expired.fetch_add(1, std::memory_order_relaxed);
       }
     }
   }
