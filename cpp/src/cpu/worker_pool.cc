@@ -63,6 +63,12 @@ namespace {
 
 thread_local PoolWorker* t_worker = nullptr;  // the pool worker this thread is, if any
 
+// A worker on the CPU of the thread that posted its latest job would only take turns with it.
+void leave_posters_cpu(const PoolWorker& w) {
+  const int cpu = current_cpu();
+  if (cpu >= 0 && cpu == w.poster_cpu.load(std::memory_order_relaxed)) worker_leave_cpu(cpu);
+}
+
 // Waits for a posted job: spins for the spin time, then sleeps until a team posts one.
 void wait_for_post(PoolWorker& w, std::chrono::microseconds spin) {
   for (;;) {
@@ -77,8 +83,7 @@ void wait_for_post(PoolWorker& w, std::chrono::microseconds spin) {
         continue;
       }
       // Spinning on the CPU of the thread that will post the next job takes that CPU from it.
-      const int cpu = current_cpu();
-      if (cpu >= 0 && cpu == w.poster_cpu.load(std::memory_order_relaxed)) worker_leave_cpu(cpu);
+      leave_posters_cpu(w);
       if (std::chrono::steady_clock::now() >= deadline) break;
     }
     std::unique_lock<std::mutex> lock(w.mutex);
@@ -107,10 +112,8 @@ void worker_main(PoolWorker* w) {
     wait_for_post(*w, spin);
     int expected = kPosted;
     if (!w->state.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) continue;  // taken back
-    // Woken onto the poster's CPU (the OS may place a waking thread on its waker's), this worker
-    // would only take turns with the poster.
-    const int cpu = current_cpu();
-    if (cpu >= 0 && cpu == w->poster_cpu.load(std::memory_order_relaxed)) worker_leave_cpu(cpu);
+    // Woken onto the poster's CPU (the OS may place a waking thread on its waker's).
+    leave_posters_cpu(*w);
     {
       ScopedFlushDenormals ftz;
       w->call(w->fn, w->member);
