@@ -314,13 +314,16 @@ namespace {
 //   1-thread time; GRU H=60-64 (43-49 kFLOP) 0.74-0.90x; LSTM H=48 (37 kFLOP) 1.02x.
 // - in the benchmark, with ONNX Runtime and PyTorch in the process: LSTM H=64 (66 kFLOP) went
 //   from 124-140 to 77-102 us in every round, but GRU H=64 (49 kFLOP) from 96-122 us to 75-93
-//   in some rounds and 148-239 in others. So the line is drawn between the two, at 60 kFLOP.
-//   (With OpenMP's fork/join, LSTM H=64 had lost: 149 -> 163 us.)
-// A single step with the state carried (a stream) at H=128 (LSTM 262 kFLOP, GRU 197) gains in
-// isolation (LSTM 7.2 -> 5.5 us) but measured 0.84-1.26x the 1-thread time in the benchmark's
-// company, so single steps below 500 kFLOP stay on one thread.
-constexpr double kMinStepFlopsForThreads = 60000.0;
-constexpr double kMinCallFlopsForThreads = 500000.0;
+//   in some rounds and 148-239 in others. (With OpenMP's fork/join, LSTM H=64 had lost: 149 ->
+//   163 us.) The slow rounds were the caller and its worker queued on one CPU, which the pool
+//   now undoes (worker_pool.cc, move_off_cpu). Since then GRU H=64 gains in every benchmark run
+//   (t1 -> t2: 93-107 -> 70-84 us, 3 runs), so the line is drawn below it, at 40 kFLOP.
+// The whole call: a stream step (seq 1, state carried) at H=128, LSTM (262 kFLOP), went from
+// 7.3-8.8 to 5.2-6.0 us with 2 threads in 4 benchmark runs; GRU (197 kFLOP) and steps without a
+// state (H_0·Rᵀ skipped: LSTM 131, GRU 98 kFLOP) gained nothing or lost in isolation (GRU
+// stream 4.9-5.3 -> 4.5-5.8 us). So calls below 240 kFLOP stay on one thread.
+constexpr double kMinStepFlopsForThreads = 40000.0;
+constexpr double kMinCallFlopsForThreads = 240000.0;
 // Recurrent weights up to this size are read whole by every thread when the batch is split
 // (half of a 1 MiB L2: the rest holds the input projections and states streaming past).
 constexpr double kMaxSharedRecurrentBytes = 512.0 * 1024.0;
@@ -351,8 +354,10 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   const int64_t H = hidden_, batch = s.batch;
   const int split_parts = static_cast<int>(parts_[0].size());
   const double step_flops = 2.0 * batch * G * H * (H + input_);
+  // Without an initial state the first step skips H_0·Rᵀ (it is zero).
+  const double call_flops = step_flops * s.seq - (initial_h ? 0.0 : 2.0 * batch * G * H * H);
   int wanted = resolve_threads(threads);
-  if (step_flops < kMinStepFlopsForThreads || step_flops * s.seq < kMinCallFlopsForThreads) wanted = 1;
+  if (step_flops < kMinStepFlopsForThreads || call_flops < kMinCallFlopsForThreads) wanted = 1;
   if (batch < 4) wanted = std::min(wanted, split_parts * num_dir_);  // unit split: one thread per partition at most
   ThreadClaim claim(wanted);
   WorkerTeam workers(claim.threads());
