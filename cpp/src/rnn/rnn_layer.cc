@@ -353,9 +353,10 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   const int G = gate_count(cell_);
   const int64_t H = hidden_, batch = s.batch;
   const int split_parts = static_cast<int>(parts_[0].size());
-  const double step_flops = 2.0 * batch * G * H * (H + input_);
+  const double recurrent_flops = 2.0 * batch * G * H * H;  // H_{t-1}·Rᵀ
+  const double step_flops = recurrent_flops + 2.0 * batch * G * H * input_;
   // Without an initial state the first step skips H_0·Rᵀ (it is zero).
-  const double call_flops = step_flops * s.seq - (initial_h ? 0.0 : 2.0 * batch * G * H * H);
+  const double call_flops = step_flops * s.seq - (initial_h ? 0.0 : recurrent_flops);
   int wanted = resolve_threads(threads);
   if (step_flops < kMinStepFlopsForThreads || call_flops < kMinCallFlopsForThreads) wanted = 1;
   if (batch < 4) wanted = std::min(wanted, split_parts * num_dir_);  // unit split: one thread per partition at most
