@@ -247,6 +247,64 @@ def test_gemm_special_values(isa):
         assert_close(got, want, atol=0, rtol=0, name=f"{isa} gemm with inf")
 
 
+def _recurrent_cases():
+    """(N, K, split): every N in 1..70 (every panel tail, and groups of panels with a tail),
+    K from 1 to 130, split inside K, at its ends, and past it (then one chain is empty)."""
+    rng = np.random.default_rng(77)
+    cases = []
+    for n in range(1, 71):
+        K = int(rng.integers(1, 131))
+        for split in sorted({0, K // 2, int(rng.integers(0, K + 1)), K, K + 16}):
+            cases.append((n, K, split))
+    return cases + [(512, 128, 64), (384, 256, 128), (257, 72, 48)]
+
+
+def test_recurrent_gemv_matches_float64_and_is_one_sum_in_any_order(isa):
+    """The one-row recurrent product sums k < split and k >= split apart and adds the two at the
+    end. Whichever chain runs first, and whether the two run in one call (recurrent_gemv) or as
+    two (gemv_chain, the second adding the first's sums), the bits are the same: that is what
+    keeps a 2-thread layer, whose threads each start with their own units, equal to 1 thread."""
+    rng = np.random.default_rng(12)
+    for N, K, split in _recurrent_cases():
+        a = rng.uniform(-1, 1, K).astype(F32)
+        W = rng.uniform(-1, 1, (N, K)).astype(F32)
+        lower_first = testing.recurrent_gemv(isa, a, W, split, False)
+        upper_first = testing.recurrent_gemv(isa, a, W, split, True)
+        s = min(split, K)
+        lo = testing.gemv_chain(isa, a, W, 0, s)
+        hi = testing.gemv_chain(isa, a, W, s, K)
+        lo_then_hi = testing.gemv_chain(isa, a, W, s, K, lo)
+        hi_then_lo = testing.gemv_chain(isa, a, W, 0, s, hi)
+        name = f"{isa} recurrent gemv N={N} K={K} split={split}"
+        for other, how in ((upper_first, "upper chain first"), (lo_then_hi, "gemv_chain lower then upper"),
+                           (hi_then_lo, "gemv_chain upper then lower")):
+            np.testing.assert_array_equal(other, lower_first, err_msg=f"{name}: {how}")
+        A64, W64 = a.astype(np.float64), W.astype(np.float64)
+        for got, k0, k1 in ((lower_first, 0, K), (lo, 0, s), (hi, s, K)):
+            want = W64[:, k0:k1] @ A64[k0:k1]
+            bound = (k1 - k0 + 2) * U * (np.abs(W64[:, k0:k1]) @ np.abs(A64[k0:k1]))
+            bad = ~(np.abs(got - want) <= bound)
+            if np.any(bad):
+                raise AssertionError(f"{name}, k in [{k0}, {k1}): {int(bad.sum())} entries beyond (k+2)u*sum|a*w|\n"
+                                     + mismatch_report(got, want, bad, bound))
+
+
+def test_recurrent_gemv_special_values(isa):
+    """Exact small integers give the exact result; an infinity reaches exactly its outputs."""
+    rng = np.random.default_rng(4)
+    for N, K, split in [(17, 5, 2), (33, 40, 32), (130, 130, 64)]:
+        a = rng.integers(-4, 5, K).astype(F32)
+        W = rng.integers(-4, 5, (N, K)).astype(F32)
+        want = W.astype(np.float64) @ a.astype(np.float64)
+        for upper in (False, True):
+            assert_close(testing.recurrent_gemv(isa, a, W, split, upper), want, atol=0, rtol=0,
+                         name=f"{isa} integer recurrent gemv {N}x{K}")
+        a2, W2 = np.abs(a) + 1, np.abs(W) + 1
+        W2[N - 1, K - 1] = np.inf
+        assert_close(testing.recurrent_gemv(isa, a2, W2, split, True), W2.astype(np.float64) @ a2, atol=0, rtol=0,
+                     name=f"{isa} recurrent gemv with inf")
+
+
 # ---------------------------------------------------------------------------
 # (c) whole layers against the generic path
 

@@ -67,6 +67,22 @@ struct KernelTable {
   void (*gemm)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                const float* bias, bool accumulate, float* C, int64_t ldc) = nullptr;
 
+  // C[n] = sum_k a[k] * B[k][n] for n < N, B packed as for gemm, summed as two chains, over
+  // k < split and over k >= split, added at the end (for every split, the same bits whichever
+  // chain runs first). The recurrent product of one row: a thread owning the hidden units past
+  // `split` starts with them (upper_first), so that the other units' values, which another core
+  // has just written, arrive while it works. One split for the whole layer keeps every thread
+  // count's results bit for bit the same.
+  void (*recurrent_gemv)(int64_t N, int64_t K, int64_t split, bool upper_first, const float* a, const float* B,
+                         float* C) = nullptr;
+
+  // One of recurrent_gemv's chains alone: C[n] = sum_{k0 <= k < k1} a[k] * B[k][n], plus add[n]
+  // when add is set (the other chain's sums). A thread sums its own units' chain as soon as it
+  // has computed them and the other chain once the other threads have: chain + other chain is
+  // recurrent_gemv's result bit for bit (a + b = b + a exactly).
+  void (*gemv_chain)(int64_t N, int64_t K, int64_t k0, int64_t k1, const float* a, const float* B, const float* add,
+                     float* C) = nullptr;
+
   // x[i] = act(x[i]) for i < n, in place.
   void (*activation)(const Activation& act, float* x, int64_t n) = nullptr;
 

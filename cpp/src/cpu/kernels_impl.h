@@ -358,9 +358,105 @@ void gemm_kernel_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
   }
 }
 
+// One row times B, summed in two chains, k < split and k >= split, added at the end: see
+// KernelTable::recurrent_gemv. The chain holding the caller's own part of `a` runs first, while
+// the lines of the other part (just written by another core) are fetched.
+template <int NP>
+inline void two_chain_tile(int64_t K, int64_t split, bool upper_first, bool prefetch, const float* a,
+                           const float* B, int64_t panel_stride, float* C, int64_t cols) {
+  constexpr int NV = NP * kVecPerPanel;
+  reg lo[NV], hi[NV];
+  for (int v = 0; v < NV; ++v) {
+    lo[v] = Vec::zero();
+    hi[v] = Vec::zero();
+  }
+  auto chain = [&](int64_t k0, int64_t k1, reg* acc) {
+    for (int64_t k = k0; k < k1; ++k) {
+      const reg x = Vec::set1(a[k]);
+      for (int p = 0; p < NP; ++p)
+        for (int v = 0; v < kVecPerPanel; ++v)
+          acc[p * kVecPerPanel + v] =
+              Vec::fmadd(x, Vec::load(B + p * panel_stride + k * kPanelWidth + v * W), acc[p * kVecPerPanel + v]);
+    }
+  };
+  const int64_t other0 = upper_first ? 0 : split, other1 = upper_first ? split : K;
+  if (prefetch)
+    for (int64_t k = other0; k < other1; k += 16) __builtin_prefetch(a + k, 0, 3);
+  if (upper_first) {
+    chain(split, K, hi);
+    chain(0, split, lo);
+  } else {
+    chain(0, split, lo);
+    chain(split, K, hi);
+  }
+  for (int v = 0; v < NV; ++v) {
+    const int64_t col = static_cast<int64_t>(v) * W;
+    const int64_t valid = cols - col;
+    if (valid <= 0) break;
+    const reg out = Vec::add(lo[v], hi[v]);
+    if (valid >= W) Vec::store(C + col, out);
+    else Vec::store_partial(C + col, out, valid);
+  }
+}
+
+template <int NP>
+void recurrent_gemv_impl(int64_t N, int64_t K, int64_t split, bool upper_first, const float* a, const float* B,
+                         float* C) {
+  if (split > K) split = K;
+  const int64_t ps = K * kPanelWidth;
+  const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
+  int64_t p = 0;
+  for (; p + NP <= panels; p += NP)
+    two_chain_tile<NP>(K, split, upper_first, p == 0, a, B + p * ps, ps, C + p * kPanelWidth, N - p * kPanelWidth);
+  for (; p < panels; ++p)
+    two_chain_tile<1>(K, split, upper_first, p == 0, a, B + p * ps, ps, C + p * kPanelWidth, N - p * kPanelWidth);
+}
+
+// One chain of recurrent_gemv on its own: C = the sum over k0 <= k < k1 (+ add, the other
+// chain's sum, when given). See KernelTable::gemv_chain.
+template <int NP>
+inline void chain_tile(int64_t k0, int64_t k1, const float* a, const float* B, int64_t panel_stride,
+                       const float* add, float* C, int64_t cols) {
+  constexpr int NV = NP * kVecPerPanel;
+  reg acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = Vec::zero();
+  for (int64_t k = k0; k < k1; ++k) {
+    const reg x = Vec::set1(a[k]);
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < kVecPerPanel; ++v)
+        acc[p * kVecPerPanel + v] =
+            Vec::fmadd(x, Vec::load(B + p * panel_stride + k * kPanelWidth + v * W), acc[p * kVecPerPanel + v]);
+  }
+  for (int v = 0; v < NV; ++v) {
+    const int64_t col = static_cast<int64_t>(v) * W;
+    const int64_t valid = cols - col;
+    if (valid <= 0) break;
+    const bool full = valid >= W;
+    reg out = acc[v];
+    if (add) out = Vec::add(out, full ? Vec::load(add + col) : Vec::load_partial(add + col, valid));
+    if (full) Vec::store(C + col, out);
+    else Vec::store_partial(C + col, out, valid);
+  }
+}
+
+template <int NP>
+void gemv_chain_impl(int64_t N, int64_t K, int64_t k0, int64_t k1, const float* a, const float* B, const float* add,
+                     float* C) {
+  const int64_t ps = K * kPanelWidth;
+  const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
+  int64_t p = 0;
+  auto at = [&](const float* x) { return x ? x + p * kPanelWidth : nullptr; };
+  for (; p + NP <= panels; p += NP)
+    chain_tile<NP>(k0, k1, a, B + p * ps, ps, at(add), C + p * kPanelWidth, N - p * kPanelWidth);
+  for (; p < panels; ++p)
+    chain_tile<1>(k0, k1, a, B + p * ps, ps, at(add), C + p * kPanelWidth, N - p * kPanelWidth);
+}
+
 void fill_table(KernelTable& t, Isa isa) {
   t.isa = isa;
   t.gemm = &gemm_kernel_impl<kGemmRows, kGemmPanels, kGemvPanels>;
+  t.recurrent_gemv = &recurrent_gemv_impl<kGemvPanels>;
+  t.gemv_chain = &gemv_chain_impl<kGemvPanels>;
   t.activation = &activation_kernel;
   t.lstm_row = &lstm_row_kernel;
   t.gru_row_stage1 = &gru_row_stage1_kernel;

@@ -34,6 +34,10 @@ namespace {
 // copy beside their split for threads (see whole_): LSTM H=128, input 128, is 512 KiB.
 constexpr double kMaxWholeCopyBytes = 512.0 * 1024.0;
 
+// Where the recurrent product of one row splits its sum in two (KernelTable::recurrent_gemv):
+// the first unit of the second partition of a 2-way split, whatever split a call runs with.
+int64_t recurrent_sum_split(int64_t H) { return std::min<int64_t>(H, (H / 2 + 15) / 16 * 16); }
+
 Direction parse_direction(const std::string& d, const std::string& argument) {
   if (d == "forward") return Direction::Forward;
   if (d == "reverse") return Direction::Reverse;
@@ -168,6 +172,7 @@ std::vector<std::vector<RnnLayer::Partition>> RnnLayer::pack_partitions(const Fl
   // Unit boundaries on multiples of 16 so that every partition but the last runs whole vectors.
   std::vector<int64_t> bounds = {0};
   for (int p = 1; p < parts; ++p) bounds.push_back(std::min<int64_t>(H, (H * p / parts + 15) / 16 * 16));
+  // (For 2 parts, bounds[1] is recurrent_sum_split(H).)
   bounds.push_back(H);
 
   std::vector<std::vector<Partition>> out(static_cast<size_t>(num_dir_));
@@ -451,6 +456,14 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     const int64_t r0 = team.split_batch ? batch * local / team.size : 0;
     const int64_t r1 = team.split_batch ? batch * (local + 1) / team.size : batch;
     const int64_t rows = r1 - r0;
+    // H_{t-1}·Rᵀ (or (r ⊙ H_{t-1})·R_hᵀ) for this thread's rows. One row sums in two chains,
+    // starting with the chain that holds the partition's own units when they lie past the split.
+    const int64_t split = recurrent_sum_split(H);
+    auto recurrent = [&](const Partition& part, const float* A, int64_t lda, const PackedMatrix& m, float* C,
+                         int64_t ldc) {
+      if (rows == 1) kt.recurrent_gemv(m.n(), m.k(), split, part.j0 >= split, A, m.panel(0), C);
+      else gemm(kt, rows, A, lda, m, nullptr, false, C, ldc, 1);
+    };
     // Runs fn(p) for the partitions of one phase: through the scheduler when units are split;
     // every partition in turn, for this thread's rows alone, when rows are.
     int64_t phase = 0;
@@ -545,9 +558,9 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
         }
         float* hr = hr_of(part);
         if (step > 0)
-          gemm(kt, rows, h_cur + r0 * H, H, part.r, nullptr, false, hr + r0 * width, width, 1);
+          recurrent(part, h_cur + r0 * H, H, part.r, hr + r0 * width, width);
         else if (h_init)
-          gemm(kt, rows, h_init + r0 * h_init_ld, h_init_ld, part.r, nullptr, false, hr + r0 * width, width, 1);
+          recurrent(part, h_init + r0 * h_init_ld, h_init_ld, part.r, hr + r0 * width, width);
         else
           std::memset(hr + r0 * width, 0, static_cast<size_t>(rows * width) * sizeof(float));
         for (int64_t b = r0; b < r1; ++b)
@@ -593,7 +606,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
           const int64_t u = part.units, j0 = part.j0, Gu = G * u;
           float* hr_h = buf.hr_h + batch * j0;
           if (!linear_before_reset_)
-            gemm(kt, rows, buf.r_or_rh + r0 * H, H, part.r_h, nullptr, false, hr_h + r0 * u, u, 1);
+            recurrent(part, buf.r_or_rh + r0 * H, H, part.r_h, hr_h + r0 * u, u);
           GruRowArgs a = gru_args(part);
           for (int64_t b = r0; b < r1; ++b) {
             if (step >= len_of(b)) continue;
