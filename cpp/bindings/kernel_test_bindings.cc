@@ -209,8 +209,7 @@ void register_kernel_tests(py::module_& m) {
       },
       py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("bias") = py::none());
 
-  // The recurrent product of one row in its two forms (KernelTable::recurrent_gemv and
-  // gemv_chain), on a W [N, K] packed here.
+  // The recurrent product of one row (KernelTable::recurrent_gemv), on a W [N, K] packed here.
   t.def(
       "recurrent_gemv",
       [](const std::string& isa, py::handle a_obj, py::handle W_obj, int64_t split, bool upper_first) {
@@ -237,36 +236,6 @@ void register_kernel_tests(py::module_& m) {
         return out;
       },
       py::arg("isa"), py::arg("a"), py::arg("W"), py::arg("split"), py::arg("upper_first"));
-  t.def(
-      "gemv_chain",
-      [](const std::string& isa, py::handle a_obj, py::handle W_obj, int64_t k0, int64_t k1, py::handle add_obj) {
-        const KernelTable& kt = kernels_for(parse_isa(isa));
-        const auto ao = float_array(a_obj, "a");
-        const auto Wo = float_array(W_obj, "W");
-        const auto addo = float_array(add_obj, "add");
-        if (!ao || !Wo) throw ValueError("gemv_chain: a and W are required");
-        const FloatArray& a = *ao;
-        const FloatArray& W = *Wo;
-        if (a.ndim() != 1 || W.ndim() != 2 || a.shape(0) != W.shape(1))
-          throw ValueError("gemv_chain: expected a [K] and W [N, K]");
-        const int64_t N = W.shape(0), K = W.shape(1);
-        if (k0 < 0 || k0 > k1 || k1 > K) throw ValueError("gemv_chain: expected 0 <= k0 <= k1 <= K");
-        if (addo && (addo->ndim() != 1 || addo->shape(0) != N)) throw ValueError("add: expected shape [N]");
-        const PackedMatrix packed(W.data(), N, K, K);
-        auto av = guarded_copy(a.data(), static_cast<size_t>(K));
-        auto b = guarded_copy(packed.panel(0), static_cast<size_t>(packed.panels() * K * kPanelWidth));
-        std::unique_ptr<GuardedFloats> add = addo ? guarded_copy(addo->data(), static_cast<size_t>(N)) : nullptr;
-        auto c = std::make_unique<GuardedFloats>(static_cast<size_t>(N));
-        {
-          py::gil_scoped_release release;
-          kt.gemv_chain(N, K, k0, k1, av->data(), b->data(), add ? add->data() : nullptr, c->data());
-        }
-        py::array_t<float> out(static_cast<py::ssize_t>(N));
-        if (N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(N) * sizeof(float));
-        return out;
-      },
-      py::arg("isa"), py::arg("a"), py::arg("W"), py::arg("k0"), py::arg("k1"), py::arg("add") = py::none());
-
   t.def(
       "time_gemm",
       [](const std::string& isa, int64_t M, int64_t N, int64_t K, int reps, int threads, bool wall) {

@@ -76,13 +76,6 @@ struct KernelTable {
   void (*recurrent_gemv)(int64_t N, int64_t K, int64_t split, bool upper_first, const float* a, const float* B,
                          float* C) = nullptr;
 
-  // One of recurrent_gemv's chains alone: C[n] = sum_{k0 <= k < k1} a[k] * B[k][n], plus add[n]
-  // when add is set (the other chain's sums). A thread sums its own units' chain as soon as it
-  // has computed them and the other chain once the other threads have: chain + other chain is
-  // recurrent_gemv's result bit for bit (a + b = b + a exactly).
-  void (*gemv_chain)(int64_t N, int64_t K, int64_t k0, int64_t k1, const float* a, const float* B, const float* add,
-                     float* C) = nullptr;
-
   // x[i] = act(x[i]) for i < n, in place.
   void (*activation)(const Activation& act, float* x, int64_t n) = nullptr;
 

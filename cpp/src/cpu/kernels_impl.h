@@ -412,51 +412,10 @@ void recurrent_gemv_impl(int64_t N, int64_t K, int64_t split, bool upper_first, 
     two_chain_tile<1>(K, split, upper_first, p == 0, a, B + p * ps, ps, C + p * kPanelWidth, N - p * kPanelWidth);
 }
 
-// One chain of recurrent_gemv on its own: C = the sum over k0 <= k < k1 (+ add, the other
-// chain's sum, when given). See KernelTable::gemv_chain.
-template <int NP>
-inline void chain_tile(int64_t k0, int64_t k1, const float* a, const float* B, int64_t panel_stride,
-                       const float* add, float* C, int64_t cols) {
-  constexpr int NV = NP * kVecPerPanel;
-  reg acc[NV];
-  for (int v = 0; v < NV; ++v) acc[v] = Vec::zero();
-  for (int64_t k = k0; k < k1; ++k) {
-    const reg x = Vec::set1(a[k]);
-    for (int p = 0; p < NP; ++p)
-      for (int v = 0; v < kVecPerPanel; ++v)
-        acc[p * kVecPerPanel + v] =
-            Vec::fmadd(x, Vec::load(B + p * panel_stride + k * kPanelWidth + v * W), acc[p * kVecPerPanel + v]);
-  }
-  for (int v = 0; v < NV; ++v) {
-    const int64_t col = static_cast<int64_t>(v) * W;
-    const int64_t valid = cols - col;
-    if (valid <= 0) break;
-    const bool full = valid >= W;
-    reg out = acc[v];
-    if (add) out = Vec::add(out, full ? Vec::load(add + col) : Vec::load_partial(add + col, valid));
-    if (full) Vec::store(C + col, out);
-    else Vec::store_partial(C + col, out, valid);
-  }
-}
-
-template <int NP>
-void gemv_chain_impl(int64_t N, int64_t K, int64_t k0, int64_t k1, const float* a, const float* B, const float* add,
-                     float* C) {
-  const int64_t ps = K * kPanelWidth;
-  const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
-  int64_t p = 0;
-  auto at = [&](const float* x) { return x ? x + p * kPanelWidth : nullptr; };
-  for (; p + NP <= panels; p += NP)
-    chain_tile<NP>(k0, k1, a, B + p * ps, ps, at(add), C + p * kPanelWidth, N - p * kPanelWidth);
-  for (; p < panels; ++p)
-    chain_tile<1>(k0, k1, a, B + p * ps, ps, at(add), C + p * kPanelWidth, N - p * kPanelWidth);
-}
-
 void fill_table(KernelTable& t, Isa isa) {
   t.isa = isa;
   t.gemm = &gemm_kernel_impl<kGemmRows, kGemmPanels, kGemvPanels>;
   t.recurrent_gemv = &recurrent_gemv_impl<kGemvPanels>;
-  t.gemv_chain = &gemv_chain_impl<kGemvPanels>;
   t.activation = &activation_kernel;
   t.lstm_row = &lstm_row_kernel;
   t.gru_row_stage1 = &gru_row_stage1_kernel;
