@@ -72,6 +72,13 @@ std::unique_ptr<GuardedFloats> guarded_copy(const float* src, size_t n) {
   return g;
 }
 
+// W [N, K] packed for the GEMM kernels, in a guarded buffer.
+std::unique_ptr<GuardedFloats> guarded_packed(const FloatArray& W) {
+  const int64_t N = W.shape(0), K = W.shape(1);
+  const PackedMatrix packed(W.data(), N, K, K);
+  return guarded_copy(packed.panel(0), static_cast<size_t>(packed.panels() * K * kPanelWidth));
+}
+
 // CPU time of the calling thread: immune to time spent descheduled on a busy machine.
 double thread_seconds() {
 #if defined(CLOCK_THREAD_CPUTIME_ID)
@@ -193,10 +200,8 @@ void register_kernel_tests(py::module_& m) {
           throw ValueError("gemm: expected A [M, K] and W [N, K]");
         const int64_t M = A.shape(0), K = A.shape(1), N = W.shape(0);
         if (bias && (bias->ndim() != 1 || bias->shape(0) != N)) throw ValueError("bias: expected shape [N]");
-        const PackedMatrix packed(W.data(), N, K, K);
-        const size_t packed_count = static_cast<size_t>(packed.panels() * K * kPanelWidth);
         auto a = guarded_copy(A.data(), static_cast<size_t>(M * K));
-        auto b = guarded_copy(packed.panel(0), packed_count);
+        auto b = guarded_packed(W);
         std::unique_ptr<GuardedFloats> bs = bias ? guarded_copy(bias->data(), static_cast<size_t>(N)) : nullptr;
         auto c = std::make_unique<GuardedFloats>(static_cast<size_t>(M * N));
         {
@@ -223,9 +228,8 @@ void register_kernel_tests(py::module_& m) {
           throw ValueError("recurrent_gemv: expected a [K] and W [N, K]");
         const int64_t N = W.shape(0), K = W.shape(1);
         if (split < 0) throw ValueError("recurrent_gemv: split must be >= 0");
-        const PackedMatrix packed(W.data(), N, K, K);
         auto av = guarded_copy(a.data(), static_cast<size_t>(K));
-        auto b = guarded_copy(packed.panel(0), static_cast<size_t>(packed.panels() * K * kPanelWidth));
+        auto b = guarded_packed(W);
         auto c = std::make_unique<GuardedFloats>(static_cast<size_t>(N));
         {
           py::gil_scoped_release release;

@@ -263,15 +263,12 @@ void rnn_row_kernel(const RnnRowArgs& a) {
 
 constexpr int kVecPerPanel = static_cast<int>(kPanelWidth) / W;
 
-// MR rows by NP panels of C, accumulated in registers over the whole K.
+// acc[m] += A[m][k] · B[k] over k0 <= k < k1, for MR rows by NP panels held in registers.
 template <int MR, int NP>
-inline void micro_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t panel_stride,
-                       const float* bias, bool accumulate, float* C, int64_t ldc, int64_t cols) {
+inline void accumulate_k(int64_t k0, int64_t k1, const float* A, int64_t lda, const float* B, int64_t panel_stride,
+                         reg (&acc)[MR][NP * kVecPerPanel]) {
   constexpr int NV = NP * kVecPerPanel;
-  reg acc[MR][NV];
-  for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v) acc[m][v] = Vec::zero();
-  for (int64_t k = 0; k < K; ++k) {
+  for (int64_t k = k0; k < k1; ++k) {
     reg b[NV];
     for (int p = 0; p < NP; ++p)
       for (int v = 0; v < kVecPerPanel; ++v)
@@ -281,6 +278,17 @@ inline void micro_tile(int64_t K, const float* A, int64_t lda, const float* B, i
       for (int v = 0; v < NV; ++v) acc[m][v] = Vec::fmadd(a, b[v], acc[m][v]);
     }
   }
+}
+
+// MR rows by NP panels of C, accumulated in registers over the whole K.
+template <int MR, int NP>
+inline void micro_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t panel_stride,
+                       const float* bias, bool accumulate, float* C, int64_t ldc, int64_t cols) {
+  constexpr int NV = NP * kVecPerPanel;
+  reg acc[MR][NV];
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < NV; ++v) acc[m][v] = Vec::zero();
+  accumulate_k<MR, NP>(0, K, A, lda, B, panel_stride, acc);
   // Store the valid columns: whole vectors, then a masked one; vectors past `cols` are skipped.
   for (int v = 0; v < NV; ++v) {
     const int64_t col = static_cast<int64_t>(v) * W;
@@ -365,35 +373,26 @@ template <int NP>
 inline void two_chain_tile(int64_t K, int64_t split, bool upper_first, bool prefetch, const float* a,
                            const float* B, int64_t panel_stride, float* C, int64_t cols) {
   constexpr int NV = NP * kVecPerPanel;
-  reg lo[NV], hi[NV];
+  reg lo[1][NV], hi[1][NV];
   for (int v = 0; v < NV; ++v) {
-    lo[v] = Vec::zero();
-    hi[v] = Vec::zero();
+    lo[0][v] = Vec::zero();
+    hi[0][v] = Vec::zero();
   }
-  auto chain = [&](int64_t k0, int64_t k1, reg* acc) {
-    for (int64_t k = k0; k < k1; ++k) {
-      const reg x = Vec::set1(a[k]);
-      for (int p = 0; p < NP; ++p)
-        for (int v = 0; v < kVecPerPanel; ++v)
-          acc[p * kVecPerPanel + v] =
-              Vec::fmadd(x, Vec::load(B + p * panel_stride + k * kPanelWidth + v * W), acc[p * kVecPerPanel + v]);
-    }
-  };
   const int64_t other0 = upper_first ? 0 : split, other1 = upper_first ? split : K;
   if (prefetch)
     for (int64_t k = other0; k < other1; k += 16) __builtin_prefetch(a + k, 0, 3);
   if (upper_first) {
-    chain(split, K, hi);
-    chain(0, split, lo);
+    accumulate_k<1, NP>(split, K, a, 0, B, panel_stride, hi);
+    accumulate_k<1, NP>(0, split, a, 0, B, panel_stride, lo);
   } else {
-    chain(0, split, lo);
-    chain(split, K, hi);
+    accumulate_k<1, NP>(0, split, a, 0, B, panel_stride, lo);
+    accumulate_k<1, NP>(split, K, a, 0, B, panel_stride, hi);
   }
   for (int v = 0; v < NV; ++v) {
     const int64_t col = static_cast<int64_t>(v) * W;
     const int64_t valid = cols - col;
     if (valid <= 0) break;
-    const reg out = Vec::add(lo[v], hi[v]);
+    const reg out = Vec::add(lo[0][v], hi[0][v]);
     if (valid >= W) Vec::store(C + col, out);
     else Vec::store_partial(C + col, out, valid);
   }

@@ -34,9 +34,13 @@ namespace {
 // copy beside their split for threads (see whole_): LSTM H=128, input 128, is 512 KiB.
 constexpr double kMaxWholeCopyBytes = 512.0 * 1024.0;
 
+// The first hidden unit of partition p of `parts`: on a multiple of 16, so that every partition
+// but the last runs whole vectors.
+int64_t partition_start(int64_t H, int p, int parts) { return std::min<int64_t>(H, (H * p / parts + 15) / 16 * 16); }
+
 // Where the recurrent product of one row splits its sum in two (KernelTable::recurrent_gemv):
 // the first unit of the second partition of a 2-way split, whatever split a call runs with.
-int64_t recurrent_sum_split(int64_t H) { return std::min<int64_t>(H, (H / 2 + 15) / 16 * 16); }
+int64_t recurrent_sum_split(int64_t H) { return partition_start(H, 1, 2); }
 
 Direction parse_direction(const std::string& d, const std::string& argument) {
   if (d == "forward") return Direction::Forward;
@@ -169,10 +173,8 @@ std::vector<std::vector<RnnLayer::Partition>> RnnLayer::pack_partitions(const Fl
                                                                         int parts) const {
   const int G = gate_count(cell_);
   const int64_t H = hidden_, GH = G * H, I = input_;
-  // Unit boundaries on multiples of 16 so that every partition but the last runs whole vectors.
   std::vector<int64_t> bounds = {0};
-  for (int p = 1; p < parts; ++p) bounds.push_back(std::min<int64_t>(H, (H * p / parts + 15) / 16 * 16));
-  // (For 2 parts, bounds[1] is recurrent_sum_split(H).)
+  for (int p = 1; p < parts; ++p) bounds.push_back(partition_start(H, p, parts));
   bounds.push_back(H);
 
   std::vector<std::vector<Partition>> out(static_cast<size_t>(num_dir_));
