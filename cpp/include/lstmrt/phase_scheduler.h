@@ -137,7 +137,8 @@ class PhaseScheduler {
   // (written by its owner at the start of a phase, so in the normal case a line this core
   // already holds) and the last phase it finished (written once, read by the waiting others).
   // Shared lines (one array of claims, one counter of finished partitions) cost a transfer
-  // between cores for every write: 40-50 ns a phase for 2 threads on Zen 4.
+  // between cores for every write. An empty 2-thread phase on Zen 4 took 155-176 ns with them
+  // and the clock read on every wait, 107-119 ns without (about half of that from each).
   struct alignas(64) Slot {
     std::atomic<int64_t> claimed{-1};
     alignas(64) std::atomic<int64_t> done{-1};
