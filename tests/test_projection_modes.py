@@ -15,7 +15,7 @@ below land on both sides of the threshold in every mode of thread split:
 * bidirectional with 2 threads runs one direction per thread, all rows each.
 
 The layer is big enough (hidden 72, input 40, 16 steps) for the second
-thread to be used: at least 40 kFLOP per step and 240 kFLOP per call.
+thread to be used: at least 40 kFLOP per step and 90 kFLOP per call.
 """
 
 import itertools

@@ -138,6 +138,25 @@ def test_small_layers_give_one_thread_results_on_either_copy(cell, kw, H, I):
             np.testing.assert_array_equal(g, w)
 
 
+@pytest.mark.skipif(lstmrt.cpu_info()["default_threads"] < 2, reason="lstmrt uses one thread here")
+@pytest.mark.parametrize("cell,H,team", [("LSTM", 64, False), ("LSTM", 80, True), ("GRU", 80, False),
+                                         ("GRU", 96, True)])
+def test_single_steps_get_a_second_thread_from_90_kflop(cell, H, team):
+    """A stream step of 2·G·H·(I+H) FLOP runs on one thread below 90 kFLOP (LSTM H64: 66k, GRU H80:
+    77k) and forms a team from there (LSTM H80: 102k, GRU H96: 111k); rnn_layer.cc's
+    kMinCallFlopsForThreads gives the measurements. Either way the steps equal one thread's."""
+    one, two, rng = _layer_pair(cell, 1, H=H, I=H, **({"linear_before_reset": 1} if cell == "GRU" else {}))
+    s1, s2 = one.stream(), two.stream()
+    before = testing.pool_stats()
+    for _ in range(20):
+        X = rng.standard_normal((1, 1, H)).astype(np.float32)
+        for g, w in zip(s2(X), s1(X)):
+            np.testing.assert_array_equal(g, w)
+    delta = _stats_delta(before)
+    teams = delta["jobs_by_workers"] + delta["members_taken_back"]
+    assert (teams > 0) == team, delta
+
+
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs for a worker to join a running call")
 @pytest.mark.parametrize("cell,kw", [("LSTM", {}), ("GRU", {"linear_before_reset": 0})], ids=["lstm", "gru-lbr0"])
 def test_worker_arriving_mid_call_catches_up(cell, kw):

@@ -325,12 +325,14 @@ namespace {
 //   163 us.) The slow rounds were the caller and its worker queued on one CPU, which the pool
 //   now undoes (worker_pool.cc, move_off_cpu). Since then GRU H=64 gains in every benchmark run
 //   (t1 -> t2: 93-107 -> 70-84 us, 3 runs), so the line is drawn below it, at 40 kFLOP.
-// The whole call: a stream step (seq 1, state carried) at H=128, LSTM (262 kFLOP), went from
-// 7.3-8.8 to 5.2-6.0 us with 2 threads in 4 benchmark runs; GRU (197 kFLOP) and steps without a
-// state (H_0·Rᵀ skipped: LSTM 131, GRU 98 kFLOP) gained nothing or lost in isolation (GRU
-// stream 4.9-5.3 -> 4.5-5.8 us). So calls below 240 kFLOP stay on one thread.
+// The whole call: one step (seq 1, batch 1) with and without a state, blocks of calls alternated
+// in one process, two cores of one complex (core-to-core 60-68 ns), 2 threads / 1 thread:
+// LSTM 66 kFLOP 1.01x, 102 kFLOP 0.94x, 131 kFLOP 0.84x, 262 kFLOP 0.72x; GRU 75-77 kFLOP
+// 1.01-1.02x, 98 kFLOP 0.89x, 111 kFLOP 0.90x, 197 kFLOP 0.79x. (Before the scheduler kept its
+// marks on lines of their own, GRU at 197 kFLOP had gained nothing, and the line stood at 240.)
+// So calls below 90 kFLOP stay on one thread.
 constexpr double kMinStepFlopsForThreads = 40000.0;
-constexpr double kMinCallFlopsForThreads = 240000.0;
+constexpr double kMinCallFlopsForThreads = 90000.0;
 // Recurrent weights up to this size are read whole by every thread when the batch is split
 // (half of a 1 MiB L2: the rest holds the input projections and states streaming past).
 constexpr double kMaxSharedRecurrentBytes = 512.0 * 1024.0;
