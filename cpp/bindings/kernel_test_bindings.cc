@@ -2,13 +2,17 @@
 //
 // Inputs are copied into buffers that end exactly at an unreadable page, so a kernel that reads
 // or writes past the end of an array crashes the test instead of passing by luck.
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 #include <memory>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <vector>
+
+#include <pybind11/stl.h>
 
 #include "bindings.h"
 #include "lstmrt/core_latency.h"
@@ -135,6 +139,41 @@ void register_kernel_tests(py::module_& m) {
       py::arg("cpu"),
       "Moves the calling thread off `cpu` (keeping its affinity mask), as a worker queued on its "
       "caller's CPU does; False when it cannot.");
+  t.def(
+      "scheduler_calls",
+      [](const std::vector<std::tuple<int, int, int, bool>>& calls) {
+        // One scheduler serves the calls in turn, as a workspace's does: (partitions, threads,
+        // phases, end) each, every member on a thread of its own; `end` false leaves the call
+        // unended, as one that threw would. Returns, per call, its first phase and how many times
+        // each (phase, partition) ran: every count must be 1.
+        lstmrt::PhaseScheduler sched;
+        py::list out;
+        for (const auto& [parts, team, phases, end] : calls) {
+          if (parts < 1 || team < 1 || phases < 0) throw lstmrt::ValueError("scheduler_calls: bad call");
+          std::vector<std::atomic<int>> runs(static_cast<size_t>(parts) * phases);
+          int64_t first = 0;
+          {
+            py::gil_scoped_release release;
+            first = sched.begin_call(parts, team);
+            auto member = [&, parts = parts, phases = phases](int m) {
+              for (int ph = 0; ph < phases; ++ph)
+                sched.run_phase(first + ph, m, [&](int p) { runs[static_cast<size_t>(ph) * parts + p].fetch_add(1); });
+            };
+            std::vector<std::thread> others;
+            for (int m = 1; m < team; ++m) others.emplace_back(member, m);
+            member(0);
+            for (auto& th : others) th.join();
+            if (end) sched.end_call();
+          }
+          py::list counts;
+          for (auto& r : runs) counts.append(r.load());
+          out.append(py::make_tuple(first, counts));
+        }
+        return out;
+      },
+      py::arg("calls"),
+      "Runs calls of (partitions, threads, phases, end) on one step scheduler; per call, its first "
+      "phase and the times each (phase, partition) ran.");
   t.def(
       "parallel_for_owners",
       [](int64_t n, int threads, int64_t grain) {

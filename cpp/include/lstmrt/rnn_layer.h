@@ -10,6 +10,7 @@
 
 #include "lstmrt/activation.h"
 #include "lstmrt/packed_matrix.h"
+#include "lstmrt/phase_scheduler.h"
 
 namespace lstmrt {
 
@@ -49,14 +50,18 @@ struct FloatArg {
   bool present() const { return data != nullptr; }
 };
 
-// Reusable scratch memory for run(): grows to the largest shape seen, never shrinks.
+// Reusable scratch memory for run(): grows to the largest shape seen, never shrinks. One call at a
+// time. It also keeps the step schedulers (one per direction), whose marks then stay in the
+// caches of the cores that own them from one call to the next.
 class Workspace {
  public:
   float* get(int slot, size_t count);
+  PhaseScheduler& scheduler(int direction) { return schedulers_[direction]; }
 
  private:
   std::vector<AlignedBuffer> buffers_;
   std::vector<size_t> sizes_;
+  PhaseScheduler schedulers_[2];
 };
 
 struct RnnShapes {

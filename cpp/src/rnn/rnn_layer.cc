@@ -297,6 +297,7 @@ struct RnnLayer::Team {
   // its own rows: the sequences are independent, so the threads never wait for each other).
   bool split_batch = false;
   PhaseScheduler* sched[2] = {nullptr, nullptr};
+  int64_t first_phase[2] = {0, 0};  // each scheduler's first phase in this call
   const std::vector<std::vector<Partition>>* parts = nullptr;  // [direction][partition]: parts_ or whole_
   struct Buffers {
     // X·Wᵀ + bias. Up front for every step: per partition [seq*batch, G*units] at offset
@@ -384,9 +385,10 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   const double r_bytes = 4.0 * G * H * H;
   team.split_batch = per_direction >= 2 && batch >= 4 * per_direction && r_bytes <= kMaxSharedRecurrentBytes;
   team.size = std::max(1, team.split_batch ? per_direction : std::min(parts, per_direction));
-  PhaseScheduler scheds[2] = {PhaseScheduler(parts, team.size), PhaseScheduler(parts, team.size)};
-  team.sched[0] = &scheds[0];
-  team.sched[1] = &scheds[1];
+  for (int d = 0; d < num_dir_; ++d) {
+    team.sched[d] = &ws.scheduler(d);
+    team.first_phase[d] = team.sched[d]->begin_call(parts, team.size);
+  }
 
   // Scratch, per direction. Workspace::get may reallocate a slot, so everything is fetched here.
   const int64_t rows_per_thread = team.split_batch ? batch / team.size : batch;
@@ -414,10 +416,11 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   const int total = team.parallel_directions ? 2 * team.size : team.size;
   if (total <= 1) {
     run_team(team, 0, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c);
-    return;
+  } else {
+    auto member = [&](int m) { run_team(team, m, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c); };
+    workers.run(total, member);
   }
-  auto member = [&](int m) { run_team(team, m, s, X, lens, initial_h, initial_c, Y, Y_h, Y_c); };
-  workers.run(total, member);
+  for (int d = 0; d < num_dir_; ++d) team.sched[d]->end_call();
 }
 
 // The work of one thread: `member` indexes the team (direction-major when directions run in
@@ -470,7 +473,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     };
     // Runs fn(p) for the partitions of one phase: through the scheduler when units are split;
     // every partition in turn, for this thread's rows alone, when rows are.
-    int64_t phase = 0;
+    int64_t phase = team.first_phase[d];
     auto run_phase = [&](auto&& fn) {
       if (team.split_batch) {
         for (size_t p = 0; p < all.size(); ++p) fn(static_cast<int>(p));
