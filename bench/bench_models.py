@@ -620,9 +620,45 @@ def peak_shapes() -> Dict[str, Tuple[int, int, int]]:
     }
 
 
-def measure_machine(isa: str, threads: int, rounds: int = 5, target_s: float = 0.05) -> Dict[str, object]:
+# Weight sizes (bytes) of the gemv bandwidth curve: fine around the L2 size (1 MiB here), where
+# the bandwidth falls, coarse beyond.
+GEMV_CURVE_BYTES = tuple(int(kb * 1024) for kb in (64, 128, 256, 384, 512, 640, 768, 896, 1024, 1280, 1536, 2048,
+                                                   3072, 4096, 6144, 8192, 12288, 16384, 24576, 32768, 65536))
+
+
+def gemv_curve(isa: str, threads: int, rounds: int = 3, target_s: float = 0.02) -> List[Tuple[int, float]]:
+    """(weight bytes, GB/s) of an M=1 product over GEMV_CURVE_BYTES, each the best of ``rounds``:
+    what the floor reads a row's bandwidth from, at the row's own weight size."""
+    out = []
+    for nbytes in GEMV_CURVE_BYTES:
+        K = 1024 if nbytes >= (4 << 20) else 256
+        N = max(64, nbytes // (4 * K) // 64 * 64)
+        s = _best_time_gemm(isa, 1, N, K, threads, target_s, rounds)
+        out.append((4 * N * K, 4.0 * N * K / s / 1e9))
+    return out
+
+
+def call_seconds(rounds: int = 5, calls: int = 20000) -> float:
+    """Best seconds per call of ``testing.round_trip``: the least a one-step layer call from Python
+    could cost (borrow X, three new output arrays, the GIL released and retaken)."""
+    from lstmrt._core import testing
+
+    x = np.zeros((1, 1, 128), np.float32)
+    f = testing.round_trip
+    best = math.inf
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            f(x)
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return best
+
+
+def measure_machine(isa: str, threads: int, rounds: int = 5, target_s: float = 0.05,
+                    curve: bool = False) -> Dict[str, object]:
     """Peak GFLOP/s of the packed GEMM and the gemv bandwidth (GB/s of weights) per memory level,
-    each the best of ``rounds``."""
+    each the best of ``rounds``; with ``curve``, also the bandwidth curve over weight sizes and
+    (one thread) the cost of a bare call from Python."""
     out: Dict[str, object] = {"isa": isa, "threads": threads, "shapes": {}}
     for what, (M, N, K) in peak_shapes().items():
         s = _best_time_gemm(isa, M, N, K, threads, target_s, rounds)
@@ -631,6 +667,10 @@ def measure_machine(isa: str, threads: int, rounds: int = 5, target_s: float = 0
             out["peak_gflops"] = 2.0 * M * N * K / s / 1e9
         else:
             out[f"{what}_gbps"] = 4.0 * N * K / s / 1e9
+    if curve:
+        out["gemv_curve"] = gemv_curve(isa, threads)
+        if threads == 1:
+            out["call_us"] = call_seconds() * 1e6
     return out
 
 

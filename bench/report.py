@@ -141,7 +141,7 @@ def machine_figures(benches: List[dict], rows: List[Row], measure: bool) -> Tupl
     try:
         for isa, threads in wanted:
             print(f"measuring peak FMA throughput and bandwidth: {isa}, {threads} thread(s)", file=sys.stderr)
-            figs[(isa, threads)] = bm.measure_machine(isa, threads)
+            figs[(isa, threads)] = bm.measure_machine(isa, threads, curve=True)
     except Exception as exc:  # the report is still useful without the peaks
         return figs, f"could not be measured here ({type(exc).__name__}: {exc})"
     return figs, "measured by report.py at report time, on the machine that made the report"
@@ -255,7 +255,23 @@ def section_machine(env: dict, meta: dict, figs: Dict[Tuple[str, int], dict], fi
         if sh:
             out += ["", "Shapes (M×N×K): " + ", ".join(f"{k} {'×'.join(str(x) for x in v)}" for k, v in sh.items())
                     + "."]
+        curves = {key: f["gemv_curve"] for key, f in sorted(figs.items()) if f.get("gemv_curve")}
+        if curves:
+            sizes = [b for b, _ in next(iter(curves.values()))]
+            out += ["", "Matrix-vector bandwidth (GB/s of weights, best of three) by the weights' size, which the floor "
+                        "below reads at each row's own size:", ""]
+            out += table(["ISA", "threads"] + [fmt_bytes(b) for b in sizes],
+                         [[isa, str(t)] + [fmt_num(g) for _, g in c] for (isa, t), c in curves.items()],
+                         "lr" + "r" * len(sizes))
+        calls = [f["call_us"] for f in figs.values() if f.get("call_us")]
+        if calls:
+            out += ["", f"A bare call from Python into a binding that borrows X and returns three new arrays "
+                        f"(`testing.round_trip`, best of five): **{min(calls):.2f} µs**.", ""]
     return out + [""]
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / (1 << 20):g} MiB" if n >= (1 << 20) else f"{n / 1024:g} KiB"
 
 
 def check_targets(rows: List[Row]) -> List[Tuple[str, str, str, Optional[bool], List[str], List[tuple]]]:
@@ -346,16 +362,45 @@ def bandwidth(f1: dict, ft: dict, level: str, threads: int) -> Optional[float]:
     return v * 1e9 if v else None
 
 
-def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, int]) -> Optional[float]:
-    """The shortest time this machine allows for a row (a roofline without the per-call cost of
-    crossing from Python): per layer, the input product X·Wᵀ for all steps, at the FMA peak or
-    at the bandwidth of the cache level holding W, whichever is slower, plus per step with a
-    state H_{t-1}·Rᵀ, likewise with R. A single step streams W and R together, so their sum
-    picks the cache level. The matrix rows pass no initial state (step 0 has no recurrent
-    product); the stream carries one. Fixture models get no floor (None)."""
+def curve_bandwidth(f1: dict, ft: dict, nbytes: float, threads: int) -> Optional[float]:
+    """Bytes/s at which `threads` threads can stream `nbytes` of weights, from the gemv curves of
+    the kernel benchmarks: the best figure measured at that size or larger (a larger size is never
+    faster). Where each thread's share fits in L2, `threads` times the 1-thread figure for the
+    share (L2 is private; the measured multi-thread figure also pays for starting the team).
+    Only up to twice the L2 per thread, where the private cache's size decides what streams
+    (None beyond, and without curves): the shared L3's figure varies with what the machine's
+    other tenants do, and the level figures, measured apart, are the more optimistic there."""
+    c1, ct = f1.get("gemv_curve"), ft.get("gemv_curve")
+    if not c1 or not ct or nbytes / threads > 2.0 * (1 << 20):
+        return None
+    best = [g for b, g in ct if b >= nbytes] or [ct[-1][1]]
+    out = max(best)
+    share = nbytes / threads
+    if threads > 1 and share <= 1.0 * (1 << 20):
+        one = [g for b, g in c1 if b >= share]
+        if one:
+            out = max(out, threads * max(one))
+    return out * 1e9
+
+
+def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, int],
+                  threads: Optional[int] = None) -> Optional[float]:
+    """The shortest time this machine allows for a row: per layer, the input product X·Wᵀ for
+    all steps, at the FMA peak or at the bandwidth at which the weights' bytes can stream,
+    whichever is slower, plus per step with a state H_{t-1}·Rᵀ, likewise with R. A single step
+    streams W and R together, so their sum sets the bandwidth. The matrix rows pass no initial
+    state (step 0 has no recurrent product); the stream carries one. Bandwidth comes from the
+    kernel benchmarks' curve at the weights' own size where there is one, else from the fastest
+    cache level that could hold them. Added to that:
+    - the bare cost of a call from Python (`testing.round_trip`), where measured;
+    - at batch 1 on 2+ threads, one core-to-core transfer per step that has a recurrent product
+      plus two per call (to start the other core and to hear back from it), at the smallest
+      transfer time probed in the row's rounds: a step needs the H_{t-1} that the other core
+      wrote. One thread has no transfers, so the floor is also never above the 1-thread floor.
+    Fixture models get no floor (None)."""
     if r.kind not in ("rnn", "bidir", "stream") or not r.isa or not r.threads:
         return None
-    T = int(r.threads)
+    T = int(threads or r.threads)
     f1, ft = figs.get((r.isa, 1), {}), figs.get((r.isa, T), {})
     if not ft.get("peak_gflops"):
         return None
@@ -366,7 +411,7 @@ def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, i
     rec_steps = S if r.kind == "stream" else S - 1
 
     def stream_time(flops: float, nbytes: float) -> Optional[float]:
-        bw = bandwidth(f1, ft, level_of(nbytes, T, caches), T)
+        bw = curve_bandwidth(f1, ft, nbytes, T) or bandwidth(f1, ft, level_of(nbytes, T, caches), T)
         return max(flops / peak, nbytes / bw) if bw else None
 
     total = 0.0
@@ -380,6 +425,16 @@ def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, i
         if any(p is None for p in parts):
             return None
         total += sum(parts)
+    call_us = f1.get("call_us")
+    if call_us:
+        total += call_us * 1e-6
+    if T > 1 and N == 1 and r.kind in ("rnn", "stream") and D == 1:
+        probes = [ns for ns in r.placements() if ns is not None]
+        if probes:
+            total += (rec_steps + 2) * min(probes) * 1e-9
+        one = floor_seconds(r, figs, caches, threads=1)
+        if one is not None:
+            total = min(total, one)
     return total
 
 
@@ -404,13 +459,26 @@ def section_bounds(rows: List[Row], figs, caches) -> List[str]:
         body.append([r.label(), PEER_LABEL[peer], f"{need:g}×", fmt_ratio(s), fmt_time(r.t("lstmrt")),
                      fmt_time(needed), fmt_time(floor), verdict])
     out = ["### Bounds of the misses", "",
-           "*needed* = the peer's time / the target; *floor* = the shortest time this machine allows the row "
-           "(per layer: X·Wᵀ for all steps at the FMA peak or at the bandwidth of the cache level that holds W, "
-           "whichever is slower, plus each step's H·Rᵀ likewise; the fastest level that can hold the bytes; L2 "
-           "bandwidth scales with the threads, L3 and DRAM as measured; the Python call, about 1.3 µs, is left out). A target whose needed time is "
+           "*needed* = the peer's time / the target; *floor* = the shortest time this machine allows the row: "
+           "per layer, X·Wᵀ for all steps at the FMA peak or at the bandwidth at which W's bytes stream, "
+           "whichever is slower, plus each step's H·Rᵀ likewise (bandwidth from the kernel benchmarks' "
+           "matrix-vector curve at the weights' own size; L2 scales with the threads); plus the bare cost of a "
+           "call from Python (a binding that only borrows X and returns three new arrays); plus, at batch 1 on "
+           "2 threads, one core-to-core transfer per recurrent step and two per call, at the smallest transfer "
+           "time probed in the row's rounds, and never above the 1-thread floor. The gates' arithmetic is left out. "
+           "A target whose needed time is "
            f"under the floor cannot be met here. Of {len(body)} misses, **{beyond} are beyond the floor** and "
            f"{reach} within it.", ""]
     out += table(["row", "peer", "target", "speedup", "lstmrt", "needed", "floor", "verdict"], body, "llrrrrrl")
+    # The floor is a lower bound only if no engine beat it: say so where one did.
+    under = []
+    for r in rows:
+        floor = floor_seconds(r, figs, caches)
+        for eng in ("lstmrt", "onnxruntime", "pytorch"):
+            if floor and r.t(eng) and r.t(eng) < floor:
+                under.append(f"{r.label()} ({eng}: {fmt_time(r.t(eng))} < {fmt_time(floor)})")
+    out += ["", "Every engine's median in every row is at or above the row's floor." if not under else
+            "**The floor model is too high for:** " + "; ".join(under) + "."]
     return out + [""]
 
 

@@ -75,6 +75,64 @@ def test_rows_without_a_model_or_figures_get_no_floor():
     assert report.floor_seconds(_row(), {}, CACHES) is None
 
 
+# With the kernel benchmarks' matrix-vector curve, the call cost and the row's placement probes.
+CURVE_FIGS = {
+    ("avx512", 1): dict(FIGS[("avx512", 1)], call_us=0.5,
+                        gemv_curve=[(256 << 10, 110.0), (512 << 10, 105.0), (1 << 20, 90.0), (4 << 20, 70.0)]),
+    ("avx512", 2): dict(FIGS[("avx512", 2)],
+                        gemv_curve=[(256 << 10, 100.0), (512 << 10, 150.0), (1 << 20, 180.0), (4 << 20, 120.0)]),
+}
+
+
+def _probed_row(probes, **kw):
+    row = _row(**kw)
+    row.info["timing"] = {"core_to_core_ns": probes}
+    return row
+
+
+def test_curve_gives_the_bandwidth_at_the_weights_own_size():
+    f1, f2 = CURVE_FIGS[("avx512", 1)], CURVE_FIGS[("avx512", 2)]
+    # 1 MiB on one thread: the 1 MiB point (90), not the 110 of smaller sizes.
+    assert report.curve_bandwidth(f1, f1, 1 << 20, 1) == pytest.approx(90e9)
+    # 600 KiB: the best point at that size or larger (the 1 MiB point, 90).
+    assert report.curve_bandwidth(f1, f1, 600 << 10, 1) == pytest.approx(90e9)
+    # Two threads, 1 MiB: each share (512 KiB) in its own L2 at 105 -> 210, above the measured 180.
+    assert report.curve_bandwidth(f1, f2, 1 << 20, 2) == pytest.approx(210e9)
+    # Two threads, 4 MiB: shares past L2, the measured 2-thread figure.
+    assert report.curve_bandwidth(f1, f2, 4 << 20, 2) == pytest.approx(120e9)
+    # Past twice the L2 per thread the level figures take over (None here).
+    assert report.curve_bandwidth(f1, f1, 4 << 20, 1) is None
+    assert report.curve_bandwidth({}, {}, 1 << 20, 1) is None
+
+
+def test_floor_adds_the_call_and_reads_the_curve():
+    # LSTM H=256, seq 1, 1 thread, no state: W (1 MiB) at the curve's 90 GB/s, plus the 0.5 us call.
+    want = 4.0 * 4 * 256 * 256 / 90e9 + 0.5e-6
+    assert report.floor_seconds(_row(seq=1, threads=1), CURVE_FIGS, CACHES) == pytest.approx(want)
+
+
+def test_two_threads_at_batch_1_pay_a_transfer_per_step_and_two_per_call():
+    # LSTM H=64, 100 steps, 2 threads: the GEMM at 190 GFLOP/s; R (64 KiB) per step at 2 x 110
+    # (each 32 KiB share at the 256 KiB point); 99 transfers for the steps and 2 for the call, at
+    # the smallest probe (60 ns); the call.
+    H = 64
+    gemm = 2.0 * 4 * H * H * 100 / 190e9
+    want = gemm + 99 * (4.0 * 4 * H * H / 220e9) + 101 * 60e-9 + 0.5e-6
+    row = _probed_row([250.0, 60.0, 65.0], hidden=H)
+    assert report.floor_seconds(row, CURVE_FIGS, CACHES) == pytest.approx(want)
+    # Batch 32 splits rows, with no exchange: no transfers.
+    row32 = _probed_row([60.0], hidden=H, batch=32)
+    assert report.floor_seconds(row32, CURVE_FIGS, CACHES) == pytest.approx(
+        report.floor_seconds(_row(hidden=H, batch=32), CURVE_FIGS, CACHES))
+
+
+def test_two_thread_floor_is_never_above_the_one_thread_floor():
+    # H=16: tiny steps, where 99 transfers of 250 ns cost more than one thread doing everything.
+    row = _probed_row([250.0], hidden=16)
+    one = report.floor_seconds(_row(hidden=16, threads=1), CURVE_FIGS, CACHES)
+    assert report.floor_seconds(row, CURVE_FIGS, CACHES) == pytest.approx(one)
+
+
 # ----------------------------------------------------------------------------------------------
 # Where the host ran the two CPUs: each round's probe, and the speedup per placement
 # ----------------------------------------------------------------------------------------------
@@ -139,3 +197,19 @@ def test_queued_rounds_are_those_whose_threads_waited_for_a_cpu():
 
 def test_no_counters_no_disturbance_section():
     assert report.section_disturbances([_timed_row(2, [], [1.0], [2.0])]) == []
+
+
+def test_round_trip_binding_returns_a_one_step_lstm_calls_outputs():
+    """The floor's call cost is measured on testing.round_trip: it must do what a one-step call
+    does at the boundary (borrow X, return Y, Y_h, Y_c as new arrays) and refuse what a layer
+    refuses."""
+    import numpy as np
+    from lstmrt._core import testing
+
+    y, yh, yc = testing.round_trip(np.zeros((1, 1, 24), np.float32))
+    assert (y.shape, yh.shape, yc.shape) == ((1, 1, 1, 24), (1, 1, 24), (1, 1, 24))
+    assert all(a.dtype == np.float32 for a in (y, yh, yc))
+    with pytest.raises(TypeError, match="X: expected dtype float32"):
+        testing.round_trip(np.zeros((1, 1, 24)))
+    with pytest.raises(ValueError, match="rank 3"):
+        testing.round_trip(np.zeros((1, 24), np.float32))

@@ -140,6 +140,21 @@ void register_kernel_tests(py::module_& m) {
       "Moves the calling thread off `cpu` (keeping its affinity mask), as a worker queued on its "
       "caller's CPU does; False when it cannot.");
   t.def(
+      "round_trip",
+      [](py::handle X_obj) {
+        // The least a layer call from Python could cost: borrow X, allocate the three outputs of
+        // an LSTM step, release and retake the GIL. The benchmark adds it to its floor.
+        const auto X = lstmrt::float_array(X_obj, "X");
+        if (!X || X->ndim() != 3) throw lstmrt::ValueError("round_trip: X must be a float32 array of rank 3");
+        const int64_t H = X->shape(2);
+        py::object y = lstmrt::empty_float_array({1, 1, 1, H});
+        py::object yh = lstmrt::empty_float_array({1, 1, H});
+        py::object yc = lstmrt::empty_float_array({1, 1, H});
+        { py::gil_scoped_release release; }
+        return py::make_tuple(y, yh, yc);
+      },
+      py::arg("X"), "Borrows X (seq, batch, H) and returns three new arrays, as a one-step LSTM call would.");
+  t.def(
       "scheduler_calls",
       [](const std::vector<std::tuple<int, int, int, bool>>& calls) {
         // One scheduler serves the calls in turn, as a workspace's does: (partitions, threads,
