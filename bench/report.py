@@ -362,7 +362,7 @@ def bandwidth(f1: dict, ft: dict, level: str, threads: int) -> Optional[float]:
     return v * 1e9 if v else None
 
 
-def curve_bandwidth(f1: dict, ft: dict, nbytes: float, threads: int) -> Optional[float]:
+def curve_bandwidth(f1: dict, ft: dict, nbytes: float, threads: int, l2_bytes: float = 1 << 20) -> Optional[float]:
     """Bytes/s at which `threads` threads can stream `nbytes` of weights, from the gemv curves of
     the kernel benchmarks: the best figure measured at that size or larger (a larger size is never
     faster). Where each thread's share fits in L2, `threads` times the 1-thread figure for the
@@ -371,12 +371,12 @@ def curve_bandwidth(f1: dict, ft: dict, nbytes: float, threads: int) -> Optional
     (None beyond, and without curves): the shared L3's figure varies with what the machine's
     other tenants do, and the level figures, measured apart, are the more optimistic there."""
     c1, ct = f1.get("gemv_curve"), ft.get("gemv_curve")
-    if not c1 or not ct or nbytes / threads > 2.0 * (1 << 20):
+    if not c1 or not ct or nbytes / threads > 2.0 * l2_bytes:
         return None
     best = [g for b, g in ct if b >= nbytes] or [ct[-1][1]]
     out = max(best)
     share = nbytes / threads
-    if threads > 1 and share <= 1.0 * (1 << 20):
+    if threads > 1 and share <= l2_bytes:
         one = [g for b, g in c1 if b >= share]
         if one:
             out = max(out, threads * max(one))
@@ -411,7 +411,8 @@ def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, i
     rec_steps = S if r.kind == "stream" else S - 1
 
     def stream_time(flops: float, nbytes: float) -> Optional[float]:
-        bw = curve_bandwidth(f1, ft, nbytes, T) or bandwidth(f1, ft, level_of(nbytes, T, caches), T)
+        bw = (curve_bandwidth(f1, ft, nbytes, T, int(caches.get("L2", 1 << 20)))
+              or bandwidth(f1, ft, level_of(nbytes, T, caches), T))
         return max(flops / peak, nbytes / bw) if bw else None
 
     total = 0.0
