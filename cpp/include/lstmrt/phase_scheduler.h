@@ -85,6 +85,8 @@ class PhaseScheduler {
     first_phase_ = next_phase_;
     return first_phase_;
   }
+  // The first phase of the call in progress (begin_call's).
+  int64_t first_phase() const { return first_phase_; }
   // Ends the call, after every member has returned: the next call numbers its phases on from the
   // last one run. A call that never gets here (it threw) leaves the marks to be reset.
   void end_call() {

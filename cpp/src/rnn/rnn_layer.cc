@@ -297,7 +297,6 @@ struct RnnLayer::Team {
   // its own rows: the sequences are independent, so the threads never wait for each other).
   bool split_batch = false;
   PhaseScheduler* sched[2] = {nullptr, nullptr};
-  int64_t first_phase[2] = {0, 0};  // each scheduler's first phase in this call
   const std::vector<std::vector<Partition>>* parts = nullptr;  // [direction][partition]: parts_ or whole_
   struct Buffers {
     // X·Wᵀ + bias. Up front for every step: per partition [seq*batch, G*units] at offset
@@ -387,7 +386,7 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   team.size = std::max(1, team.split_batch ? per_direction : std::min(parts, per_direction));
   for (int d = 0; d < num_dir_; ++d) {
     team.sched[d] = &ws.scheduler(d);
-    team.first_phase[d] = team.sched[d]->begin_call(parts, team.size);
+    team.sched[d]->begin_call(parts, team.size);
   }
 
   // Scratch, per direction. Workspace::get may reallocate a slot, so everything is fetched here.
@@ -473,7 +472,7 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     };
     // Runs fn(p) for the partitions of one phase: through the scheduler when units are split;
     // every partition in turn, for this thread's rows alone, when rows are.
-    int64_t phase = team.first_phase[d];
+    int64_t phase = sched.first_phase();
     auto run_phase = [&](auto&& fn) {
       if (team.split_batch) {
         for (size_t p = 0; p < all.size(); ++p) fn(static_cast<int>(p));
