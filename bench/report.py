@@ -241,7 +241,10 @@ def section_machine(env: dict, meta: dict, figs: Dict[Tuple[str, int], dict], fi
                f"Python {v.get('python')}; pytest-benchmark {meta.get('version')}")
     if meta.get("datetime"):
         out.append(f"- Run: {meta['datetime']}")
-    out += ["", f"Peak figures of this machine, from lstmrt's packed GEMM (`time_gemm`), best of five rounds; "
+    out += ["", f"Peak figures of this machine, from lstmrt's packed GEMM (`time_gemm`), best of five rounds "
+                "(the FMA peak: the best of three compute-bound shapes, "
+                + ", ".join("×".join(str(x) for x in sh) for sh in bm.PEAK_FLOPS_SHAPES)
+                + f"; the shape that gave it is listed below); "
                 f"source: {fig_source}. Bandwidth = bytes of weights streamed per second by an M=1 "
                 "matrix-vector product whose weights fit in L2, in L3 but not L2, or in neither.", ""]
     if figs:
@@ -362,16 +365,21 @@ def bandwidth(f1: dict, ft: dict, level: str, threads: int) -> Optional[float]:
     return v * 1e9 if v else None
 
 
-def curve_bandwidth(f1: dict, ft: dict, nbytes: float, threads: int, l2_bytes: float = 1 << 20) -> Optional[float]:
+def curve_bandwidth(f1: dict, ft: dict, nbytes: float, threads: int, l2_bytes: float = 1 << 20,
+                    l3_bytes: float = 32 << 20) -> Optional[float]:
     """Bytes/s at which `threads` threads can stream `nbytes` of weights, from the gemv curves of
     the kernel benchmarks: the best figure measured at that size or larger (a larger size is never
     faster). Where each thread's share fits in L2, `threads` times the 1-thread figure for the
     share (L2 is private; the measured multi-thread figure also pays for starting the team).
-    Only up to twice the L2 per thread, where the private cache's size decides what streams
-    (None beyond, and without curves): the shared L3's figure varies with what the machine's
-    other tenants do, and the level figures, measured apart, are the more optimistic there."""
+    Used up to twice the L2 per thread, where the private cache's size decides what streams, and
+    beyond half the L3, which one process's weights cannot count on keeping: the shared L3 also
+    holds what the machine's other tenants and the other engines read (LSTM H=1024's stream step,
+    W and R 32 MiB together, ran at 29 GB/s in the benchmark and at the curve's 38-43 GB/s alone,
+    where the L3 level figure, measured on 8 MiB, says 86). In between (None, as without curves)
+    the level figures, measured apart, are the more optimistic: the curve at 12-16 MiB came out
+    3% under what lstmrt itself reached."""
     c1, ct = f1.get("gemv_curve"), ft.get("gemv_curve")
-    if not c1 or not ct or nbytes / threads > 2.0 * l2_bytes:
+    if not c1 or not ct or (2.0 * l2_bytes < nbytes / threads and nbytes <= l3_bytes / 2):
         return None
     best = [g for b, g in ct if b >= nbytes] or [ct[-1][1]]
     out = max(best)
@@ -411,7 +419,7 @@ def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, i
     rec_steps = S if r.kind == "stream" else S - 1
 
     def stream_time(flops: float, nbytes: float) -> Optional[float]:
-        bw = (curve_bandwidth(f1, ft, nbytes, T, int(caches.get("L2", 1 << 20)))
+        bw = (curve_bandwidth(f1, ft, nbytes, T, int(caches.get("L2", 1 << 20)), int(caches.get("L3", 32 << 20)))
               or bandwidth(f1, ft, level_of(nbytes, T, caches), T))
         return max(flops / peak, nbytes / bw) if bw else None
 

@@ -105,6 +105,24 @@ def test_curve_gives_the_bandwidth_at_the_weights_own_size():
     assert report.curve_bandwidth({}, {}, 1 << 20, 1) is None
 
 
+def test_curve_takes_over_again_past_half_the_l3():
+    f1 = CURVE_FIGS[("avx512", 1)]
+    # An 8 MiB L3: 4 MiB is half of it, where the level figures still apply ...
+    assert report.curve_bandwidth(f1, f1, 4 << 20, 1, l3_bytes=8 << 20) is None
+    # ... and past half (here 3 MiB of a 4 MiB L3) the curve's figure at that size or larger.
+    assert report.curve_bandwidth(f1, f1, 3 << 20, 1, l3_bytes=4 << 20) == pytest.approx(70e9)
+
+
+def test_stream_step_floor_streams_w_and_r_together_past_half_the_l3():
+    # LSTM H=1024 stream step, 1 thread: W and R are 32 MiB together, past half the 32 MiB L3,
+    # so they stream at the curve's figure (here its last point, 70 GB/s) and not at the L3
+    # level figure (100 GB/s in FIGS).
+    H = 1024
+    row = _row(kind="stream", hidden=H, seq=1, threads=1)
+    want = 2 * 4.0 * 4 * H * H / 70e9 + 0.5e-6
+    assert report.floor_seconds(row, CURVE_FIGS, dict(CACHES, L3=32 << 20)) == pytest.approx(want)
+
+
 def test_floor_adds_the_call_and_reads_the_curve():
     # LSTM H=256, seq 1, 1 thread, no state: W (1 MiB) at the curve's 90 GB/s, plus the 0.5 us call.
     want = 4.0 * 4 * 256 * 256 / 90e9 + 0.5e-6
