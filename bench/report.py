@@ -375,13 +375,21 @@ def curve_bandwidth(f1: dict, ft: dict, nbytes: float, threads: int, l2_bytes: f
     beyond half the L3, which one process's weights cannot count on keeping: the shared L3 also
     holds what the machine's other tenants and the other engines read (LSTM H=1024's stream step,
     W and R 32 MiB together, ran at 29 GB/s in the benchmark and at the curve's 38-43 GB/s alone,
-    where the L3 level figure, measured on 8 MiB, says 86). In between (None, as without curves)
-    the level figures, measured apart, are the more optimistic: the curve at 12-16 MiB came out
-    3% under what lstmrt itself reached."""
+    where the L3 level figure, measured on 8 MiB, says 86). How much of the L3 stays free moves
+    from moment to moment (GRU H=1024's stream step, 24 MiB, once streamed 5% faster than the
+    curve measured earlier in its run), so there the curve is read one point lower: from the
+    largest size measured below the weights'. In between (None, as without curves) the level
+    figures, measured apart, are the more optimistic: the curve at 12-16 MiB came out 3% under
+    what lstmrt itself reached."""
     c1, ct = f1.get("gemv_curve"), ft.get("gemv_curve")
-    if not c1 or not ct or (2.0 * l2_bytes < nbytes / threads and nbytes <= l3_bytes / 2):
+    past_l2 = 2.0 * l2_bytes < nbytes / threads
+    if not c1 or not ct or (past_l2 and nbytes <= l3_bytes / 2):
         return None
-    best = [g for b, g in ct if b >= nbytes] or [ct[-1][1]]
+    start = nbytes
+    if past_l2:
+        below = [b for b, _ in ct if b < nbytes]
+        start = max(below) if below else nbytes
+    best = [g for b, g in ct if b >= start] or [ct[-1][1]]
     out = max(best)
     share = nbytes / threads
     if threads > 1 and share <= l2_bytes:
