@@ -610,9 +610,9 @@ def _best_time_gemm(isa: str, M: int, N: int, K: int, threads: int, target_s: fl
 PEAK_FLOPS_SHAPES = ((256, 1024, 1024), (64, 1024, 512), (32, 512, 512))
 
 
-def peak_shapes() -> Dict[str, Tuple[int, int, int]]:
-    """GEMM shapes for the machine figures: a compute-bound product, and M=1 matrix-vector
-    products whose weights fit in L2, fit in L3 but not L2, and fit in neither (DRAM)."""
+def bandwidth_shapes() -> Dict[str, Tuple[int, int, int]]:
+    """GEMM shapes for the machine's bandwidth figures: M=1 matrix-vector products whose weights
+    fit in L2, fit in L3 but not L2, and fit in neither (DRAM)."""
     c = cache_sizes()
 
     def gemv(target_bytes: int) -> Tuple[int, int, int]:
@@ -621,7 +621,6 @@ def peak_shapes() -> Dict[str, Tuple[int, int, int]]:
         return 1, N, K
 
     return {
-        "flops": PEAK_FLOPS_SHAPES[0],
         "L2": gemv(c[2] // 2),
         "L3": gemv(min(c[3] // 2, max(c[3] // 4, 4 * c[2]))),
         "DRAM": gemv(max(4 * c[3], 64 << 20)),
@@ -668,13 +667,11 @@ def measure_machine(isa: str, threads: int, rounds: int = 5, target_s: float = 0
     each the best of ``rounds``; with ``curve``, also the bandwidth curve over weight sizes and
     (one thread) the cost of a bare call from Python."""
     out: Dict[str, object] = {"isa": isa, "threads": threads, "shapes": {}}
-    for what, (M, N, K) in peak_shapes().items():
-        if what == "flops":
-            best = max((2.0 * m * n * k / _best_time_gemm(isa, m, n, k, threads, target_s, rounds) / 1e9, (m, n, k))
-                       for m, n, k in PEAK_FLOPS_SHAPES)
-            out["peak_gflops"] = best[0]
-            out["shapes"][what] = list(best[1])
-            continue
+    gflops, shape = max((2.0 * M * N * K / _best_time_gemm(isa, M, N, K, threads, target_s, rounds) / 1e9, (M, N, K))
+                        for M, N, K in PEAK_FLOPS_SHAPES)
+    out["peak_gflops"] = gflops
+    out["shapes"]["flops"] = list(shape)
+    for what, (M, N, K) in bandwidth_shapes().items():
         s = _best_time_gemm(isa, M, N, K, threads, target_s, rounds)
         out["shapes"][what] = [M, N, K]
         out[f"{what}_gbps"] = 4.0 * N * K / s / 1e9

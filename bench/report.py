@@ -244,7 +244,7 @@ def section_machine(env: dict, meta: dict, figs: Dict[Tuple[str, int], dict], fi
     out += ["", f"Peak figures of this machine, from lstmrt's packed GEMM (`time_gemm`), best of five rounds "
                 "(the FMA peak: the best of three compute-bound shapes, "
                 + ", ".join("×".join(str(x) for x in sh) for sh in bm.PEAK_FLOPS_SHAPES)
-                + f"; the shape that gave it is listed below); "
+                + "; the shape that gave it is listed below); "
                 f"source: {fig_source}. Bandwidth = bytes of weights streamed per second by an M=1 "
                 "matrix-vector product whose weights fit in L2, in L3 but not L2, or in neither.", ""]
     if figs:
