@@ -152,8 +152,11 @@ def test_single_steps_get_a_second_thread_from_90_kflop(cell, H, team):
         X = rng.standard_normal((1, 1, H)).astype(np.float32)
         for g, w in zip(s2(X), s1(X)):
             np.testing.assert_array_equal(g, w)
-    delta = _stats_delta(before)
-    teams = delta["jobs_by_workers"] + delta["members_taken_back"]
+    after = testing.pool_stats()
+    delta = {k: after[k] - before[k] for k in ("jobs_by_workers", "members_taken_back", "sleepers_left")}
+    # A team that found its worker asleep may run on the caller alone (WakePolicy): it still
+    # chose two threads.
+    teams = delta["jobs_by_workers"] + delta["members_taken_back"] + delta["sleepers_left"]
     assert (teams > 0) == team, delta
 
 
@@ -271,13 +274,100 @@ def test_scheduler_counts_the_partitions_it_adopts_from_an_absent_worker():
     """pool_stats() also counts the step scheduler's slow paths (the benchmark records them per
     block): with the worker held, the caller adopts its partitions at every step."""
     one, two, rng = _layer_pair("LSTM", 1, H=256, I=256, seed=5)
-    X = rng.standard_normal((20, 1, 256)).astype(np.float32)
+    # 40 steps: 42 MFLOP, enough to wake a worker that slept (rnn_layer.cc,
+    # kMinCallFlopsToWakeWorkers); a held worker that is awake never sleeps.
+    X = rng.standard_normal((40, 1, 256)).astype(np.float32)
     before = testing.pool_stats()
     with held_workers():
         got = two(X)
     after = testing.pool_stats()
     for g, w in zip(got, one(X)):
         np.testing.assert_array_equal(g, w)
-    assert after["adopted"] - before["adopted"] >= 20
+    assert after["adopted"] - before["adopted"] >= 40
     for key in ("grace_expired", "stolen_after_grace", "cpu_moves"):
         assert after[key] >= before[key] >= 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Sleeping workers (worker_pool.h, WakePolicy): a call below rnn_layer.cc's
+# kMinCallFlopsToWakeWorkers (32 MFLOP) leaves a sleeping worker asleep and runs on the caller,
+# unless the previous call that did so ended less than one spin time before; a larger call wakes it.
+
+@contextmanager
+def sleeping_workers():
+    """Every pooled worker asleep (spin time 0), the spin time restored afterwards."""
+    default = lstmrt.cpu_info()["worker_spin_us"]
+    testing.set_worker_spin_us(0)
+    try:
+        testing.parallel_for_owners(2, 2, 1)  # a worker exists
+        time.sleep(0.02)  # ... and, with no spin time, has gone to sleep
+        yield
+    finally:
+        testing.set_worker_spin_us(default)
+
+
+def _pool_delta(before):
+    after = testing.pool_stats()
+    return {k: after[k] - before[k] for k in ("wakes", "sleepers_left", "jobs_by_workers", "members_taken_back")}
+
+
+def _stream_steps(one, two, rng, steps, inputs=128):
+    for _ in range(steps):
+        X = rng.standard_normal((1, 1, inputs)).astype(np.float32)
+        for g, w in zip(two(X), one(X)):
+            np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.skipif(lstmrt.cpu_info()["default_threads"] < 2, reason="lstmrt uses one thread here")
+def test_small_calls_leave_a_sleeping_worker_asleep():
+    """Stream steps of LSTM H128 (262 kFLOP: a team of two when the worker is awake) that find the
+    worker asleep run on the caller alone, without waking it: with a spin time of 0 no two calls
+    come within one spin time. The steps equal one thread's."""
+    one, two, rng = _layer_pair("LSTM", 1, H=128, I=128, seed=7)
+    s1, s2 = one.stream(), two.stream()
+    with sleeping_workers():
+        before = testing.pool_stats()
+        _stream_steps(s1, s2, rng, 20)
+        delta = _pool_delta(before)
+    assert delta == {"wakes": 0, "sleepers_left": 20, "jobs_by_workers": 0, "members_taken_back": 0}, delta
+
+
+@pytest.mark.skipif(lstmrt.cpu_info()["default_threads"] < 2, reason="lstmrt uses one thread here")
+def test_small_calls_faster_than_the_spin_time_wake_a_sleeping_worker():
+    """The first small call after an idle spell leaves the worker asleep; the next, coming within
+    one spin time, wakes it, and from then on the awake worker takes its share of the calls."""
+    one, two, rng = _layer_pair("LSTM", 1, H=128, I=128, seed=8)
+    s1, s2 = one.stream(), two.stream()
+    with sleeping_workers():
+        before = testing.pool_stats()
+        _stream_steps(s1, s2, rng, 1)  # spin time 0: not within it, left asleep
+        assert _pool_delta(before) == {"wakes": 0, "sleepers_left": 1, "jobs_by_workers": 0,
+                                       "members_taken_back": 0}
+        testing.set_worker_spin_us(5_000_000)  # calls within 5 s are a burst; the worker sleeps on
+        _stream_steps(s1, s2, rng, 1)
+        delta = _pool_delta(before)
+        assert delta["wakes"] == 1 and delta["sleepers_left"] == 1, delta
+        deadline = time.perf_counter() + 5.0
+        while _pool_delta(before)["jobs_by_workers"] == 0 and time.perf_counter() < deadline:
+            _stream_steps(s1, s2, rng, 10)  # the woken worker spins between them
+        delta = _pool_delta(before)
+        testing.set_worker_spin_us(0)  # no 5 s of spinning left behind
+    assert delta["jobs_by_workers"] >= 1, delta
+    assert delta["wakes"] == 1 and delta["sleepers_left"] == 1, delta
+
+
+@pytest.mark.skipif(lstmrt.cpu_info()["default_threads"] < 2, reason="lstmrt uses one thread here")
+def test_a_large_call_wakes_a_sleeping_worker():
+    """100 steps of LSTM H256 (105 MFLOP) gain from a worker even when it arrives late: the call
+    wakes it, and the result equals one thread's."""
+    one, two, rng = _layer_pair("LSTM", 1, H=256, I=256, seed=9)
+    X = rng.standard_normal((100, 1, 256)).astype(np.float32)
+    want = one(X)
+    with sleeping_workers():
+        before = testing.pool_stats()
+        got = two(X)
+        delta = _pool_delta(before)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    assert delta["wakes"] == 1 and delta["sleepers_left"] == 0, delta
+    assert delta["jobs_by_workers"] + delta["members_taken_back"] == 1, delta

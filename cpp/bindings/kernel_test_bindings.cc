@@ -114,6 +114,8 @@ void register_kernel_tests(py::module_& m) {
   py::module_ t = m.def_submodule("testing", "Direct access to one ISA's kernels (for tests).");
   t.def("hold_workers", &lstmrt::testing::hold_workers, py::arg("hold"),
         "While held, pooled workers leave posted work alone, so every team member runs on its caller.");
+  t.def("set_worker_spin_us", &lstmrt::testing::set_worker_spin_microseconds, py::arg("us"),
+        "Replaces the workers' spin time (LSTMRT_SPIN_US) from now on, also for workers spinning now.");
   t.def("pool_stats", [] {
     const lstmrt::testing::PoolStats s = lstmrt::testing::pool_stats();
     py::dict d;
@@ -121,6 +123,8 @@ void register_kernel_tests(py::module_& m) {
     d["jobs_by_workers"] = s.jobs_by_workers;
     d["members_taken_back"] = s.members_taken_back;
     d["cpu_moves"] = s.cpu_moves;
+    d["wakes"] = s.wakes;
+    d["sleepers_left"] = s.sleepers_left;
     const lstmrt::testing::SchedulerCounters& c = lstmrt::testing::scheduler_counters;
     d["grace_expired"] = c.grace_expired.load();
     d["stolen_after_grace"] = c.stolen_after_grace.load();

@@ -8,6 +8,13 @@
 // benchmark process (PyTorch and onnxruntime loaded) one step of hidden 128 on 2 threads took
 // 7-35 us under OpenMP against 5-8 us with OMP_WAIT_POLICY=ACTIVE (LSTM and GRU). These workers
 // spin for LSTMRT_SPIN_US microseconds after each job (default 1000), then sleep until the next.
+//
+// Waking a sleeping worker is not free, and for a small job it does not pay. On this 2-core KVM
+// guest the caller's futex wake took 75-113 us (strace), and a woken worker was too late for
+// the call that woke it in 151-196 of 200 calls, from a one-step call of hidden 128 up to 100
+// steps of hidden 256. A stream step of hidden 128 fed every 10 ms took 198 us on 2 threads
+// against 107 on one (s11_idle2.py, medians of 200 calls). So a small job can leave sleeping
+// workers asleep (WakePolicy::WhenCallsAreFrequent) and run on the threads that are awake.
 #pragma once
 
 #include <cstdint>
@@ -17,11 +24,22 @@ namespace lstmrt {
 
 struct PoolWorker;
 
+// What a team does with the workers it holds that are asleep (idle past their spin time).
+enum class WakePolicy {
+  // Wake them: the job is long enough to gain from them even when they arrive late.
+  Always,
+  // Leave them asleep and out of the team, unless calls come faster than a worker's spin time:
+  // a previous team left sleepers less than one spin time before this one started. Then they
+  // are woken, and once awake they keep spinning between the calls of the burst. So sparse
+  // calls never pay for a wake-up, and a burst pays once, on its second call.
+  WhenCallsAreFrequent,
+};
+
 // The calling thread plus up to `threads - 1` pooled workers, held from construction to
 // destruction. Called from inside a team's job (nested parallelism), it holds no worker.
 class WorkerTeam {
  public:
-  explicit WorkerTeam(int threads);
+  explicit WorkerTeam(int threads, WakePolicy policy = WakePolicy::Always);
   ~WorkerTeam();
   WorkerTeam(const WorkerTeam&) = delete;
   WorkerTeam& operator=(const WorkerTeam&) = delete;
@@ -45,12 +63,14 @@ class WorkerTeam {
     (*static_cast<Fn*>(fn))(member);
   }
   void run_erased(int members, void (*call)(void*, int), void* fn);
+  void leave_sleepers();
 
   static constexpr int kInline = 16;
   PoolWorker* inline_[kInline];
   std::vector<PoolWorker*> heap_;  // teams larger than kInline + 1
   PoolWorker** workers_ = inline_;
   int count_ = 0;
+  bool left_sleepers_ = false;  // sleepers were left out: the destructor notes when the call ended
 };
 
 // Microseconds a worker keeps spinning for new work after a job (LSTMRT_SPIN_US, default 1000).
@@ -69,11 +89,15 @@ namespace testing {
 // While held, workers leave posted members alone, so teams run every member on the caller (late
 // or absent workers, made deterministic for the tests).
 void hold_workers(bool hold);
+// Replaces the spin time (LSTMRT_SPIN_US) from now on, also for workers spinning now.
+void set_worker_spin_microseconds(int64_t us);
 struct PoolStats {
   int workers = 0;                 // threads the pool has started
   int64_t jobs_by_workers = 0;     // members run on a worker
   int64_t members_taken_back = 0;  // members a caller ran because its worker had not started
   int64_t cpu_moves = 0;           // workers that moved off the CPU of a team mate (worker_leave_cpu)
+  int64_t wakes = 0;               // sleeping workers woken by a team
+  int64_t sleepers_left = 0;       // sleeping workers a team left asleep (WakePolicy::WhenCallsAreFrequent)
 };
 PoolStats pool_stats();
 }  // namespace testing

@@ -29,6 +29,16 @@ std::atomic<bool> g_hold_workers{false};  // testing: workers leave posted jobs 
 std::atomic<int64_t> g_jobs_by_workers{0};
 std::atomic<int64_t> g_members_taken_back{0};
 std::atomic<int64_t> g_cpu_moves{0};
+std::atomic<int64_t> g_wakes{0};
+std::atomic<int64_t> g_sleepers_left{0};
+
+// When the last team that left sleeping workers out ended (steady_clock, ns; 0: never).
+std::atomic<int64_t> g_sleepers_left_at_ns{0};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // Shortest time between two moves of one worker: if two threads keep meeting on one CPU, the
 // worker does not bounce between CPUs faster than this.
@@ -41,6 +51,12 @@ int64_t read_spin_microseconds() {
     if (end != env && v >= 0) return static_cast<int64_t>(v);
   }
   return 1000;
+}
+
+// Read by every worker at each look at the clock, so that a change applies to spinning workers.
+std::atomic<int64_t>& spin_microseconds() {
+  static std::atomic<int64_t> us{read_spin_microseconds()};
+  return us;
 }
 
 }  // namespace
@@ -70,9 +86,9 @@ void leave_posters_cpu(const PoolWorker& w) {
 }
 
 // Waits for a posted job: spins for the spin time, then sleeps until a team posts one.
-void wait_for_post(PoolWorker& w, std::chrono::microseconds spin) {
+void wait_for_post(PoolWorker& w) {
   for (;;) {
-    const auto deadline = std::chrono::steady_clock::now() + spin;
+    const auto start = std::chrono::steady_clock::now();
     for (unsigned i = 1;; ++i) {
       if (w.state.load(std::memory_order_acquire) == kPosted && !g_hold_workers.load(std::memory_order_relaxed))
         return;
@@ -84,7 +100,8 @@ void wait_for_post(PoolWorker& w, std::chrono::microseconds spin) {
       }
       // Spinning on the CPU of the thread that will post the next job takes that CPU from it.
       leave_posters_cpu(w);
-      if (std::chrono::steady_clock::now() >= deadline) break;
+      const std::chrono::microseconds spin(spin_microseconds().load(std::memory_order_relaxed));
+      if (std::chrono::steady_clock::now() - start >= spin) break;
     }
     std::unique_lock<std::mutex> lock(w.mutex);
     // seq_cst on both sides: either this load sees the post, or the poster sees `sleeping`
@@ -107,9 +124,8 @@ void worker_main(PoolWorker* w) {
 #endif
   t_in_team_job = true;  // a job that asks for threads runs on this one alone
   t_worker = w;
-  const std::chrono::microseconds spin(worker_spin_microseconds());
   for (;;) {
-    wait_for_post(*w, spin);
+    wait_for_post(*w);
     int expected = kPosted;
     if (!w->state.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) continue;  // taken back
     // Woken onto the poster's CPU (the OS may place a waking thread on its waker's).
@@ -183,10 +199,7 @@ Pool& pool() {
 
 }  // namespace
 
-int64_t worker_spin_microseconds() {
-  static const int64_t us = read_spin_microseconds();
-  return us;
-}
+int64_t worker_spin_microseconds() { return spin_microseconds().load(std::memory_order_relaxed); }
 
 bool worker_leave_cpu(int cpu) {
   PoolWorker* w = t_worker;
@@ -199,7 +212,7 @@ bool worker_leave_cpu(int cpu) {
   return true;
 }
 
-WorkerTeam::WorkerTeam(int threads) {
+WorkerTeam::WorkerTeam(int threads, WakePolicy policy) {
   const int wanted = threads - 1;
   if (wanted <= 0 || t_in_team_job) return;
   if (wanted > kInline) {
@@ -207,10 +220,35 @@ WorkerTeam::WorkerTeam(int threads) {
     workers_ = heap_.data();
   }
   count_ = pool().acquire(wanted, workers_);
+  if (policy == WakePolicy::WhenCallsAreFrequent) leave_sleepers();
+}
+
+void WorkerTeam::leave_sleepers() {
+  // The flag sits on the line acquire() has just written, so this costs nothing when all are
+  // awake; the clock is read only when one sleeps. A worker that falls asleep after this look
+  // is woken by run(), as under WakePolicy::Always.
+  int sleepers = 0;
+  for (int i = 0; i < count_; ++i) sleepers += workers_[i]->sleeping.load(std::memory_order_acquire) ? 1 : 0;
+  if (sleepers == 0) return;
+  const int64_t last = g_sleepers_left_at_ns.load(std::memory_order_relaxed);
+  if (last != 0 && now_ns() - last < worker_spin_microseconds() * 1000) return;  // a burst: wake them
+  int kept = 0;
+  for (int i = 0; i < count_; ++i) {
+    if (workers_[i]->sleeping.load(std::memory_order_acquire)) {
+      workers_[i]->owned.store(false, std::memory_order_release);
+    } else {
+      workers_[kept++] = workers_[i];
+    }
+  }
+  g_sleepers_left.fetch_add(count_ - kept, std::memory_order_relaxed);
+  count_ = kept;
+  left_sleepers_ = true;
 }
 
 WorkerTeam::~WorkerTeam() {
   for (int i = 0; i < count_; ++i) workers_[i]->owned.store(false, std::memory_order_release);
+  // From the end of the call: the gap to the next call is what a woken worker would spin through.
+  if (left_sleepers_) g_sleepers_left_at_ns.store(now_ns(), std::memory_order_relaxed);
 }
 
 void WorkerTeam::run_erased(int members, void (*call)(void*, int), void* fn) {
@@ -227,6 +265,7 @@ void WorkerTeam::run_erased(int members, void (*call)(void*, int), void* fn) {
       std::lock_guard<std::mutex> lock(w.mutex);
       w.woken = true;
       w.wake.notify_one();
+      g_wakes.fetch_add(1, std::memory_order_relaxed);
     }
   }
   const bool was_in_job = t_in_team_job;
@@ -269,6 +308,8 @@ namespace testing {
 
 void hold_workers(bool hold) { g_hold_workers.store(hold, std::memory_order_seq_cst); }
 
+void set_worker_spin_microseconds(int64_t us) { spin_microseconds().store(us < 0 ? 0 : us, std::memory_order_relaxed); }
+
 PoolStats pool_stats() {
   PoolStats s;
   Pool* p = g_pool.load(std::memory_order_acquire);
@@ -276,6 +317,8 @@ PoolStats pool_stats() {
   s.jobs_by_workers = g_jobs_by_workers.load(std::memory_order_relaxed);
   s.members_taken_back = g_members_taken_back.load(std::memory_order_relaxed);
   s.cpu_moves = g_cpu_moves.load(std::memory_order_relaxed);
+  s.wakes = g_wakes.load(std::memory_order_relaxed);
+  s.sleepers_left = g_sleepers_left.load(std::memory_order_relaxed);
   return s;
 }
 
