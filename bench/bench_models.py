@@ -489,6 +489,57 @@ def run_interleaved(benchmark, request, calls: Dict[str, Callable[[], object]],
     return result
 
 
+PACED_BLOCK_CALLS = 20   # paced calls of one engine in a row, between quiet spells
+PACED_MIN_ROUNDS = 5
+
+
+def run_paced(benchmark, request, calls: Dict[str, Callable[[], object]], gap_s: float,
+              block_calls: int = PACED_BLOCK_CALLS) -> Dict[str, Dict[str, float]]:
+    """Times each call of the engines in ``calls`` after ``gap_s`` seconds of sleep, as a paced
+    stream sees them.
+
+    One round runs a block of ``block_calls`` paced calls per engine, in an order that rotates
+    every round, each block after the process is quiet (``quiesce``: the previous engine's
+    threads may still spin, which a paced application would not see). Every call is one
+    sample; the per-engine statistics (``extra_info["engines"]``, medians over all calls) are
+    what the report uses. Rounds: at least --benchmark-min-rounds (at least PACED_MIN_ROUNDS),
+    more while --benchmark-max-time allows.
+    """
+    names = list(calls)
+    if request.config.getoption("benchmark_disable", False):
+        benchmark.pedantic(lambda: [calls[n]() for n in names], rounds=1, iterations=1)
+        return {}
+    opt = request.config.getoption
+    round_s = len(names) * block_calls * gap_s
+    rounds = max(PACED_MIN_ROUNDS, int(opt("benchmark_min_rounds", 5) or 5),
+                 int(math.ceil(float(opt("benchmark_max_time", 1.0) or 1.0) / round_s)))
+    samples: Dict[str, List[float]] = {n: [] for n in names}
+    waits: Dict[str, List[float]] = {n: [] for n in names}
+    placements: List[Optional[float]] = []
+    counter = [0]
+    clock, sleep = time.perf_counter, time.sleep
+
+    def one_round():
+        r = counter[0]
+        counter[0] += 1
+        placements.append(placement_probe())
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            fn = calls[n]
+            waits[n].append(quiesce())
+            for _ in range(block_calls):
+                sleep(gap_s)
+                t0 = clock()
+                fn()
+                samples[n].append(clock() - t0)
+
+    benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=0)
+    result = {n: _summary(samples[n], 1, [], waits[n], []) for n in names}
+    benchmark.extra_info["engines"] = result
+    benchmark.extra_info["timing"] = {"method": "paced calls", "gap_s": gap_s, "block_calls": block_calls,
+                                      "rounds": rounds, "core_to_core_ns": placements}
+    return result
+
+
 # ----------------------------------------------------------------------------------------------
 # Machine and versions
 # ----------------------------------------------------------------------------------------------

@@ -119,6 +119,8 @@ class Row:
             return f"{self.info.get('model')} {self.info.get('mode')} b{self.batch} s{self.seq} t{self.threads}"
         if self.kind == "stream":
             return f"stream {self.cell} h{self.hidden} t{self.threads}"
+        if self.kind == "paced":
+            return f"paced stream {self.cell} h{self.hidden} every {self.info.get('gap_ms'):g} ms t{self.threads}"
         pre = "2-layer bidir lstm" if self.kind == "bidir" else self.cell
         return f"{pre} h{self.hidden} s{self.seq} b{self.batch} t{self.threads}"
 
@@ -663,6 +665,24 @@ def section_extras(rows: List[Row], figs, caches) -> List[str]:
     return out
 
 
+def section_paced(rows: List[Row]) -> List[str]:
+    """The stream step at a sensor's pace: each call after an idle gap (not one of the targets)."""
+    sel = sorted([r for r in rows if r.kind == "paced"],
+                 key=lambda r: (r.cell, r.hidden, r.info.get("gap_ms") or 0, r.threads))
+    if not sel:
+        return []
+    out = ["## Paced stream: one timestep after an idle gap", "",
+           "The stream step above, but every call comes after 1 or 10 ms of sleep, as from a sensor sampled "
+           "at 1 kHz or 100 Hz, and every call is timed on its own (medians over all calls; blocks of "
+           "calls per engine, rotated, each after the process is quiet). Between calls the weights leave "
+           "the caches and thread pools go to sleep, so a call costs far more than back to back. lstmrt "
+           "does not wake a sleeping worker for a call this small unless calls come faster than the "
+           "worker's spin time (`LSTMRT_SPIN_US`); these rows are not among the targets.", ""]
+    body = [[r.cell.upper(), str(r.hidden), f"{r.info.get('gap_ms'):g} ms", str(r.threads)] + _engine_cols(r)
+            for r in sel]
+    return out + table(["cell", "hidden", "gap", "threads"] + ENGINE_HEAD, body) + [""]
+
+
 def section_kernels(benches: List[dict], figs) -> List[str]:
     ks = [b["extra_info"] for b in benches if b.get("extra_info", {}).get("kind") == "kernel"]
     if not ks:
@@ -886,6 +906,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     md += section_method(rows)
     md += section_cells(rows, figs, caches)
     md += section_extras(rows, figs, caches)
+    md += section_paced([Row(b) for b in benches if b.get("extra_info", {}).get("kind") == "paced"])
     md += section_kernels(benches, figs)
     if args.plot and plot(rows, args.plot):
         try:

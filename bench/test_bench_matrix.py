@@ -8,6 +8,9 @@ The matrix: LSTM and GRU; hidden 64, 128, 256, 512, 1024 (input size = hidden); 
   onnxruntime, and as nn.LSTM(num_layers=2, bidirectional=True).
 * ``test_stream``: one timestep per call with the state carried: an lstmrt layer's ``stream()``,
   onnxruntime fed initial_h/initial_c from its previous outputs, PyTorch passed (h, c).
+* ``test_paced``: the same step, each call after an idle gap of 1 or 10 ms (a sensor's pace),
+  every call timed on its own (``bench_models.run_paced``); hidden 128 and 512. Not one of the
+  issue's targets: reported in a section of its own.
 * ``test_fixture``: a committed PyTorch-exported model (tests/data/models; the char-level LM,
   else the forecaster) end to end through lstmrt's InferenceSession and onnxruntime (PyTorch is
   not timed: only the ONNX file is committed): a whole sequence, and, where the model takes its
@@ -204,9 +207,10 @@ def _stream_params():
                 yield pytest.param(cell, H, t, id=f"stream-{cell}-h{H}-t{t}")
 
 
-@pytest.mark.parametrize("cell,H,threads", list(_stream_params()))
-def test_stream(benchmark, request, cell, H, threads):
-    benchmark.group = f"stream step (seq=1 batch=1, state carried) threads={threads}"
+def _stream_steppers(cell, H, threads):
+    """One timestep per call with the state carried, in every engine: the callables (each keeps
+    its own position in the input cycle and its own state), the engines' gaps to lstmrt after
+    CHECK_STEPS steps from the zero state, and the engines skipped with their reason."""
     lstm = cell == "lstm"
     weights = bm.make_weights(cell, H, H)
     xs = bm.make_input(STEPS, 1, H)
@@ -217,7 +221,6 @@ def test_stream(benchmark, request, cell, H, threads):
     sess = bm.ort_session(bm.onnx_rnn_model(cell, [weights], H, state=True), threads)
     zeros = np.zeros((1, 1, H), np.float32)
 
-    # Each engine object keeps its own position in the input cycle and its own state.
     class OrtStream:
         def __init__(self):
             self.i = 0
@@ -276,12 +279,48 @@ def test_stream(benchmark, request, cell, H, threads):
         calls["pytorch"] = torch_step
     else:
         skipped["pytorch"] = _torch_reason()
+    return calls, gaps, skipped
 
+
+@pytest.mark.parametrize("cell,H,threads", list(_stream_params()))
+def test_stream(benchmark, request, cell, H, threads):
+    benchmark.group = f"stream step (seq=1 batch=1, state carried) threads={threads}"
+    calls, gaps, skipped = _stream_steppers(cell, H, threads)
     bm.record(benchmark, "stream", cell=cell, hidden=H, input=H, seq=1, batch=1, threads=threads,
             num_directions=1, layers=1, flops=bm.rnn_flops(cell, H, H, 1, 1),
             weight_bytes=bm.weight_bytes(cell, H, H, 1), max_abs_diff=gaps, skipped_engines=skipped,
             lstmrt_api="ops layer .stream()", isa=lstmrt.cpu_info()["isa"])
     bm.run_interleaved(benchmark, request, calls)
+
+
+# ----------------------------------------------------------------------------------------------
+# One timestep per call at a sensor's pace: every call after an idle gap
+# ----------------------------------------------------------------------------------------------
+
+PACED_HIDDEN = _env_list("LSTMRT_BENCH_PACED_HIDDEN", (128, 512))
+PACED_GAPS_MS = _env_list("LSTMRT_BENCH_PACED_GAPS_MS", (1.0, 10.0), float)
+
+
+def _paced_params():
+    for cell in CELLS:
+        for H in PACED_HIDDEN:
+            for gap in PACED_GAPS_MS:
+                for t in THREADS:
+                    yield pytest.param(cell, H, gap, t, id=f"paced-{cell}-h{H}-gap{gap:g}ms-t{t}")
+
+
+@pytest.mark.parametrize("cell,H,gap_ms,threads", list(_paced_params()))
+def test_paced(benchmark, request, cell, H, gap_ms, threads):
+    """The stream step of ``test_stream``, but each call comes after ``gap_ms`` of idling, as
+    from a sensor sampled at 1 kHz or 100 Hz: the weights have left the caches and the engines'
+    worker threads may have gone to sleep. Every call is timed on its own."""
+    benchmark.group = f"paced stream step (one call every {gap_ms:g} ms) threads={threads}"
+    calls, gaps, skipped = _stream_steppers(cell, H, threads)
+    bm.record(benchmark, "paced", cell=cell, hidden=H, input=H, seq=1, batch=1, threads=threads,
+            gap_ms=gap_ms, num_directions=1, layers=1, flops=bm.rnn_flops(cell, H, H, 1, 1),
+            weight_bytes=bm.weight_bytes(cell, H, H, 1), max_abs_diff=gaps, skipped_engines=skipped,
+            lstmrt_api="ops layer .stream()", isa=lstmrt.cpu_info()["isa"])
+    bm.run_paced(benchmark, request, calls, gap_ms * 1e-3)
 
 
 # ----------------------------------------------------------------------------------------------

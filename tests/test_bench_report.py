@@ -234,3 +234,20 @@ def test_round_trip_binding_returns_a_one_step_lstm_calls_outputs():
         testing.round_trip(np.zeros((1, 1, 24)))
     with pytest.raises(ValueError, match="rank 3"):
         testing.round_trip(np.zeros((1, 24), np.float32))
+
+
+def test_paced_rows_get_a_section_of_their_own_and_stay_out_of_the_targets():
+    def paced(cell, H, gap_ms, threads, mine, theirs):
+        return {"name": "x", "extra_info": {
+            "kind": "paced", "cell": cell, "hidden": H, "seq": 1, "batch": 1, "threads": threads,
+            "gap_ms": gap_ms, "engines": {"lstmrt": {"median": mine, "iqr": 0.0},
+                                          "onnxruntime": {"median": theirs, "iqr": 0.0}}}}
+    benches = [paced("lstm", 128, 10.0, 2, 100e-6, 250e-6), paced("gru", 512, 1.0, 1, 50e-6, 40e-6)]
+    lines = report.section_paced([report.Row(b) for b in benches])
+    rows = [line for line in lines if line.startswith("| GRU") or line.startswith("| LSTM")]
+    assert rows[0].startswith("| GRU | 512 | 1 ms | 1 |") and "**0.80×**" in rows[0]
+    assert rows[1].startswith("| LSTM | 128 | 10 ms | 2 |") and "2.50×" in rows[1]
+    # The targets read the matrix's kinds only: a slower paced row misses none of them.
+    verdicts = [verdict for _, _, verdict, *_ in report.check_targets([report.Row(b) for b in benches])]
+    assert verdicts and all(v == "no rows in this run" for v in verdicts), verdicts
+    assert report.section_paced([]) == []
