@@ -119,8 +119,6 @@ class Row:
             return f"{self.info.get('model')} {self.info.get('mode')} b{self.batch} s{self.seq} t{self.threads}"
         if self.kind == "stream":
             return f"stream {self.cell} h{self.hidden} t{self.threads}"
-        if self.kind == "paced":
-            return f"paced stream {self.cell} h{self.hidden} every {self.info.get('gap_ms'):g} ms t{self.threads}"
         pre = "2-layer bidir lstm" if self.kind == "bidir" else self.cell
         return f"{pre} h{self.hidden} s{self.seq} b{self.batch} t{self.threads}"
 
@@ -672,8 +670,9 @@ def section_paced(rows: List[Row]) -> List[str]:
     if not sel:
         return []
     out = ["## Paced stream: one timestep after an idle gap", "",
-           "The stream step above, but every call comes after 1 or 10 ms of sleep, as from a sensor sampled "
-           "at 1 kHz or 100 Hz, and every call is timed on its own (medians over all calls; blocks of "
+           "The stream step above, but every call comes after an idle gap (*gap*: 1 ms and 10 ms unless "
+           "`LSTMRT_BENCH_PACED_GAPS_MS` says otherwise), as from a sensor sampled at 1 kHz or 100 Hz, and "
+           "every call is timed on its own (medians over all calls; blocks of "
            "calls per engine, rotated, each after the process is quiet). Between calls the weights leave "
            "the caches and thread pools go to sleep, so a call costs far more than back to back. lstmrt "
            "does not wake a sleeping worker for a call this small unless calls come faster than the "
