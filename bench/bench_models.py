@@ -396,6 +396,12 @@ def _summary(samples: List[float], inner: int, warmed: List[int], waits: List[fl
             "counters": counters}  # per round: block_counters() deltas over the timed block
 
 
+def rotated(names: List[str], r: int) -> List[str]:
+    """The engines' order in round r: rotated by one every round, so that none always runs first."""
+    k = r % len(names)
+    return names[k:] + names[:k]
+
+
 def run_interleaved(benchmark, request, calls: Dict[str, Callable[[], object]],
                     max_rounds: int = 2000) -> Dict[str, Dict[str, float]]:
     """Times the engines in ``calls`` against each other, interleaved.
@@ -453,7 +459,7 @@ def run_interleaved(benchmark, request, calls: Dict[str, Callable[[], object]],
         if isolated:
             order = [names[min(r // rounds_per_engine, len(names) - 1)]]
         else:
-            order = names[r % len(names):] + names[:r % len(names)]
+            order = rotated(names, r)
         placements.append(placement_probe())
         for n in order:
             fn = calls[n]
@@ -523,7 +529,7 @@ def run_paced(benchmark, request, calls: Dict[str, Callable[[], object]], gap_s:
         r = counter[0]
         counter[0] += 1
         placements.append(placement_probe())
-        for n in names[r % len(names):] + names[:r % len(names)]:
+        for n in rotated(names, r):
             fn = calls[n]
             waits[n].append(quiesce())
             for _ in range(block_calls):
