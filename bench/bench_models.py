@@ -718,11 +718,27 @@ def call_seconds(rounds: int = 5, calls: int = 20000) -> float:
     return best
 
 
+def gate_ns_per_16(isa: str, rounds: int = 5, target_s: float = 0.01) -> Dict[str, float]:
+    """Best nanoseconds of one step's gate math per 16 cells of one row, per cell kind, with the
+    inputs in L1 (``testing.time_gates`` at hidden 256 and 512): the elementwise work the floor
+    leaves out, at the rate lstmrt's own gate kernels reach."""
+    from lstmrt._core import testing
+
+    out = {}
+    for cell in ("LSTM", "GRU"):
+        best = math.inf
+        for H in (256, 512):
+            reps = max(1, int(target_s / max(testing.time_gates(isa, cell, H, 10), 1e-9)))
+            best = min(best, min(testing.time_gates(isa, cell, H, reps) for _ in range(rounds)) / (H / 16))
+        out[cell] = best * 1e9
+    return out
+
+
 def measure_machine(isa: str, threads: int, rounds: int = 5, target_s: float = 0.05,
                     curve: bool = False) -> Dict[str, object]:
     """Peak GFLOP/s of the packed GEMM and the gemv bandwidth (GB/s of weights) per memory level,
     each the best of ``rounds``; with ``curve``, also the bandwidth curve over weight sizes and
-    (one thread) the cost of a bare call from Python."""
+    (one thread) the cost of a bare call from Python and of the gate math."""
     out: Dict[str, object] = {"isa": isa, "threads": threads, "shapes": {}}
     gflops, shape = max((2.0 * M * N * K / _best_time_gemm(isa, M, N, K, threads, target_s, rounds) / 1e9, (M, N, K))
                         for M, N, K in PEAK_FLOPS_SHAPES)
@@ -736,6 +752,7 @@ def measure_machine(isa: str, threads: int, rounds: int = 5, target_s: float = 0
         out["gemv_curve"] = gemv_curve(isa, threads)
         if threads == 1:
             out["call_us"] = call_seconds() * 1e6
+            out["gate_ns_per_16"] = gate_ns_per_16(isa)
     return out
 
 

@@ -400,7 +400,7 @@ def curve_bandwidth(f1: dict, ft: dict, nbytes: float, threads: int, l2_bytes: f
 
 
 def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, int],
-                  threads: Optional[int] = None) -> Optional[float]:
+                  threads: Optional[int] = None, gates: bool = False) -> Optional[float]:
     """The shortest time this machine allows for a row: per layer, the input product X·Wᵀ for
     all steps, at the FMA peak or at the bandwidth at which the weights' bytes can stream,
     whichever is slower, plus per step with a state H_{t-1}·Rᵀ, likewise with R. A single step
@@ -413,7 +413,9 @@ def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, i
       plus two per call (to start the other core and to hear back from it), at the smallest
       transfer time probed in the row's rounds: a step needs the H_{t-1} that the other core
       wrote. One thread has no transfers, so the floor is also never above the 1-thread floor.
-    Fixture models get no floor (None)."""
+    With ``gates``, also every step's gate math at the rate of lstmrt's own gate kernels with
+    their inputs in L1 (`testing.time_gates`), each thread taking its share of the 16-cell
+    chunks (None where that rate was not measured). Fixture models get no floor (None)."""
     if r.kind not in ("rnn", "bidir", "stream") or not r.isa or not r.threads:
         return None
     T = int(threads or r.threads)
@@ -445,14 +447,28 @@ def floor_seconds(r: Row, figs: Dict[Tuple[str, int], dict], caches: Dict[str, i
     call_us = f1.get("call_us")
     if call_us:
         total += call_us * 1e-6
+    if gates:
+        per16_ns = (f1.get("gate_ns_per_16") or {}).get(bm.ONNX_OP[r.cell])
+        if per16_ns is None:
+            return None
+        chunks_per_thread = math.ceil(N * D * math.ceil(H / 16) / T)
+        total += len(layer_inputs) * S * chunks_per_thread * per16_ns * 1e-9
     if T > 1 and N == 1 and r.kind in ("rnn", "stream") and D == 1:
         probes = [ns for ns in r.placements() if ns is not None]
         if probes:
             total += (rec_steps + 2) * min(probes) * 1e-9
-        one = floor_seconds(r, figs, caches, threads=1)
+        one = floor_seconds(r, figs, caches, threads=1, gates=gates)
         if one is not None:
             total = min(total, one)
     return total
+
+
+def _gate_rates(figs) -> List[Tuple[str, float]]:
+    """(cell, ns per 16 cells) of the gate math on the ISA lstmrt ran, from the 1-thread figures."""
+    for (isa, t), f in sorted(figs.items()):
+        if t == 1 and f.get("gate_ns_per_16"):
+            return sorted(f["gate_ns_per_16"].items())
+    return []
 
 
 def section_bounds(rows: List[Row], figs, caches) -> List[str]:
@@ -461,20 +477,26 @@ def section_bounds(rows: List[Row], figs, caches) -> List[str]:
     misses = [m for *_, ms in check_targets(rows) for m in ms]
     if not misses:
         return []
-    body, beyond, reach = [], 0, 0
+    body, beyond, beyond_gates, reach = [], 0, 0, 0
     for r, peer, s, need in misses:
         floor = floor_seconds(r, figs, caches)
+        with_gates = floor_seconds(r, figs, caches, gates=True)
         needed = r.t(peer) / need
         if floor is None:
             verdict = "no floor model"
         elif needed < floor:
             beyond += 1
             verdict = f"beyond the floor: {r.t(peer) / floor:.2f}× at most"
+        elif with_gates is not None and needed < with_gates:
+            beyond_gates += 1
+            verdict = f"beyond the floor with gates: {r.t(peer) / with_gates:.2f}× at most"
         else:
             reach += 1
-            verdict = f"within the floor: lstmrt at {r.t('lstmrt') / floor:.1f}× the floor"
+            base = with_gates if with_gates is not None else floor
+            verdict = (f"within: lstmrt at {r.t('lstmrt') / base:.2f}× the floor"
+                       + (" with gates" if with_gates is not None else ""))
         body.append([r.label(), PEER_LABEL[peer], f"{need:g}×", fmt_ratio(s), fmt_time(r.t("lstmrt")),
-                     fmt_time(needed), fmt_time(floor), verdict])
+                     fmt_time(needed), fmt_time(floor), fmt_time(with_gates), verdict])
     out = ["### Bounds of the misses", "",
            "*needed* = the peer's time / the target; *floor* = the shortest time this machine allows the row: "
            "per layer, X·Wᵀ for all steps at the FMA peak or at the bandwidth at which W's bytes stream, "
@@ -482,11 +504,17 @@ def section_bounds(rows: List[Row], figs, caches) -> List[str]:
            "matrix-vector curve at the weights' own size; L2 scales with the threads); plus the bare cost of a "
            "call from Python (a binding that only borrows X and returns three new arrays); plus, at batch 1 on "
            "2 threads, one core-to-core transfer per recurrent step and two per call, at the smallest transfer "
-           "time probed in the row's rounds, and never above the 1-thread floor. The gates' arithmetic is left out. "
-           "A target whose needed time is "
-           f"under the floor cannot be met here. Of {len(body)} misses, **{beyond} are beyond the floor** and "
-           f"{reach} within it.", ""]
-    out += table(["row", "peer", "target", "speedup", "lstmrt", "needed", "floor", "verdict"], body, "llrrrrrl")
+           "time probed in the row's rounds, and never above the 1-thread floor. The gates' arithmetic is left "
+           "out of it. *with gates* adds every step's gate math at the rate of lstmrt's gate kernels with their "
+           "inputs in L1 (`testing.time_gates`; per 16 cells of one row: "
+           + (", ".join(f"{c} {ns:.1f} ns" for c, ns in _gate_rates(figs)) or "not measured in this run")
+           + "), split over the threads. "
+           "A target whose needed time is under the floor cannot be met here; one under the floor with gates "
+           "cannot be met without faster gate math. "
+           f"Of {len(body)} misses, **{beyond} are beyond the floor**, {beyond_gates} beyond the floor with gates "
+           f"and {reach} within it.", ""]
+    out += table(["row", "peer", "target", "speedup", "lstmrt", "needed", "floor", "with gates", "verdict"], body,
+                 "llrrrrrrl")
     # The floor is a lower bound only if no engine beat it: say so where one did.
     under = []
     for r in rows:

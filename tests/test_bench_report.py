@@ -251,3 +251,42 @@ def test_paced_rows_get_a_section_of_their_own_and_stay_out_of_the_targets():
     verdicts = [verdict for _, _, verdict, *_ in report.check_targets([report.Row(b) for b in benches])]
     assert verdicts and all(v == "no rows in this run" for v in verdicts), verdicts
     assert report.section_paced([]) == []
+
+
+# The gate math per 16 cells of one row, as test_machine measures it (testing.time_gates).
+GATE_FIGS = {k: dict(v, gate_ns_per_16={"LSTM": 30.0, "GRU": 20.0}) if k[1] == 1 else v for k, v in FIGS.items()}
+
+
+def test_floor_with_gates_adds_each_steps_gate_math_split_over_the_threads():
+    # LSTM H=256 batch 1, 2 threads: 16 chunks of 16 cells per step, 8 per thread, 100 steps.
+    base = report.floor_seconds(_row(), GATE_FIGS, CACHES)
+    assert report.floor_seconds(_row(), GATE_FIGS, CACHES, gates=True) == pytest.approx(base + 100 * 8 * 30e-9)
+    # GRU H=100 batch 32, 1 thread: 7 chunks per row (the last one partial), 32 rows.
+    row = _row(cell="gru", hidden=100, batch=32, threads=1)
+    assert report.floor_seconds(row, GATE_FIGS, CACHES, gates=True) == pytest.approx(
+        report.floor_seconds(row, GATE_FIGS, CACHES) + 100 * 32 * 7 * 20e-9)
+    # Two layers of both directions: each direction's chunks on its own thread.
+    bidir = _row(kind="bidir", seq=1, layers=2, dirs=2)
+    assert report.floor_seconds(bidir, GATE_FIGS, CACHES, gates=True) == pytest.approx(
+        report.floor_seconds(bidir, GATE_FIGS, CACHES) + 2 * 16 * 30e-9)
+
+
+def test_floor_with_gates_needs_the_measured_rate():
+    assert report.floor_seconds(_row(), FIGS, CACHES) is not None
+    assert report.floor_seconds(_row(), FIGS, CACHES, gates=True) is None
+
+
+def test_time_gates_binding_times_each_cell_on_each_path_and_names_a_bad_argument():
+    """The floor's gate rate comes from testing.time_gates: it runs the gate kernels of the path
+    named (every path this CPU can run), for both cells, and refuses what it cannot time."""
+    import lstmrt
+    from lstmrt._core import testing
+
+    for isa in lstmrt.cpu_info()["supported_isas"]:
+        for cell in ("LSTM", "GRU"):
+            s = testing.time_gates(isa, cell, 37, 3)
+            assert 0.0 < s < 0.01, (isa, cell, s)
+    with pytest.raises(ValueError, match="cell must be 'LSTM' or 'GRU', got 'RNN'"):
+        testing.time_gates("generic", "RNN", 16)
+    with pytest.raises(ValueError, match="hidden and reps must be positive"):
+        testing.time_gates("generic", "LSTM", 0)

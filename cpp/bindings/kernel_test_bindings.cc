@@ -327,27 +327,48 @@ void register_kernel_tests(py::module_& m) {
       "pinned threads): which placement a virtual machine's CPUs have at the moment.");
 
   t.def(
-      "time_lstm_row",
-      [](const std::string& isa, int64_t hidden, int reps) {
-        // The LSTM gate math alone (default activations, no clip or peepholes) on one row of
-        // `hidden` cells whose inputs stay in L1: the elementwise part of every step.
-        if (hidden < 1 || reps < 1) throw ValueError("time_lstm_row: hidden and reps must be positive");
+      "time_gates",
+      [](const std::string& isa, const std::string& cell, int64_t hidden, int reps) {
+        // The gate math alone on one row of `hidden` cells whose inputs stay in L1: the
+        // elementwise part of every step, with default activations, no clip or peepholes, and
+        // GRU's linear_before_reset = 1 (both stages), as the benchmark matrix runs them.
+        if (hidden < 1 || reps < 1) throw ValueError("time_gates: hidden and reps must be positive");
+        if (cell != "LSTM" && cell != "GRU") throw ValueError("time_gates: cell must be 'LSTM' or 'GRU', got '" + cell + "'");
         const KernelTable& kt = kernels_for(parse_isa(isa));
         std::mt19937 gen(7);
         std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-        std::vector<float> xw(static_cast<size_t>(4 * hidden)), hr(xw.size()), c(static_cast<size_t>(hidden)),
-            h(c.size());
-        for (float& v : xw) v = dist(gen);
-        for (float& v : hr) v = dist(gen);
-        for (float& v : c) v = dist(gen);
-        LstmRowArgs a{xw.data(), hr.data(), c.data(), c.data(), h.data(), nullptr, hidden,
-                      Activation{ActKind::Sigmoid}, Activation{ActKind::Tanh}, Activation{ActKind::Tanh}, 0.0f,
-                      false};
+        const size_t n = static_cast<size_t>(hidden);
+        std::vector<float> xw(4 * n), hr(4 * n), rb(n), c(n), h(n), z(n), r(n);
+        for (auto* v : {&xw, &hr, &rb, &c, &h})
+          for (float& x : *v) x = dist(gen);
+        const Activation sig{ActKind::Sigmoid}, tanh{ActKind::Tanh};
         py::gil_scoped_release release;
-        return seconds_per_call(reps, false, [&] { kt.lstm_row(a); });
+        if (cell == "LSTM") {
+          // C_t overwrites C_{t-1}, so each call continues from the last, as steps do.
+          const LstmRowArgs a{xw.data(), hr.data(), c.data(), c.data(), h.data(), nullptr, hidden, sig, tanh, tanh,
+                              0.0f, false};
+          return seconds_per_call(reps, false, [&] { kt.lstm_row(a); });
+        }
+        GruRowArgs a{};
+        a.xw = xw.data();
+        a.hr_zr = hr.data();
+        a.hr_h = hr.data() + 2 * n;
+        a.rb_h = rb.data();
+        a.h_prev = h.data();
+        a.z = z.data();
+        a.r_or_rh = r.data();
+        a.h_out = h.data();
+        a.hidden = hidden;
+        a.f = sig;
+        a.g = tanh;
+        a.linear_before_reset = true;
+        return seconds_per_call(reps, false, [&] {
+          kt.gru_row_stage1(a);
+          kt.gru_row_stage2(a);
+        });
       },
-      py::arg("isa"), py::arg("hidden"), py::arg("reps") = 1000,
-      "Seconds per LSTM row of gate math (thread CPU time).");
+      py::arg("isa"), py::arg("cell"), py::arg("hidden"), py::arg("reps") = 1000,
+      "Seconds per row of a step's gate math (thread CPU time).");
 }
 
 }  // namespace lstmrt
