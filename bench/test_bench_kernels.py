@@ -3,7 +3,8 @@
 * ``test_machine``: the reference figures of this machine, measured with the same kernel (best
   of five rounds each): the peak FMA throughput (a compute-bound 256x1024x1024 product) and the
   bandwidth at which an M=1 matrix-vector product streams weights that fit in L2, that fit in L3
-  but not L2, and that fit in neither (DRAM).
+  but not L2, and that fit in neither (DRAM); for the ISA lstmrt dispatches to, also the bandwidth
+  curve over weight sizes, the bare cost of a call from Python and the gate math per 16 cells.
 * ``test_recurrent``: the recurrent product of one time step, h·Rᵀ with M = batch (1 and 32),
   K = H, N = 4H (the LSTM's four gates).
 * ``test_input_gemm``: the input product of a whole sequence at once, X·Wᵀ with M = seq*batch
@@ -103,8 +104,8 @@ def test_machine(benchmark, request, isa, threads):
     result = {}
 
     def measure():
-        # The bandwidth curve and the call cost feed the report's floor, which reads the ISA
-        # lstmrt dispatches to.
+        # The bandwidth curve, the call cost and the gate rate feed the report's floor, which
+        # reads the ISA lstmrt dispatches to.
         result.update(bm.measure_machine(isa, threads, curve=isa == lstmrt.cpu_info()["isa"]))
 
     bm.record(benchmark, "machine", isa=isa, threads=threads)
