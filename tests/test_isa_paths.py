@@ -219,6 +219,17 @@ def test_gemm_every_tail(isa):
         _check_gemm(isa, M, N, K, with_bias=bool(i % 2), rng=rng)
 
 
+def test_gemm_sizes_that_prefetch(isa):
+    """The GEMM prefetches C when it is larger than a core's L2 (over 1 MiB) and the weights when
+    they stream from memory (16 MiB and more): kColdOutputBytes and kStreamedWeightBytes in
+    kernels_impl.h. Shapes just past each size, with partial row tiles and panels."""
+    rng = np.random.default_rng(12)
+    for M, N, K in [(300, 1000, 7),      # C 1.2 MB
+                    (9, 4100, 1024),     # weights 16.8 MB (257 panels)
+                    (70, 4100, 1024)]:   # both
+        _check_gemm(isa, M, N, K, with_bias=M != 9, rng=rng)
+
+
 def test_gemm_shapes_cover_every_tail():
     shapes = _gemm_shapes()
     assert {n for _, n, _ in shapes} >= set(range(1, 131))
