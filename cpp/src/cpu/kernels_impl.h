@@ -266,6 +266,8 @@ constexpr int kVecPerPanel = static_cast<int>(kPanelWidth) / W;
 // How far ahead (in k) a GEMM whose weights stream from memory prefetches them: 16 rows of a
 // panel, 1 KiB, a few hundred cycles of FMAs ahead.
 constexpr int64_t kPrefetchAheadK = 16;
+// Floats in one 64-byte cache line: the step of a prefetch over a row of C.
+constexpr int64_t kFloatsPerLine = 16;
 
 // acc[m] += A[m][k] · B[k] over k0 <= k < k1, for MR rows by NP panels held in registers. With
 // kPrefetchB, each panel is also prefetched kPrefetchAheadK rows ahead (past a panel's end that
@@ -301,7 +303,7 @@ inline void micro_tile(int64_t K, const float* A, int64_t lda, const float* B, i
     for (int v = 0; v < NV; ++v) acc[m][v] = Vec::zero();
   if (prefetch_c)
     for (int m = 0; m < MR; ++m)
-      for (int64_t col = 0; col < NV * W; col += 16) __builtin_prefetch(C + m * ldc + col, 1, 3);
+      for (int64_t col = 0; col < NV * W; col += kFloatsPerLine) __builtin_prefetch(C + m * ldc + col, 1, 3);
   accumulate_k<MR, NP, kPrefetchB>(0, K, A, lda, B, panel_stride, acc);
   // Store the valid columns: whole vectors, then a masked one; vectors past `cols` are skipped.
   for (int v = 0; v < NV; ++v) {
