@@ -387,7 +387,10 @@ void gemm_kernel_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
   const int64_t ps = K * kPanelWidth;
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
   if (M == 1) {
-    // Matrix-vector: one row, several panels at once for independent accumulators.
+    // Matrix-vector: one row, several panels at once for independent accumulators. No software
+    // prefetch: the hardware already streams the weights at the rate of the cache they sit in,
+    // and prefetching B 16 rows ahead cut time_gemm 1xNxK 1536x512 (3 MB) from 91.0 to 77.4 GB/s
+    // and 512x128 (256 KB) from 108.6 to 103.6.
     int64_t p = 0;
     for (; p + NP_GEMV <= panels; p += NP_GEMV) {
       const int64_t col = p * kPanelWidth;
