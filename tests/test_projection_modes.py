@@ -16,6 +16,11 @@ below land on both sides of the threshold in every mode of thread split:
 
 The layer is big enough (hidden 72, input 40, 16 steps) for the second
 thread to be used: at least 40 kFLOP per step and 90 kFLOP per call.
+
+Recurrent weights between 512 KiB and 1 MiB (LSTM hidden 192, GRU hidden 224,
+RNN hidden 448) split rows only from 16 rows per thread on
+(kMinRowsPerThreadToShareMore): with 2 threads, batch 31 splits units and
+batch 32 splits rows, 16 + 16, each thread then reading all of R.
 """
 
 import itertools
@@ -34,6 +39,16 @@ CASES = [
                  seed=1000 + i)
     for i, (cell, direction, layout, lens, batch) in enumerate(itertools.product(
         configs.CELLS, configs.DIRECTIONS, (0, 1), ("none", "ragged_nonzero"), (7, 8, 16)))
+]
+
+# Past 512 KiB of R, whole recurrent weights are shared only with 16+ rows per thread.
+MID_R_HIDDEN = {"lstm": 192, "gru": 224, "rnn": 448}
+CASES += [
+    configs.Case(f"{cell}-{direction}-layout{layout}-b{batch}-midR", cell, direction=direction,
+                 layout=layout, seq=3, batch=batch, input_size=24, hidden=MID_R_HIDDEN[cell],
+                 lens="ragged_nonzero", seed=2000 + i)
+    for i, (cell, direction, layout, batch) in enumerate(itertools.product(
+        configs.CELLS, ("forward", "reverse"), (0, 1), (31, 32)))
 ]
 
 

@@ -343,6 +343,17 @@ constexpr double kMinCallFlopsToWakeWorkers = 32e6;
 // Recurrent weights up to this size are read whole by every thread when the batch is split
 // (half of a 1 MiB L2: the rest holds the input projections and states streaming past).
 constexpr double kMaxSharedRecurrentBytes = 512.0 * 1024.0;
+// With at least this many rows per thread, recurrent weights up to a whole L2 are shared too:
+// a GEMM of 16 rows runs at the FMA peak with its weights half in L3 (time_gemm 16x1024x256:
+// 109-112 GFLOP/s), and the threads no longer meet every step. With units split, each step's
+// meeting waited for the slower core: 9.6% of the samples of LSTM H=256, batch 32, 2 threads
+// sat in that spin (perf). Split rows against split units, alternated in one process, 2 threads,
+// 100 steps: LSTM H=256 batch 32 17.1 -> 16.9 ms (other runs: 19.5 -> 18.0, 18.9 -> 18.0),
+// batch 64 35.0 -> 34.3, batch 128 78.4 -> 71.2; LSTM H=192 batch 32 12.4 -> 11.0; GRU H=256
+// batch 32 13.5 -> 13.3 (13.8 -> 13.0). Fewer rows lose (LSTM H=256 batch 8: 4.5 -> 5.2 ms;
+// batch 24: 13.3 -> 13.6), and so do weights past the L2 (LSTM H=320, batch 32: 27.0 -> 28.9).
+constexpr double kMaxSharedRecurrentBytesManyRows = 1024.0 * 1024.0;
+constexpr int64_t kMinRowsPerThreadToShareMore = 16;
 // With at least this many rows per thread, each step projects its own timestep's inputs
 // (X_t·Wᵀ) into a buffer that stays in cache, instead of one GEMM for all steps up front whose
 // output (seq*batch*G*H floats: 13 MB at H=256, batch 32) streams through L3 twice. A GEMM of
@@ -388,9 +399,13 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   const int per_direction = team.parallel_directions ? T / 2 : T;
   // Rows split across threads when each thread gets a few rows for its GEMMs and a direction's
   // recurrent weights fit in one core's L2 cache next to the rest (each thread then reads all
-  // of them every step); otherwise units split, so that each core keeps its share of R.
+  // of them every step), or fill it but each thread has rows enough to run its GEMMs at the
+  // peak anyway; otherwise units split, so that each core keeps its share of R.
   const double r_bytes = 4.0 * G * H * H;
-  team.split_batch = per_direction >= 2 && batch >= 4 * per_direction && r_bytes <= kMaxSharedRecurrentBytes;
+  const int64_t rows_each = batch / per_direction;
+  team.split_batch = per_direction >= 2 && rows_each >= 4 &&
+                     (r_bytes <= kMaxSharedRecurrentBytes ||
+                      (rows_each >= kMinRowsPerThreadToShareMore && r_bytes <= kMaxSharedRecurrentBytesManyRows));
   team.size = std::max(1, team.split_batch ? per_direction : std::min(parts, per_direction));
   for (int d = 0; d < num_dir_; ++d) {
     team.sched[d] = &ws.scheduler(d);
