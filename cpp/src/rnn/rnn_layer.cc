@@ -350,8 +350,9 @@ constexpr double kMaxSharedRecurrentBytes = 512.0 * 1024.0;
 // sat in that spin (perf). Split rows against split units, alternated in one process, 2 threads,
 // 100 steps: LSTM H=256 batch 32 17.1 -> 16.9 ms (other runs: 19.5 -> 18.0, 18.9 -> 18.0),
 // batch 64 35.0 -> 34.3, batch 128 78.4 -> 71.2; LSTM H=192 batch 32 12.4 -> 11.0; GRU H=256
-// batch 32 13.5 -> 13.3 (13.8 -> 13.0). Fewer rows lose (LSTM H=256 batch 8: 4.5 -> 5.2 ms;
-// batch 24: 13.3 -> 13.6), and so do weights past the L2 (LSTM H=320, batch 32: 27.0 -> 28.9).
+// batch 32 13.5 -> 13.3 (13.8 -> 13.0). Fewer rows lose or draw (LSTM H=256 batch 8: 4.5 ->
+// 5.2 ms; batch 16: 8.7 -> 8.7 in one run, 10.3 -> 9.7 in another; batch 24: 13.3 -> 13.6), and
+// weights past the L2 lose (LSTM H=320, batch 32: 27.0 -> 28.9).
 constexpr double kMaxSharedRecurrentBytesManyRows = 1024.0 * 1024.0;
 constexpr int64_t kMinRowsPerThreadToShareMore = 16;
 // With at least this many rows per thread, each step projects its own timestep's inputs
