@@ -414,7 +414,7 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   }
 
   // Scratch, per direction. Workspace::get may reallocate a slot, so everything is fetched here.
-  const int64_t rows_per_thread = team.split_batch ? batch / team.size : batch;
+  const int64_t rows_per_thread = team.split_batch ? rows_each : batch;  // team.size = per_direction then
   const double w_bytes_per_thread = 4.0 * G * H * input_ / (team.split_batch ? 1 : team.size);
   for (int d = 0; d < num_dir_; ++d) {
     const int base = d * 8;
