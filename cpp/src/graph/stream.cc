@@ -122,20 +122,25 @@ RunResult GraphStreamer::run_rows(const std::vector<StreamState*>& rows, RunRequ
   } catch (const ValueError& e) {
     rethrow_with_hint(e, "a pool call's batch has one row per stream: " + std::to_string(n) + " streams given");
   }
+  // Every node's batch is checked before any stream's state changes: a failed call changes none.
+  for (size_t k = 0; k < K; ++k) {
+    const int64_t rows_run = result.state_h[k].dim(batch_axis(k));
+    if (rows_run != n)
+      throw ValueError("recurrent node '" + graph_.recurrent_nodes()[k].name + "' ran a batch of " +
+                       std::to_string(rows_run) + " rows for " + std::to_string(n) +
+                       " streams: a pool call's batch has one row per stream");
+  }
+  for (StreamState* s : rows) {
+    if (s->started) continue;
+    s->h.assign(K, Tensor());
+    s->c.assign(K, Tensor());
+  }
   for (size_t k = 0; k < K; ++k) {
     Tensor& th = result.state_h[k];
     Tensor& tc = result.state_c[k];
     const int64_t H = graph_.recurrent_nodes()[k].hidden_size;
-    if (th.dim(batch_axis(k)) != n)
-      throw ValueError("recurrent node '" + graph_.recurrent_nodes()[k].name + "' ran a batch of " +
-                       std::to_string(th.dim(batch_axis(k))) + " rows for " + std::to_string(n) +
-                       " streams: a pool call's batch has one row per stream");
     for (int64_t i = 0; i < n; ++i) {
       StreamState& s = *rows[static_cast<size_t>(i)];
-      if (!s.started) {
-        s.h.assign(K, Tensor());
-        s.c.assign(K, Tensor());
-      }
       if (!s.h[k].defined()) s.h[k] = Tensor(DType::Float32, state_shape(k, 1));
       std::memcpy(s.h[k].data<float>(), row_ptr(th, batch_axis(k), i), H * sizeof(float));
       if (tc.defined()) {
