@@ -28,7 +28,15 @@ static_assert(sizeof(py::ssize_t) == sizeof(int64_t) && sizeof(Py_intptr_t) == s
               "NumPy dimensions are not 64-bit");
 
 std::string py_type_name(py::handle obj);
+// Sets a Python exception of `type` whose text is `message`, decoded as UTF-8 with undecodable
+// bytes escaped.
+void set_python_error(PyObject* type, const char* message);
 std::vector<int64_t> shape_of(const py::array& a);
+
+// `obj` as a C-contiguous array whose elements are aligned (the kernels load whole elements):
+// borrowed when it already is one, else NumPy's converted copy. Raises NumPy's own error (a
+// MemoryError when the copy cannot be allocated) instead of returning an empty array.
+py::array c_array(py::handle obj);
 
 // A float32 array argument, made C-contiguous (a copy only when it is not); None gives an
 // absent argument. Any other dtype raises TypeError naming the argument: no silent conversion.

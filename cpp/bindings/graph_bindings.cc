@@ -68,7 +68,7 @@ py::array new_array(DType t, const Shape& shape) {
 // An owned copy of a NumPy array (initializers, tensor attributes).
 Tensor tensor_from_array(py::handle obj, const std::string& what) {
   if (!py::isinstance<py::array>(obj)) throw TypeError(what + ": expected a numpy.ndarray, got " + py_type_name(obj));
-  py::array a = py::array::ensure(obj, py::array::c_style);
+  py::array a = c_array(obj);
   DType dt;
   if (!dtype_of_array(a, &dt))
     throw TypeError(what + ": dtype " + std::string(py::str(a.dtype())) +
@@ -188,15 +188,12 @@ GraphDesc describe(int opset, py::list nodes, py::list initializers, py::list in
 // dtype is checked against the input. `keep` holds the array until the call ends.
 void borrow_feed(const Graph& g, int index, py::handle obj, Tensor& out, std::vector<py::object>& keep) {
   const GraphInputDesc& in = g.inputs()[static_cast<size_t>(index)];
-  const bool contiguous_array = NpyApi::get().PyArray_Check_(obj.ptr()) &&
-                                (py::detail::array_proxy(obj.ptr())->flags & NpyApi::NPY_ARRAY_C_CONTIGUOUS_);
   // NumPy scalars (numpy.float32(1.5)) are 0-d arrays of their dtype; Python numbers and lists are
   // refused, as their dtype would be a guess.
-  if (!contiguous_array && !py::isinstance<py::array>(obj) && !py::isinstance(obj, numpy_generic_type))
+  if (!NpyApi::get().PyArray_Check_(obj.ptr()) && !py::isinstance(obj, numpy_generic_type))
     throw TypeError("input '" + in.name + "': expected a numpy.ndarray of dtype " + dtype_name(in.dtype) + ", got " +
                     py_type_name(obj));
-  // (Not py::array's default constructor, which makes an array.)
-  py::array a = contiguous_array ? py::reinterpret_borrow<py::array>(obj) : py::array::ensure(obj, py::array::c_style);
+  py::array a = c_array(obj);
   DType dt;
   if (!dtype_of_array(a, &dt))
     throw TypeError("input '" + in.name + "': expected " + onnx_type_string(in.dtype) + " (numpy " +

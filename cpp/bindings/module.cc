@@ -1,4 +1,6 @@
 // The lstmrt._core extension module: registers each bound concept and maps C++ exceptions.
+#include <cstring>
+
 #include "bindings.h"
 
 namespace lstmrt {
@@ -24,18 +26,38 @@ py::array_t<float> empty_float_array(const std::vector<int64_t>& shape) {
   return py::reinterpret_steal<py::array_t<float>>(empty_array(py::dtype::of<float>(), shape).release());
 }
 
+void set_python_error(PyObject* type, const char* message) {
+  // Names from a model (nodes, values) need not be UTF-8; their bytes are escaped rather than
+  // turning the real error into a UnicodeDecodeError.
+  PyObject* text = PyUnicode_DecodeUTF8(message, static_cast<Py_ssize_t>(std::strlen(message)), "backslashreplace");
+  if (!text) return;  // the decoding error is set instead
+  PyErr_SetObject(type, text);
+  Py_DECREF(text);
+}
+
+py::array c_array(py::handle obj) {
+  using Api = py::detail::npy_api;
+  constexpr int kFlags = Api::NPY_ARRAY_C_CONTIGUOUS_ | Api::NPY_ARRAY_ALIGNED_;
+  const Api& api = Api::get();
+  if (api.PyArray_Check_(obj.ptr()) && (py::detail::array_proxy(obj.ptr())->flags & kFlags) == kFlags)
+    return py::reinterpret_borrow<py::array>(obj);
+  PyObject* a = api.PyArray_FromAny_(obj.ptr(), nullptr, 0, 0, Api::NPY_ARRAY_ENSUREARRAY_ | kFlags, nullptr);
+  if (!a) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(a);
+}
+
 std::optional<FloatArray> float_array(py::handle obj, const std::string& name) {
   if (obj.is_none()) return std::nullopt;
-  // The usual argument, a C-contiguous float32 array, is borrowed as it is (FloatArray::ensure
-  // would go through NumPy's general conversion for it, at a cost a one-step call notices).
-  if (FloatArray::check_(obj)) return py::reinterpret_borrow<FloatArray>(obj);
+  // The usual argument, a C-contiguous aligned float32 array, is borrowed as it is by c_array
+  // (FloatArray::ensure would go through NumPy's general conversion, at a cost a one-step call
+  // notices).
   if (!py::isinstance<py::array>(obj))
     throw TypeError(name + ": expected a numpy.ndarray of dtype float32, got " + py_type_name(obj));
   py::array arr = py::reinterpret_borrow<py::array>(obj);
   if (!py::isinstance<py::array_t<float>>(arr))
     throw TypeError(name + ": expected dtype float32, got " + std::string(py::str(arr.dtype())) +
                     " (convert it with .astype(numpy.float32))");
-  return FloatArray::ensure(arr);
+  return py::reinterpret_borrow<FloatArray>(c_array(arr));
 }
 
 FloatArg float_arg(const std::optional<FloatArray>& a) {
@@ -56,7 +78,7 @@ std::optional<Int32Array> int32_array(py::handle obj, const std::string& name) {
   py::array arr = py::reinterpret_borrow<py::array>(obj);
   if (!py::isinstance<py::array_t<int32_t>>(arr))
     throw TypeError(name + ": expected dtype int32, got " + std::string(py::str(arr.dtype())));
-  return Int32Array::ensure(arr);
+  return py::reinterpret_borrow<Int32Array>(c_array(arr));
 }
 
 }  // namespace lstmrt
@@ -67,11 +89,13 @@ PYBIND11_MODULE(_core, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const lstmrt::TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
+      lstmrt::set_python_error(PyExc_TypeError, e.what());
     } catch (const lstmrt::ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      lstmrt::set_python_error(PyExc_ValueError, e.what());
     } catch (const lstmrt::UnsupportedError& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
+      lstmrt::set_python_error(PyExc_RuntimeError, e.what());
+    } catch (const lstmrt::MemoryError& e) {
+      lstmrt::set_python_error(PyExc_MemoryError, e.what());
     }
   });
   lstmrt::register_cpu(m);

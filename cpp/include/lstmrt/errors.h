@@ -26,6 +26,13 @@ class UnsupportedError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A buffer could not be allocated; becomes Python's MemoryError. The message names the size and,
+// once the graph adds it, the node.
+class MemoryError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // "[2, 3, 4]", for messages.
 inline std::string shape_to_string(const std::vector<int64_t>& shape) {
   std::string s = "[";

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <deque>
 #include <functional>
+#include <new>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "lstmrt/errors.h"
@@ -60,6 +62,44 @@ template <class E>
   throw E(where + ": " + msg);
 }
 
+// Runs fn(), naming the node `where` in any error it raises; a failed allocation anywhere in it
+// (a buffer, a vector) becomes a MemoryError that names the node too.
+template <class Fn>
+void naming_node(const std::string& where, Fn&& fn) {
+  try {
+    fn();
+  } catch (const TypeError& e) {
+    rethrow_with(where, e);
+  } catch (const ValueError& e) {
+    rethrow_with(where, e);
+  } catch (const UnsupportedError& e) {
+    rethrow_with(where, e);
+  } catch (const MemoryError& e) {
+    rethrow_with(where, e);
+  } catch (const std::bad_alloc&) {
+    throw MemoryError(where + ": out of memory");
+  } catch (const std::length_error& e) {
+    throw MemoryError(where + ": out of memory (" + e.what() + ")");
+  }
+}
+
+// Checks a node's inputs and outputs against its operator's schema before it is built.
+void check_arity(const OpSchema& schema, const NodeDesc& node, const std::string& where) {
+  const int inputs = static_cast<int>(node.inputs.size());
+  const int outputs = static_cast<int>(node.outputs.size());
+  if (schema.max_inputs != OpSchema::kAny && inputs > schema.max_inputs)
+    throw ValueError(where + ": has " + std::to_string(inputs) + " inputs; " + node.op_type + " takes at most " +
+                     std::to_string(schema.max_inputs));
+  for (int i = 0; i < schema.required_inputs; ++i)
+    if (i >= inputs || node.inputs[static_cast<size_t>(i)].empty())
+      throw ValueError(where + ": input " + std::to_string(i) + " is required (" + node.op_type + " needs its first " +
+                       std::to_string(schema.required_inputs) + " inputs), but the node " +
+                       (i >= inputs ? "has only " + std::to_string(inputs) : std::string("leaves it empty")));
+  if (schema.max_outputs != OpSchema::kAny && outputs > schema.max_outputs)
+    throw ValueError(where + ": declares " + std::to_string(outputs) + " outputs; " + node.op_type + " has at most " +
+                     std::to_string(schema.max_outputs));
+}
+
 }  // namespace
 
 struct Graph::Node {
@@ -77,6 +117,7 @@ struct Graph::Plan {
   std::vector<std::vector<Tensor>> scratch;   // per node
   std::vector<std::vector<const Tensor*>> in;  // per node, bound to `values` and the constants
   std::vector<std::vector<Tensor*>> out;
+  std::vector<std::vector<Tensor>> unread;  // per node: where outputs nobody reads are written
   std::vector<bool> skip;  // per node: fed only by an absent optional input
   std::vector<std::unique_ptr<OpState>> op_state;  // per node: what its op keeps between runs
   // Per static node (see Graph::static_node_): whether its outputs hold the result for its
@@ -186,22 +227,32 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
   for (bool b : needed) needed_count += b;
   if (order.size() != needed_count) throw ValueError("the graph has a cycle");
 
+  // Every unsupported operator is named in one error, with its nodes.
+  std::vector<std::string> unsupported;
+  for (size_t n : order) {
+    const NodeDesc& node = desc.nodes[n];
+    const bool standard = node.domain.empty() || node.domain == "ai.onnx";
+    if (standard && find_op(node.op_type)) continue;
+    const std::string op = standard ? node.op_type : node.domain + "::" + node.op_type;
+    unsupported.push_back("'" + op + "' (node '" + node.name + "')");
+  }
+  if (!unsupported.empty())
+    throw ValueError(std::string(unsupported.size() == 1 ? "unsupported operator " : "unsupported operators ") +
+                     join(unsupported, 20) + " (opset " + std::to_string(opset_) +
+                     "); lstmrt supports the ai.onnx operators: " + join(supported_ops()));
+
   // Build each node; fold those whose inputs are all constant.
   Workspace fold_workspace;
   for (size_t n : order) {
     NodeDesc& node = desc.nodes[n];
-    const bool standard = node.domain.empty() || node.domain == "ai.onnx";
     const std::string where = node.op_type + " node '" + node.name + "' (opset " + std::to_string(opset_) + ")";
-    OpBuilder builder = standard ? find_op_builder(node.op_type) : nullptr;
+    const OpSchema& schema = *find_op(node.op_type);
+    OpBuilder builder = schema.build;
+    check_arity(schema, node, where);
     // Recurrent nodes always produce their final states (streaming reads them), so their output
     // list is padded to the full Y, Y_h (, Y_c) with anonymous values.
-    if (standard && is_recurrent_op(node.op_type))
-      node.outputs.resize(std::max(node.outputs.size(), size_t(node.op_type == "LSTM" ? 3 : 2)));
-    if (!builder) {
-      const std::string op = standard ? node.op_type : node.domain + "::" + node.op_type;
-      throw ValueError("unsupported operator '" + op + "' in node '" + node.name + "' (opset " +
-                       std::to_string(opset_) + "); lstmrt supports the ai.onnx operators: " + join(supported_ops()));
-    }
+    if (is_recurrent_op(node.op_type))
+      node.outputs.resize(static_cast<size_t>(schema.max_outputs));
     std::vector<int> in_ids;
     std::vector<const Tensor*> consts;
     bool all_constant = true;
@@ -219,13 +270,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
     std::unique_ptr<Op> op;
     {
       BuildContext ctx(node, opset_, consts);
-      try {
-        op = builder(ctx);
-      } catch (const TypeError& e) {
-        rethrow_with(where, e);
-      } catch (const ValueError& e) {
-        rethrow_with(where, e);
-      }
+      naming_node(where, [&] { op = builder(ctx); });
     }
     std::vector<int> out_ids;
     for (const std::string& o : node.outputs) out_ids.push_back(new_value(o));
@@ -244,15 +289,9 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
       ctx.workspace = &fold_workspace;
       ctx.scratch = &scratch;
       ctx.state = &op_state;
-      try {
-        op->run(in, out, ctx);
-      } catch (const TypeError& e) {
-        rethrow_with(where, e);
-      } catch (const ValueError& e) {
-        rethrow_with(where, e);
-      }
+      naming_node(where, [&] { op->run(in, out, ctx); });
       for (size_t k = 0; k < out_ids.size(); ++k) {
-        if (!results[k].defined()) continue;  // an optional output the op did not produce
+        if (!results[k].defined()) continue;  // an optional output the op did not produce (read: an error below)
         // Views (Reshape, Identity) of other constants become owned copies.
         constants_[out_ids[k]] = results[k].holder() ? results[k] : results[k].clone();
         is_constant_[out_ids[k]] = true;
@@ -282,6 +321,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
     output_values_.push_back(id);
     output_names_.push_back(o);
   }
+  check_values_produced(read);
   for (auto& node : nodes_)
     for (size_t k = 0; k < node->out.size(); ++k)
       node->out_needed.push_back(read[node->out[k]] || node->op->always_computes(k));
@@ -369,6 +409,17 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
 }
 
 Graph::~Graph() = default;
+
+void Graph::check_values_produced(const std::vector<bool>& read) const {
+  std::vector<bool> produced(is_constant_.begin(), is_constant_.end());
+  for (int id : input_values_) produced[id] = true;
+  for (const auto& node : nodes_)
+    for (int id : node->out) produced[id] = true;
+  for (size_t id = 0; id < num_values_; ++id)
+    if (read[id] && !produced[id])
+      throw ValueError("value '" + value_names_[id] + "' is read, but the node that declares it (folded at load, " +
+                       "its inputs being constant) does not produce it: an optional output its operator left out");
+}
 
 void Graph::find_static_nodes() {
   // A value is static when it is a constant or a static node's output; a node is static when
@@ -559,6 +610,7 @@ Graph::Plan& Graph::plan_for(ExecState& state, const std::vector<const Tensor*>&
   plan->op_state.resize(nodes_.size());
   plan->in.resize(nodes_.size());
   plan->out.resize(nodes_.size());
+  plan->unread.resize(nodes_.size());
   plan->fresh.assign(nodes_.size(), 0);
   plan->seen_shapes.resize(nodes_.size());
   for (size_t n = 0; n < nodes_.size(); ++n) plan->seen_shapes[n].resize(nodes_[n]->shape_inputs.size());
@@ -579,8 +631,16 @@ Graph::Plan& Graph::plan_for(ExecState& state, const std::vector<const Tensor*>&
       if (id >= 0 && !absent[id]) t = is_constant_[id] ? &constants_[id] : &plan->values[slot_of_[id]];
       plan->in[n].push_back(t);
     }
-    for (size_t k = 0; k < node.out.size(); ++k)
-      plan->out[n].push_back(node.out_needed[k] ? &plan->values[slot_of_[node.out[k]]] : nullptr);
+    // Outputs nobody reads go to tensors of their own, unless the op leaves them uncomputed.
+    if (!node.op->skips_unread_outputs()) plan->unread[n].resize(node.out.size());
+    for (size_t k = 0; k < node.out.size(); ++k) {
+      Tensor* t = nullptr;
+      if (node.out_needed[k])
+        t = &plan->values[slot_of_[node.out[k]]];
+      else if (!node.op->skips_unread_outputs())
+        t = &plan->unread[n][k];
+      plan->out[n].push_back(t);
+    }
   }
   plan->last_used = ++state.clock;
   Plan& ref = *plan;
@@ -617,15 +677,7 @@ Graph::Plan& Graph::execute(ExecState& state, const std::vector<const Tensor*>& 
       if (static_cast<size_t>(slot) < streaming->state_h.size()) ctx.initial_h = streaming->state_h[slot];
       if (static_cast<size_t>(slot) < streaming->state_c.size()) ctx.initial_c = streaming->state_c[slot];
     }
-    try {
-      node.op->run(plan.in[n], plan.out[n], ctx);
-    } catch (const TypeError& e) {
-      rethrow_with(node.where, e);
-    } catch (const ValueError& e) {
-      rethrow_with(node.where, e);
-    } catch (const UnsupportedError& e) {
-      rethrow_with(node.where, e);
-    }
+    naming_node(node.where, [&] { node.op->run(plan.in[n], plan.out[n], ctx); });
     if (is_static) {
       for (size_t i = 0; i < node.shape_inputs.size(); ++i)
         plan.seen_shapes[n][i] = plan.in[n][node.shape_inputs[i]]->shape();

@@ -152,6 +152,7 @@ class RecurrentOp final : public Op {
 
   const RnnLayer* recurrent_layer() const override { return layer_.get(); }
   bool always_computes(size_t k) const override { return k >= 1; }  // Y_h, Y_c
+  bool skips_unread_outputs() const override { return true; }  // Y is not written when nobody reads it
 
  private:
   CellKind cell_;

@@ -449,6 +449,7 @@ class SplitOp final : public Op {
     DimVector sizes = from_input_ && in.size() > 1 && in[1] ? int_values(*in[1], "split")
                                                              : DimVector(split_.begin(), split_.end());
     if (sizes.empty()) {
+      if (n == 0) throw ValueError("a Split needs at least one output");
       const int64_t chunk = (dim + n - 1) / n;
       if (dim % n != 0 && !uneven_ok_)
         throw ValueError("cannot split dimension " + std::to_string(axis_) + " of shape " + shape_to_string(x.shape()) +
@@ -456,8 +457,12 @@ class SplitOp final : public Op {
       for (int64_t i = 0; i < n; ++i) sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - i * chunk)));
     }
     int64_t total = 0;
-    for (int64_t s : sizes) total += s;
-    if (static_cast<int64_t>(sizes.size()) != n || total != dim)
+    bool in_range = true;
+    for (int64_t s : sizes) {
+      in_range = in_range && s >= 0 && s <= dim;
+      if (in_range) total += s;
+    }
+    if (static_cast<int64_t>(sizes.size()) != n || !in_range || total != dim)
       throw ValueError("split " + shape_to_string(sizes) + " does not divide dimension " + std::to_string(axis_) +
                        " of shape " + shape_to_string(x.shape()) + " into " + std::to_string(n) + " outputs");
     const size_t es = dtype_size(x.dtype());

@@ -20,10 +20,16 @@ std::atomic<uint64_t>& allocation_counter() {
 
 // A buffer of at least `bytes` bytes (at least one cache line, so that an empty tensor still has
 // a valid pointer), 64-byte aligned.
-std::shared_ptr<void> allocate(size_t bytes) {
+std::shared_ptr<void> allocate(size_t bytes, DType dtype, Dims shape) {
   const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   const size_t size = rounded == 0 ? kAlignment : rounded;
-  void* p = ::operator new(size, std::align_val_t(kAlignment));
+  void* p = nullptr;
+  try {
+    p = ::operator new(size, std::align_val_t(kAlignment));
+  } catch (const std::bad_alloc&) {
+    throw MemoryError("cannot allocate " + std::to_string(bytes) + " bytes for a " + dtype_name(dtype) +
+                      " tensor of shape " + shape_to_string(shape.to_shape()));
+  }
   return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
 }
 
@@ -100,14 +106,24 @@ std::string onnx_type_code_name(int64_t code) {
   return "type code " + std::to_string(code);
 }
 
-Tensor::Tensor(DType dtype, Shape shape) {
+void throw_bad_shape(Dims shape) {
   for (int64_t d : shape)
-    if (d < 0) throw ValueError("negative dimension in shape " + shape_to_string(shape));
+    if (d < 0) throw ValueError("negative dimension in shape " + shape_to_string(shape.to_shape()));
+  throw ValueError("shape " + shape_to_string(shape.to_shape()) + " has more than 2^46 elements (counting its " +
+                   "nonzero dimensions only): no machine holds such a tensor");
+}
+
+void Tensor::throw_bad_dim(size_t i) const {
+  throw ValueError("dimension " + std::to_string(i) + " of a tensor of rank " + std::to_string(shape_.size()) +
+                   " (shape " + shape_to_string(shape_) + ") was asked for");
+}
+
+Tensor::Tensor(DType dtype, Shape shape) {
+  numel_ = shape_numel(shape);
   dtype_ = dtype;
   shape_ = std::move(shape);
-  numel_ = shape_numel(shape_);
   own_bytes_ = nbytes();
-  own_ = allocate(own_bytes_);
+  own_ = allocate(own_bytes_, dtype_, shape_);
   std::memset(own_.get(), 0, own_bytes_);
   data_ = own_.get();
 }
@@ -134,22 +150,19 @@ void Tensor::set_shape(Dims shape) {
 
 void Tensor::set_borrowed(DType dtype, Dims shape, void* data) {
   static const uint64_t kEmpty[8] = {};
+  const int64_t n = shape_numel(shape);
   dtype_ = dtype;
   if (!(shape == Dims(shape_))) set_shape(shape);  // else the same shape as the previous run
-  numel_ = shape_numel(shape_);
+  numel_ = n;
   keep_.reset();
   data_ = data ? data : const_cast<uint64_t*>(kEmpty);
 }
 
 void Tensor::resize_owned(DType dtype, Dims shape, bool counted) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) throw ValueError("negative dimension in shape " + shape_to_string(shape.to_shape()));
-    n *= d;
-  }
+  const int64_t n = shape_numel(shape);
   const size_t bytes = static_cast<size_t>(n) * dtype_size(dtype);
   if (!own_ || own_bytes_ < bytes) {
-    own_ = allocate(bytes);
+    own_ = allocate(bytes, dtype, shape);
     own_bytes_ = bytes;
     if (counted) allocation_counter().fetch_add(1, std::memory_order_relaxed);
   }
@@ -164,13 +177,17 @@ void Tensor::view_of(const Tensor& other, Dims shape) {
   // Keep whatever keeps the viewed buffer alive; borrowed memory has no owner here. A view made
   // again of the same buffer (every run of a plan) already keeps it: no reference counting then.
   static const std::shared_ptr<void> kNone;
+  const int64_t n = shape_numel(shape);
+  if (n > other.numel_)
+    throw ValueError("a view of shape " + shape_to_string(shape.to_shape()) + " would read past the " +
+                     std::to_string(other.numel_) + " elements of its source");
   const std::shared_ptr<void>& owner =
       other.keep_ ? other.keep_ : (other.data_ == other.own_.get() ? other.own_ : kNone);
   if (keep_ != owner) keep_ = owner;
   data_ = other.data_;
   dtype_ = other.dtype_;
   if (!(shape == Dims(shape_))) set_shape(shape);  // else the view of the previous run again
-  numel_ = shape_numel(shape_);
+  numel_ = n;
 }
 
 void Tensor::copy_from(const Tensor& src) {

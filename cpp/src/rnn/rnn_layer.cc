@@ -370,6 +370,7 @@ constexpr double kMaxStepProjectionWeightBytes = 1024.0 * 1024.0;
 
 void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, const float* initial_h,
                    const float* initial_c, float* Y, float* Y_h, float* Y_c, Workspace& ws, int threads) const {
+  if (s.batch == 0) return;  // every output is empty; the steps would only loop over nothing
   ScopedFlushDenormals ftz;
   if (Y) {
     // Steps past a sequence's length are never written, so they must start at zero.

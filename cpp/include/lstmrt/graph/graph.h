@@ -125,6 +125,9 @@ class Graph {
   struct Node;
   struct Plan;
 
+  // Throws when a value that is read (`read`, per value id) is neither an input, a constant nor
+  // an output of a node that runs.
+  void check_values_produced(const std::vector<bool>& read) const;
   void find_static_nodes();
   void assign_buffers();
   void check_inputs(const std::vector<const Tensor*>& inputs) const;

@@ -113,7 +113,8 @@ struct RunContext {
 class Op {
  public:
   virtual ~Op() = default;
-  // in[i] is nullptr for an absent optional input; out[i] is nullptr for an output nobody reads.
+  // in[i] is nullptr for an absent optional input; out[i] is nullptr for an output nobody reads
+  // when skips_unread_outputs() (else every declared output has a tensor).
   // Errors are ValueError/TypeError without the node's name; the graph adds it.
   virtual void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
                    RunContext& ctx) const = 0;
@@ -125,6 +126,9 @@ class Op {
     (void)k;
     return false;
   }
+  // Whether the op leaves an output that nobody reads (a nullptr in `out`) uncomputed. Ops that
+  // do not say so get a tensor for every declared output, read or not.
+  virtual bool skips_unread_outputs() const { return false; }
   // Whether an output may be a view of input 0's buffer (Reshape, Squeeze, Identity, ...): the
   // graph then keeps that buffer alive while the view is, before reusing it for other values.
   virtual bool may_alias_input() const { return false; }
@@ -138,8 +142,20 @@ class Op {
 
 using OpBuilder = std::unique_ptr<Op> (*)(const BuildContext& ctx);
 
-// The builder for an ai.onnx operator, or nullptr when it is not supported.
-OpBuilder find_op_builder(const std::string& op_type);
+// What the graph checks of every node before its builder runs, so that no op reads an input
+// slot that is missing or leaves a declared output unwritten: the leading inputs that must be
+// present, and the most inputs and outputs the operator has (kAny: no limit).
+struct OpSchema {
+  static constexpr int kAny = -1;
+  const char* op_type;
+  OpBuilder build;
+  int required_inputs;
+  int max_inputs;
+  int max_outputs;
+};
+
+// The schema of an ai.onnx operator, or nullptr when it is not supported.
+const OpSchema* find_op(const std::string& op_type);
 // Every supported ai.onnx operator, sorted.
 std::vector<std::string> supported_ops();
 

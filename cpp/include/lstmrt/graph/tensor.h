@@ -81,10 +81,29 @@ inline bool operator==(Dims a, Dims b) {
 }
 inline bool operator!=(Dims a, Dims b) { return !(a == b); }
 
+// The most elements a tensor may have, counting only its nonzero dimensions: more than any
+// machine's memory holds, small enough that byte counts cannot overflow. A zero-size tensor with a
+// larger dimension (NumPy makes them for free) is refused too: loops over its dims would not end.
+constexpr int64_t kMaxElements = int64_t{1} << 46;
+
+// Throws ValueError for a shape with a negative dimension or one over kMaxElements.
+[[noreturn]] void throw_bad_shape(Dims shape);
+
+// The element count of a shape, checked as above: every tensor's size goes through here, so a
+// shape that overflows is an error wherever it comes from (a model's constants, a feed, an op).
 inline int64_t shape_numel(Dims shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+  bool empty = false;
+  for (int64_t d : shape) {
+    if (d > 0 && d <= kMaxElements / n) {
+      n *= d;
+    } else if (d == 0) {
+      empty = true;
+    } else {
+      throw_bad_shape(shape);
+    }
+  }
+  return empty ? 0 : n;
 }
 
 // A dense row-major tensor. It either owns its buffer (64-byte aligned, reused by ensure() when
@@ -101,7 +120,10 @@ class Tensor {
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   size_t rank() const { return shape_.size(); }
-  int64_t dim(size_t i) const { return shape_[i]; }
+  int64_t dim(size_t i) const {
+    if (i >= shape_.size()) throw_bad_dim(i);
+    return shape_[i];
+  }
   int64_t numel() const { return numel_; }
   size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
   bool defined() const { return data_ != nullptr; }
@@ -145,6 +167,7 @@ class Tensor {
   std::vector<int64_t> to_int64_vector() const;
 
  private:
+  [[noreturn]] void throw_bad_dim(size_t i) const;
   // shape_ = shape, reusing shape_'s capacity (and safe when `shape` points into shape_).
   void set_shape(Dims shape);
   // Whether the tensor already has this type and shape in its own buffer: the usual case in a
