@@ -236,3 +236,122 @@ def test_node_name_that_is_not_utf8_does_not_hide_the_error():
     data = model.SerializeToString().replace(b"cafQ", b"caf\xe9")  # a byte-flipped name: not UTF-8
     with pytest.raises(ValueError, match=r"Relu node 'caf.*declares 2 outputs"):
         lstmrt.InferenceSession(data)
+
+
+# Bad feeds on a good model: each fails cleanly or gives the right result, and the session and
+# its streams are unharmed.
+
+H, I = 4, 3
+
+
+def _lstm_model(with_lens=False):
+    rng = np.random.default_rng(6)
+    W = rng.standard_normal((1, 4 * H, I)).astype(np.float32)
+    R = rng.standard_normal((1, 4 * H, H)).astype(np.float32)
+    inputs = ["x", "W", "R"] + (["", "lens"] if with_lens else [])
+    feeds = {"x": np.zeros((2, 1, I), np.float32)}
+    shapes = {"x": ["T", "N", I]}
+    if with_lens:
+        feeds["lens"] = np.zeros(1, np.int32)
+        shapes["lens"] = ["N"]
+    model = make_model([helper.make_node("LSTM", inputs, ["Y", "Y_h", "Y_c"], hidden_size=H)], feeds,
+                       ["Y", "Y_h", "Y_c"], input_shapes=shapes, initializers={"W": W, "R": R})
+    return model, W, R
+
+
+def test_nan_and_inf_propagate_as_in_the_numpy_reference():
+    import reference
+
+    model, W, R = _lstm_model()
+    sess = lstmrt.InferenceSession(model)
+    x = np.random.default_rng(7).standard_normal((4, 3, I)).astype(np.float32)
+    x[1, 0, 2] = np.nan
+    x[2, 1, 0] = np.inf
+    x[0, 2, 1] = -np.inf
+    got = sess.run(None, {"x": x})
+    want = reference.lstm(x.astype(np.float64), W.astype(np.float64), R.astype(np.float64))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+        np.testing.assert_allclose(np.nan_to_num(g), np.nan_to_num(w), atol=1e-5, rtol=1e-5)
+
+
+def test_noncontiguous_and_negative_stride_feeds():
+    model, _, _ = _lstm_model()
+    sess = lstmrt.InferenceSession(model)
+    x = np.random.default_rng(8).standard_normal((6, 4, 2 * I)).astype(np.float32)
+    for view in (x[::2, :, ::2], x[::-1, ::-1, :I], np.asfortranarray(x[:, :, :I])):
+        assert not view.flags.c_contiguous
+        for a, b in zip(sess.run(None, {"x": view}), sess.run(None, {"x": np.ascontiguousarray(view)})):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_zero_length_sequence_and_zero_batch():
+    model, _, _ = _lstm_model()
+    sess = lstmrt.InferenceSession(model)
+    x0 = np.zeros((0, 2, I), np.float32)
+    y, y_h, y_c = sess.run(None, {"x": x0})
+    assert_same(y, ort_run(model, {"x": x0})[0])
+    # No step ran, so the final state is the initial one (zeros); onnxruntime leaves it
+    # uninitialized.
+    np.testing.assert_array_equal(y_h, np.zeros((1, 2, H), np.float32))
+    np.testing.assert_array_equal(y_c, np.zeros((1, 2, H), np.float32))
+    # onnxruntime aborts the process on a batch of 0; the ONNX shapes say what is empty.
+    y, y_h, y_c = sess.run(None, {"x": np.zeros((3, 0, I), np.float32)})
+    assert y.shape == (3, 1, 0, H) and y_h.shape == (1, 0, H) and y_c.shape == (1, 0, H)
+
+
+def test_stream_keeps_its_state_through_empty_and_failed_calls():
+    model, _, _ = _lstm_model()
+    sess = lstmrt.InferenceSession(model)
+    x = np.random.default_rng(9).standard_normal((5, 1, I)).astype(np.float32)
+    stream = sess.stream()
+    stream.run(None, {"x": x[:2]})
+    before = stream.get_state()
+    stream.run(None, {"x": x[:0]})  # no steps: the state carries through unchanged
+    for bad in (x[2:].astype(np.float64), x[2:, :, :2], x[2:, 0], np.empty((2**40, 0, I), np.float32)):
+        with pytest.raises((TypeError, ValueError)):
+            stream.run(None, {"x": bad})
+    after = stream.get_state()
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k])
+    whole = sess.run(None, {"x": x})[0]
+    np.testing.assert_allclose(stream.run(None, {"x": x[2:]})[0], whole[2:], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("lens", [[-1], [7], [2**31 - 1]])
+def test_sequence_lens_out_of_range_in_a_session(lens):
+    model, _, _ = _lstm_model(with_lens=True)
+    sess = lstmrt.InferenceSession(model)
+    x = np.ones((3, 1, I), np.float32)
+    with pytest.raises(ValueError, match="sequence_lens"):
+        sess.run(None, {"x": x, "lens": np.array(lens, np.int32)})
+    y = sess.run(None, {"x": x, "lens": np.array([2], np.int32)})[0]
+    assert np.all(y[2] == 0) and np.any(y[1] != 0)
+
+
+def test_a_batch_larger_than_memory_is_a_memory_error():
+    """A million-row batch whose intermediates exceed what the process may hold (its address
+    space capped at 3 GiB in a child, so that the test does not depend on the machine's memory)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+        import numpy as np, lstmrt
+        sess = lstmrt.InferenceSession(sys.argv[1], threads=1)
+        tokens = np.zeros((1_000_000, 200), np.int64)  # 1.6 GB; the LSTM's output alone is 51 GB
+        try:
+            sess.run(None, {"tokens": tokens})
+        except MemoryError as e:
+            print("MemoryError:", e)
+            print(sess.run(None, {"tokens": np.zeros((1, 3), np.int64)})[0].shape)
+    """)
+    import os
+    model = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models", "torch_char_lm_legacy.onnx")
+    done = subprocess.run([sys.executable, "-c", code, model], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MemoryError:" in done.stdout and "bytes" in done.stdout, done.stdout
+    assert done.stdout.strip().endswith("(1, 3, 40)") or "(1, 3," in done.stdout, done.stdout
