@@ -355,3 +355,27 @@ def test_a_batch_larger_than_memory_is_a_memory_error():
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MemoryError:" in done.stdout and "bytes" in done.stdout, done.stdout
     assert done.stdout.strip().endswith("(1, 3, 40)") or "(1, 3," in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("location", ["../outside.bin", "/etc/passwd", "sub/../../outside.bin", "link.bin"])
+def test_external_data_outside_the_model_folder_is_refused(tmp_path, location):
+    import os
+
+    from onnx import numpy_helper
+
+    (tmp_path / "outside.bin").write_bytes(np.ones(4, np.float32).tobytes())
+    folder = tmp_path / "model"
+    folder.mkdir()
+    os.symlink(tmp_path / "outside.bin", folder / "link.bin")
+    w = numpy_helper.from_array(np.ones(4, np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    model = make_model([helper.make_node("Add", ["x", "w"], ["y"])], {"x": np.ones(4, np.float32)}, ["y"])
+    model.graph.initializer.append(w)
+    path = folder / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ValueError, match="outside the model's folder"):
+        lstmrt.InferenceSession(str(path))

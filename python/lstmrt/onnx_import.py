@@ -130,6 +130,13 @@ def _check_external_data(model, base_dir: Optional[str]) -> None:
         if base_dir is None:
             raise ValueError(f"tensor '{t.name}' is stored in the external file '{location}'; load the model from "
                              f"its path so that the data beside it is found")
+        # The data must lie in the model's folder or below it: a model file is not allowed to
+        # make lstmrt read any other file of the machine (absolute paths, '..', links out).
+        inside = os.path.realpath(os.path.join(base_dir, location))
+        root = os.path.realpath(base_dir)
+        if os.path.isabs(location) or os.path.commonpath([inside, root]) != root:
+            raise ValueError(f"tensor '{t.name}' is stored in the external file '{location}', which lies outside "
+                             f"the model's folder {base_dir}; lstmrt reads external data only from that folder")
         if not os.path.exists(os.path.join(base_dir, location)):
             raise FileNotFoundError(f"tensor '{t.name}' is stored in the external file '{location}', which is "
                                     f"missing from {base_dir}")
