@@ -379,3 +379,36 @@ def test_external_data_outside_the_model_folder_is_refused(tmp_path, location):
     path.write_bytes(model.SerializeToString())
     with pytest.raises(ValueError, match="outside the model's folder"):
         lstmrt.InferenceSession(str(path))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("op,fmod", [("Add", 0), ("Sub", 0), ("Mul", 0), ("Div", 0), ("Mod", 0), ("Mod", 1)])
+def test_integer_arithmetic_wraps_and_never_traps(op, fmod, dtype):
+    """Overflow wraps around as in NumPy; MIN / -1 and MIN % -1 trap in the CPU's division
+    instruction, so they must never reach it."""
+    info = np.iinfo(dtype)
+    a = np.array([info.max, info.min, info.min, 7, -7, info.max], dtype)
+    b = np.array([1, -1, -1, -1, 2, 2], dtype)
+    attrs = {"fmod": fmod} if op == "Mod" else {}
+    sess = _session([helper.make_node(op, ["a", "b"], ["y"], **attrs)], {"a": a, "b": b}, ["y"],
+                    output_types={"y": TensorProto.INT32 if dtype == np.int32 else TensorProto.INT64})
+    got = sess.run(None, {"a": a, "b": b})[0]
+    def wrap(v):
+        bits = 8 * np.dtype(dtype).itemsize
+        return (v + 2 ** (bits - 1)) % 2**bits - 2 ** (bits - 1)
+
+    def expect(p, q):  # Python integers: exact, then wrapped to the dtype
+        if op == "Add":
+            return wrap(p + q)
+        if op == "Sub":
+            return wrap(p - q)
+        if op == "Mul":
+            return wrap(p * q)
+        if op == "Div":  # truncating, as C and onnxruntime
+            return wrap(abs(p) // abs(q) * (1 if (p < 0) == (q < 0) else -1))
+        if fmod:
+            return abs(p) % abs(q) * (1 if p >= 0 else -1)
+        return p % q  # the divisor's sign, as Python
+
+    want = np.array([expect(int(p), int(q)) for p, q in zip(a, b)], dtype)
+    np.testing.assert_array_equal(got, want)

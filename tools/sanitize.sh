@@ -15,14 +15,16 @@ rm -rf "$PKG" && mkdir -p "$PKG"
 cp -r python/lstmrt "$PKG/lstmrt"
 rm -f "$PKG"/lstmrt/_core*.so
 cp "$BUILD_DIR"/_core*.so "$PKG/lstmrt/"
-# Python itself is not instrumented: the ASan runtime is preloaded, and leaks are not checked
-# (the interpreter keeps its objects to the end). UBSan's reports abort, so a report fails the test.
-export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
+# Python itself is not instrumented: the ASan runtime is preloaded (with libstdc++, whose
+# __cxa_throw ASan must find at start-up), and leaks are not checked (the interpreter keeps its
+# objects to the end). Any report aborts the run; pytest captures only sys.stderr, so the report
+# reaches the terminal.
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 export PYTHONPATH="$PWD/$PKG"
 python3 -c "import lstmrt, sys; assert lstmrt.__file__.startswith('$PWD/$PKG'), lstmrt.__file__"
-exec python3 -m pytest -q -p no:cacheprovider \
+exec python3 -m pytest -q -p no:cacheprovider --capture=sys \
   tests/test_isa_paths.py tests/test_layers.py tests/test_layer_stream.py tests/test_bad_input.py \
   tests/test_session_api.py tests/test_session_errors.py tests/test_session_ops.py tests/test_session_rnn.py \
   tests/test_session_stream.py tests/test_session_robustness.py tests/fuzz "$@"

@@ -200,13 +200,57 @@ class UnaryOp final : public Op {
 
 enum class Arith { Add, Sub, Mul, Div, Pow, Mod, PRelu };
 
+// Integer arithmetic wraps around, as in NumPy and onnxruntime. It is done in the unsigned type,
+// where wrapping is defined; signed overflow is undefined behaviour in C++.
+template <class T>
+T wrapping_add(T p, T q) {
+  if constexpr (std::is_integral<T>::value && !std::is_same<T, bool>::value) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(p) + static_cast<U>(q)));
+  } else {
+    return static_cast<T>(p + q);
+  }
+}
+
+template <class T>
+T wrapping_sub(T p, T q) {
+  if constexpr (std::is_integral<T>::value && !std::is_same<T, bool>::value) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(static_cast<U>(p) - static_cast<U>(q)));
+  } else {
+    return static_cast<T>(p - q);
+  }
+}
+
+template <class T>
+T wrapping_mul(T p, T q) {
+  if constexpr (std::is_integral<T>::value && !std::is_same<T, bool>::value) {
+    // uint32_t * uint32_t would promote to int on some platforms; uint64_t never does.
+    return static_cast<T>(static_cast<uint64_t>(static_cast<int64_t>(p)) * static_cast<uint64_t>(static_cast<int64_t>(q)));
+  } else {
+    return static_cast<T>(p * q);
+  }
+}
+
+// Integer division and remainder; x / -1 is negation (wrapping at the minimum), which the CPU's
+// division instruction would trap on.
+template <class T>
+T int_div(T p, T q) {
+  return q == -1 ? wrapping_sub<T>(0, p) : static_cast<T>(p / q);
+}
+
+template <class T>
+T int_rem(T p, T q) {
+  return q == -1 ? T(0) : static_cast<T>(p % q);
+}
+
 template <class T>
 T int_pow(T base, int64_t exp) {
   if (exp < 0) return base == 1 ? 1 : (base == -1 ? (exp % 2 ? -1 : 1) : 0);
   T r = 1;
   while (exp > 0) {
-    if (exp & 1) r = static_cast<T>(r * base);
-    base = static_cast<T>(base * base);
+    if (exp & 1) r = wrapping_mul(r, base);
+    base = wrapping_mul(base, base);
     exp >>= 1;
   }
   return r;
@@ -234,25 +278,25 @@ class BinaryOp final : public Op {
       using T = decltype(t);
       switch (kind_) {
         case Arith::Add:
-          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return static_cast<T>(p + q); });
+          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return wrapping_add(p, q); });
         case Arith::Sub:
-          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return static_cast<T>(p - q); });
+          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return wrapping_sub(p, q); });
         case Arith::Mul:
-          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return static_cast<T>(p * q); });
+          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return wrapping_mul(p, q); });
         case Arith::Div:
           if constexpr (std::is_integral<T>::value) {
             check_no_zero<T>(b);
-            return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return static_cast<T>(p / q); });
+            return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return int_div(p, q); });
           } else {
             return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return p / q; });
           }
         case Arith::Mod:
           if constexpr (std::is_integral<T>::value) {
             check_no_zero<T>(b);
-            if (fmod_) return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return static_cast<T>(p % q); });
+            if (fmod_) return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return int_rem(p, q); });
             // The sign of the divisor, as Python's %.
             return binary_apply<T, T, T>(a, b, y, [](T p, T q) {
-              T r = static_cast<T>(p % q);
+              T r = int_rem(p, q);
               return (r != 0 && ((r < 0) != (q < 0))) ? static_cast<T>(r + q) : r;
             });
           } else {
@@ -263,7 +307,7 @@ class BinaryOp final : public Op {
             });
           }
         case Arith::PRelu:
-          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return p < 0 ? static_cast<T>(p * q) : p; });
+          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return p < 0 ? wrapping_mul(p, q) : p; });
         case Arith::Pow:
           return;
       }
@@ -409,7 +453,7 @@ class VariadicOp final : public Op {
             return binary_apply<T, T, T>(y, *in[i], tmp, [](T p, T q) { return (p != p || p < q) ? p : q; });
           case Fold::Sum:
           case Fold::Mean:
-            return binary_apply<T, T, T>(y, *in[i], tmp, [](T p, T q) { return static_cast<T>(p + q); });
+            return binary_apply<T, T, T>(y, *in[i], tmp, [](T p, T q) { return wrapping_add(p, q); });
         }
       });
       std::memcpy(y.raw(), tmp.raw(), y.nbytes());
