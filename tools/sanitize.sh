@@ -2,7 +2,7 @@
 # Builds lstmrt._core with AddressSanitizer and UndefinedBehaviorSanitizer (LSTMRT_SANITIZE=ON)
 # into build/sanitize and runs a representative part of the test suite on it: the layers on every
 # ISA, sessions, streams, pools, bad input and the fuzz corpus replay. Any sanitizer report fails.
-# Extra arguments go to pytest.
+# Arguments, when given, replace that selection (pytest arguments: paths, -k, -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build/sanitize}"
@@ -17,14 +17,17 @@ rm -f "$PKG"/lstmrt/_core*.so
 cp "$BUILD_DIR"/_core*.so "$PKG/lstmrt/"
 # Python itself is not instrumented: the ASan runtime is preloaded (with libstdc++, whose
 # __cxa_throw ASan must find at start-up), and leaks are not checked (the interpreter keeps its
-# objects to the end). Any report aborts the run; pytest captures only sys.stderr, so the report
-# reaches the terminal.
+# objects to the end); an allocation too large for the machine fails as it would without ASan
+# instead of aborting. Any report aborts the run; pytest captures only sys.stderr, so the
+# report reaches the terminal.
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 export PYTHONPATH="$PWD/$PKG"
 python3 -c "import lstmrt, sys; assert lstmrt.__file__.startswith('$PWD/$PKG'), lstmrt.__file__"
-exec python3 -m pytest -q -p no:cacheprovider --capture=sys \
-  tests/test_isa_paths.py tests/test_layers.py tests/test_layer_stream.py tests/test_bad_input.py \
-  tests/test_session_api.py tests/test_session_errors.py tests/test_session_ops.py tests/test_session_rnn.py \
-  tests/test_session_stream.py tests/test_session_robustness.py tests/fuzz "$@"
+if [ "$#" -eq 0 ]; then
+  set -- tests/test_isa_paths.py tests/test_layers.py tests/test_layer_stream.py tests/test_bad_input.py \
+    tests/test_session_api.py tests/test_session_errors.py tests/test_session_ops.py tests/test_session_rnn.py \
+    tests/test_session_stream.py tests/test_session_robustness.py tests/fuzz
+fi
+exec python3 -m pytest -q -p no:cacheprovider --capture=sys "$@"

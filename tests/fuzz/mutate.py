@@ -260,7 +260,7 @@ def plausible_feeds(data: bytes, rng: np.random.Generator) -> Dict[str, np.ndarr
     feeds = {}
     symbolic: Dict[str, int] = {}
     for vi in model.graph.input:
-        if vi.name in inits or not vi.type.HasField("tensor_type"):
+        if vi.name in inits or not isinstance(vi.name, str) or not vi.type.HasField("tensor_type"):
             continue
         tt = vi.type.tensor_type
         dims = []

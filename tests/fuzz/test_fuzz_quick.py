@@ -27,7 +27,7 @@ def test_corpus_replays_without_a_crash():
 
 
 def test_quick_pass_of_generated_cases():
-    summary = harness.run_cases(harness.generated_cases(QUICK_CASES, QUICK_SEED, harness.fixtures()), timeout=60.0)
+    summary = harness.run_cases(harness.generated_cases(QUICK_CASES, QUICK_SEED, harness.fixtures()), timeout=20.0)
     print(summary.report())
     assert sum(summary.counts.values()) == QUICK_CASES
     # The harness must reach the models, not only the parser: a share of the cases runs.

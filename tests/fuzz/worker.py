@@ -27,15 +27,39 @@ def _write(stream, obj):
     stream.flush()
 
 
+def _bent_state(state):
+    """A stream state with one entry of the wrong shape or dtype, as a careless caller sets it."""
+    import numpy as np
+
+    bent = dict(state)
+    key = sorted(bent)[0]
+    v = bent[key]
+    bent[key] = v.astype(np.float64) if v.ndim == 0 or v.shape[-1] % 2 else v[..., : v.shape[-1] // 2]
+    return bent
+
+
 def run_case(case):
     import lstmrt
 
     sess = lstmrt.InferenceSession(case["model"], threads=case.get("threads", 1))
     sess.run(None, case["feeds"])
-    if case.get("mode") == "stream":
+    mode = case.get("mode")
+    if mode == "stream":
         stream = sess.stream()
         stream.run(None, case["feeds"])
+        state = stream.get_state()
+        if state:
+            try:
+                stream.set_state(_bent_state(state))
+            except (TypeError, ValueError):
+                pass
         stream.run(None, case["feeds"])
+    elif mode == "pool":
+        pool = sess.stream_pool()
+        ids = [pool.open(), pool.open()]
+        pool.run(ids[:1], None, case["feeds"])
+        pool.close(ids[1])
+        pool.run(ids[:1], None, case["feeds"])
 
 
 def main():

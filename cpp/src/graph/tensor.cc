@@ -5,6 +5,10 @@
 #include <cstring>
 #include <new>
 
+#if defined(__linux__)
+#include <sys/sysinfo.h>
+#endif
+
 #include "lstmrt/errors.h"
 
 namespace lstmrt {
@@ -20,16 +24,38 @@ std::atomic<uint64_t>& allocation_counter() {
 
 // A buffer of at least `bytes` bytes (at least one cache line, so that an empty tensor still has
 // a valid pointer), 64-byte aligned.
+// The machine's memory and swap in bytes (0 when unknown). A request for more can never be met;
+// refusing it up front keeps an overcommitting kernel from granting it and killing the process
+// when the memory is touched.
+size_t machine_memory_bytes() {
+  static const size_t bytes = [] {
+#if defined(__linux__)
+    struct sysinfo info;
+    if (sysinfo(&info) == 0)
+      return static_cast<size_t>(info.totalram + info.totalswap) * static_cast<size_t>(info.mem_unit);
+#endif
+    return size_t{0};
+  }();
+  return bytes;
+}
+
+[[noreturn]] void out_of_memory(size_t bytes, DType dtype, Dims shape) {
+  throw MemoryError("cannot allocate " + std::to_string(bytes) + " bytes for a " + dtype_name(dtype) +
+                    " tensor of shape " + shape_to_string(shape.to_shape()));
+}
+
 std::shared_ptr<void> allocate(size_t bytes, DType dtype, Dims shape) {
   const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   const size_t size = rounded == 0 ? kAlignment : rounded;
+  const size_t machine = machine_memory_bytes();
+  if (machine && size > machine) out_of_memory(bytes, dtype, shape);
   void* p = nullptr;
   try {
     p = ::operator new(size, std::align_val_t(kAlignment));
   } catch (const std::bad_alloc&) {
-    throw MemoryError("cannot allocate " + std::to_string(bytes) + " bytes for a " + dtype_name(dtype) +
-                      " tensor of shape " + shape_to_string(shape.to_shape()));
+    out_of_memory(bytes, dtype, shape);
   }
+  if (!p) out_of_memory(bytes, dtype, shape);  // an allocator told to return null (sanitizers)
   return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
 }
 
