@@ -415,3 +415,39 @@ def test_integer_arithmetic_wraps_and_never_traps(op, fmod, dtype):
 
     want = np.array([expect(int(p), int(q)) for p, q in zip(a, b)], dtype)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("op,second", [("Reshape", [16, 2**63 - 1]), ("Tile", [2**62, 4])])
+def test_shape_products_that_overflow_are_errors(op, second):
+    x = np.ones((2, 3), np.float32)
+    sess = _session([helper.make_node(op, ["x", "s"], ["y"])], {"x": x, "s": np.array([1, 1], np.int64)}, ["y"],
+                    input_shapes={"s": [2]})
+    with pytest.raises(ValueError, match=op):
+        sess.run(None, {"x": x, "s": np.array(second, np.int64)})
+
+
+@pytest.mark.parametrize("start,limit,delta", [(0.0, 3e38, 1.0), (0.0, -3e38, 1.0), (0.0, np.nan, 1.0),
+                                               (np.inf, 0.0, -1.0)])
+def test_range_of_too_many_or_undefined_elements(start, limit, delta):
+    f = lambda v: np.array(v, np.float32)  # noqa: E731
+    sess = _session([helper.make_node("Range", ["s", "l", "d"], ["y"])], {"s": f(0), "l": f(3), "d": f(1)}, ["y"])
+    if limit < 0:
+        assert sess.run(None, {"s": f(start), "l": f(limit), "d": f(delta)})[0].shape == (0,)
+    else:
+        with pytest.raises(ValueError, match="Range"):
+            sess.run(None, {"s": f(start), "l": f(limit), "d": f(delta)})
+
+
+def test_loop_with_an_empty_scan_output():
+    """A Loop whose body emits a zero-size scan output each iteration (a batch of 0)."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["x"], ["scan"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("scan", TensorProto.FLOAT, None)])
+    x = np.zeros((0, 4), np.float32)
+    node = helper.make_node("Loop", ["M", ""], ["ys"], body=body)
+    sess = _session([node], {"x": x, "M": np.array(3, np.int64)}, ["ys"], input_shapes={"x": [None, 4]})
+    ys = sess.run(None, {"x": x, "M": np.array(3, np.int64)})[0]
+    assert ys.shape == (3, 0, 4)

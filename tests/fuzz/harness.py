@@ -137,7 +137,13 @@ def worker_env(address_cap: Optional[int], package_dir: Optional[str] = None) ->
     env = dict(os.environ)
     path = [package_dir or lstmrt_location()] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(path)
-    if address_cap and "asan" not in env.get("LD_PRELOAD", ""):  # AddressSanitizer reserves far more than any cap
+    if "asan" in env.get("LD_PRELOAD", ""):
+        # AddressSanitizer reserves far more address space than any cap; its own per-allocation
+        # bound (failing as a MemoryError) stands in for it.
+        if address_cap:
+            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + f":allocator_may_return_null=1:" \
+                                  f"max_allocation_size_mb={address_cap >> 21}"
+    elif address_cap:
         env["LSTMRT_FUZZ_ADDRESS_CAP"] = str(address_cap)
     return env
 

@@ -104,6 +104,7 @@ class LoopOp final : public Op {
                            " to " + shape_to_string(o->shape()) + " at iteration " + std::to_string(it));
         }
         const size_t b = o->nbytes();
+        if (b == 0) continue;  // an empty scan output: nothing to keep (and no buffer to keep it in)
         st.scan[k].resize(static_cast<size_t>(it + 1) * b);
         std::memcpy(st.scan[k].data() + static_cast<size_t>(it) * b, o->raw(), b);
       }
@@ -121,7 +122,7 @@ class LoopOp final : public Op {
       Shape shape{it};
       if (it > 0) shape.insert(shape.end(), st.scan_shape[k].begin(), st.scan_shape[k].end());
       out[N + k]->ensure(it > 0 ? st.scan_dtype[k] : DType::Float32, shape);
-      if (it > 0) std::memcpy(out[N + k]->raw(), st.scan[k].data(), st.scan[k].size());
+      if (!st.scan[k].empty()) std::memcpy(out[N + k]->raw(), st.scan[k].data(), st.scan[k].size());
     }
   }
 

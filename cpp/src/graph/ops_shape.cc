@@ -198,7 +198,7 @@ class ReshapeOp final : public Op {
                          shape_to_string(spec) + ": negative dimension");
       }
       shape[i] = v;
-      known *= v;
+      known = checked_dim_product(known, v);
     }
     if (unknown >= 0) {
       if (known == 0 || x.numel() % known != 0)
@@ -585,7 +585,7 @@ class TileOp final : public Op {
       src.push_back(x.dim(i));
       dst.push_back(reps[i]);
       dst.push_back(x.dim(i));
-      shape.push_back(reps[i] * x.dim(i));
+      shape.push_back(checked_dim_product(reps[i], x.dim(i)));
     }
     out[0]->ensure(x.dtype(), shape);
     Tensor from, to;
@@ -643,7 +643,11 @@ class RangeOp final : public Op {
       throw TypeError("start, limit and delta must have the same type");
     const double s = scalar_double(start, "start"), l = scalar_double(*in[1], "limit"), dl = scalar_double(*in[2], "delta");
     if (dl == 0) throw ValueError("delta must not be 0");
-    const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((l - s) / dl)));
+    const double count = std::ceil((l - s) / dl);
+    if (!(count <= static_cast<double>(kMaxElements)))  // also NaN: a start or limit of NaN or Inf
+      throw ValueError("range from " + std::to_string(s) + " to " + std::to_string(l) + " by " + std::to_string(dl) +
+                       " has too many elements");
+    const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
     Tensor& y = *out[0];
     y.ensure(start.dtype(), {n});
     dispatch_numeric(start.dtype(), "start", [&](auto t) {

@@ -89,6 +89,15 @@ constexpr int64_t kMaxElements = int64_t{1} << 46;
 // Throws ValueError for a shape with a negative dimension or one over kMaxElements.
 [[noreturn]] void throw_bad_shape(Dims shape);
 
+// a * b for two dimensions (a, b >= 0) of a shape being built, with the same bound.
+inline int64_t checked_dim_product(int64_t a, int64_t b) {
+  if (a < 0 || b < 0 || (b != 0 && a > kMaxElements / b)) {
+    const int64_t dims[2] = {a, b};
+    throw_bad_shape(Dims(dims, 2));
+  }
+  return a * b;
+}
+
 // The element count of a shape, checked as above: every tensor's size goes through here, so a
 // shape that overflows is an error wherever it comes from (a model's constants, a feed, an op).
 inline int64_t shape_numel(Dims shape) {
