@@ -49,13 +49,9 @@ std::shared_ptr<void> allocate(size_t bytes, DType dtype, Dims shape) {
   const size_t size = rounded == 0 ? kAlignment : rounded;
   const size_t machine = machine_memory_bytes();
   if (machine && size > machine) out_of_memory(bytes, dtype, shape);
-  void* p = nullptr;
-  try {
-    p = ::operator new(size, std::align_val_t(kAlignment));
-  } catch (const std::bad_alloc&) {
-    out_of_memory(bytes, dtype, shape);
-  }
-  if (!p) out_of_memory(bytes, dtype, shape);  // an allocator told to return null (sanitizers)
+  // The nothrow form reports failure as null in every build (a sanitizer's throwing new aborts).
+  void* p = ::operator new(size, std::align_val_t(kAlignment), std::nothrow);
+  if (!p) out_of_memory(bytes, dtype, shape);
   return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
 }
 
