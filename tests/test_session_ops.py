@@ -214,6 +214,18 @@ case("Loop-condition", 13, [node("Loop", ["", "c", "acc0", "w"], ["acc", "w_out"
 case("Loop-zero-trips", 13, [node("Loop", ["M", "", "acc0", "w"], ["acc", "w_out", "y"], body=_loop_body(False))],
      {"M": np.array(0, I64), "acc0": f(2), "w": f(2), "x": f(5, 2)}, {"acc": F, "w_out": F})
 
+def _if_branches():
+    t = TensorProto
+    then_b = helper.make_graph([node("Add", ["a", "b"], ["s"]), node("Relu", ["s"], ["r"])], "then", [],
+                               [helper.make_tensor_value_info("r", t.FLOAT, None)])
+    else_b = helper.make_graph([node("Mul", ["a", "b"], ["m"])], "else", [],
+                               [helper.make_tensor_value_info("m", t.FLOAT, None)])
+    return {"then_branch": then_b, "else_branch": else_b}
+
+
+case("If-then", 13, [node("If", ["c"], **_if_branches())], {"c": np.array(True), "a": f(2, 3), "b": f(3)})
+case("If-else", 13, [node("If", ["c"], **_if_branches())], {"c": np.array([False]), "a": f(2, 3), "b": f(3)})
+
 # --- dense algebra, softmax, reductions, normalization --------------------------------------
 case("Gemm-transB-bias", 13, [node("Gemm", ["a", "b", "c"], transB=1)], {"a": f(3, 4), "b": f(5, 4), "c": f(5)})
 case("Gemm-transA-alpha-beta", 13, [node("Gemm", ["a", "b", "c"], transA=1, alpha=0.5, beta=2.0)],

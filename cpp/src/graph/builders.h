@@ -56,6 +56,9 @@ OpPtr build_reverse_sequence(const BuildContext& ctx);
 // ops_control.cc
 OpPtr build_loop(const BuildContext& ctx);
 
+// ops_if.cc
+OpPtr build_if(const BuildContext& ctx);
+
 // ops_math.cc
 OpPtr build_gemm(const BuildContext& ctx);
 OpPtr build_matmul(const BuildContext& ctx);

@@ -14,7 +14,7 @@ constexpr int kAny = OpSchema::kAny;
 // Every supported ai.onnx operator: its builder (a family builder such as build_unary reads
 // op_type itself), the leading inputs it requires, and the most inputs and outputs it has, as the
 // ONNX operator schemas give them over the opsets lstmrt loads (Loop's first two inputs may be
-// empty, so it requires none).
+// empty, so it requires none; Loop and If take the values their subgraphs capture as inputs).
 const OpSchema kRegistry[] = {
     // Recurrent layers.
     {"LSTM", build_lstm, 3, 8, 3},
@@ -112,6 +112,7 @@ const OpSchema kRegistry[] = {
     {"ReverseSequence", build_reverse_sequence, 2, 2, 1},
     // Control flow.
     {"Loop", build_loop, 0, kAny, kAny},
+    {"If", build_if, 1, kAny, kAny},
 };
 
 }  // namespace
