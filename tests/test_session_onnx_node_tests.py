@@ -88,6 +88,11 @@ def test_node_case(case):
             assert g.dtype == e.dtype, f"{what}: dtype {g.dtype}, expected {e.dtype}"
             assert g.shape == e.shape, f"{what}: shape {g.shape}, expected {e.shape}"
             if g.dtype.kind == "f":
-                np.testing.assert_allclose(g, e, rtol=case.rtol, atol=case.atol, equal_nan=True, err_msg=what)
+                atol = case.atol
+                if case.name.startswith(("test_dft", "test_stft")):
+                    # The expected transforms were rounded to float32 from NumPy's FFT, so values
+                    # that are zero in exact arithmetic come out near 1e-7 of the largest value.
+                    atol = max(atol, 1e-6 * float(np.max(np.abs(e), initial=0.0)))
+                np.testing.assert_allclose(g, e, rtol=case.rtol, atol=atol, equal_nan=True, err_msg=what)
             else:
                 np.testing.assert_array_equal(g, e, err_msg=what)

@@ -226,6 +226,11 @@ def _if_branches():
 case("If-then", 13, [node("If", ["c"], **_if_branches())], {"c": np.array(True), "a": f(2, 3), "b": f(3)})
 case("If-else", 13, [node("If", ["c"], **_if_branches())], {"c": np.array([False]), "a": f(2, 3), "b": f(3)})
 
+case("DFT-onesided", 17, [node("DFT", ["x"], axis=1, onesided=1)], {"x": f(2, 16, 1)})
+case("DFT-inverse-length", 17, [node("DFT", ["x", "n"], axis=1, inverse=1)], {"x": f(2, 12, 2), "n": np.array(8, I64)})
+case("STFT-window", 17, [node("STFT", ["x", "step", "w"])], {"x": f(1, 64, 1), "step": np.array(8, I64),
+                                                              "w": np.hanning(16).astype(F)})
+
 # --- dense algebra, softmax, reductions, normalization --------------------------------------
 case("Gemm-transB-bias", 13, [node("Gemm", ["a", "b", "c"], transB=1)], {"a": f(3, 4), "b": f(5, 4), "c": f(5)})
 case("Gemm-transA-alpha-beta", 13, [node("Gemm", ["a", "b", "c"], transA=1, alpha=0.5, beta=2.0)],

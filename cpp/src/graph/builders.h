@@ -59,6 +59,10 @@ OpPtr build_loop(const BuildContext& ctx);
 // ops_if.cc
 OpPtr build_if(const BuildContext& ctx);
 
+// ops_spectral.cc
+OpPtr build_dft(const BuildContext& ctx);
+OpPtr build_stft(const BuildContext& ctx);
+
 // ops_math.cc
 OpPtr build_gemm(const BuildContext& ctx);
 OpPtr build_matmul(const BuildContext& ctx);

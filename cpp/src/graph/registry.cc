@@ -26,6 +26,8 @@ const OpSchema kRegistry[] = {
     {"Softmax", build_softmax, 1, 1, 1},
     {"LogSoftmax", build_softmax, 1, 1, 1},
     {"LayerNormalization", build_layer_norm, 2, 3, 3},
+    {"DFT", build_dft, 1, 3, 1},
+    {"STFT", build_stft, 2, 4, 1},
     {"ReduceMean", build_reduce, 1, 2, 1},
     {"ReduceSum", build_reduce, 1, 2, 1},
     {"ReduceMax", build_reduce, 1, 2, 1},
