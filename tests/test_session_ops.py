@@ -226,6 +226,9 @@ def _if_branches():
 case("If-then", 13, [node("If", ["c"], **_if_branches())], {"c": np.array(True), "a": f(2, 3), "b": f(3)})
 case("If-else", 13, [node("If", ["c"], **_if_branches())], {"c": np.array([False]), "a": f(2, 3), "b": f(3)})
 
+case("Pad-reflect", 19, [node("Pad", ["x", "p"], mode="reflect")], {"x": f(3, 5), "p": i64(1, 2, 0, 3)})
+case("Pad-constant", 13, [node("Pad", ["x", "p", "v"])], {"x": f(3, 5), "p": i64(0, 1, 2, -1),
+                                                           "v": np.array(0.5, F)})
 case("DFT-onesided", 17, [node("DFT", ["x"], axis=1, onesided=1)], {"x": f(2, 16, 1)})
 case("DFT-inverse-length", 17, [node("DFT", ["x", "n"], axis=1, inverse=1)], {"x": f(2, 12, 2), "n": np.array(8, I64)})
 case("STFT-window", 17, [node("STFT", ["x", "step", "w"])], {"x": f(1, 64, 1), "step": np.array(8, I64),

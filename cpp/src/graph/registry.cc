@@ -107,6 +107,7 @@ const OpSchema kRegistry[] = {
     {"Tile", build_tile, 2, 3, 1},
     {"Gather", build_gather, 2, 2, 1},
     {"Range", build_range, 3, 3, 1},
+    {"Pad", build_pad, 1, 4, 1},
     {"TopK", build_topk, 1, 2, 2},
     {"GatherElements", build_gather_elements, 2, 2, 1},
     {"ScatterElements", build_scatter_elements, 3, 3, 1},
