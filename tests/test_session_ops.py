@@ -226,6 +226,9 @@ def _if_branches():
 case("If-then", 13, [node("If", ["c"], **_if_branches())], {"c": np.array(True), "a": f(2, 3), "b": f(3)})
 case("If-else", 13, [node("If", ["c"], **_if_branches())], {"c": np.array([False]), "a": f(2, 3), "b": f(3)})
 
+case("Conv-1d-group-bias", 13, [node("Conv", ["x", "w", "b"], group=2, pads=[1, 1])],
+     {"x": f(1, 4, 9), "w": f(6, 2, 3), "b": f(6)})
+case("Conv-2d-stride", 13, [node("Conv", ["x", "w"], strides=[2, 1])], {"x": f(2, 3, 6, 5), "w": f(4, 3, 2, 2)})
 case("Pad-reflect", 19, [node("Pad", ["x", "p"], mode="reflect")], {"x": f(3, 5), "p": i64(1, 2, 0, 3)})
 case("Pad-constant", 13, [node("Pad", ["x", "p", "v"])], {"x": f(3, 5), "p": i64(0, 1, 2, -1),
                                                            "v": np.array(0.5, F)})

@@ -59,6 +59,9 @@ OpPtr build_loop(const BuildContext& ctx);
 // ops_if.cc
 OpPtr build_if(const BuildContext& ctx);
 
+// ops_conv.cc
+OpPtr build_conv(const BuildContext& ctx);
+
 // ops_pad.cc
 OpPtr build_pad(const BuildContext& ctx);
 

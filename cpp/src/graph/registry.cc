@@ -23,6 +23,7 @@ const OpSchema kRegistry[] = {
     // Dense algebra and normalization.
     {"Gemm", build_gemm, 2, 3, 1},
     {"MatMul", build_matmul, 2, 2, 1},
+    {"Conv", build_conv, 2, 3, 1},
     {"Softmax", build_softmax, 1, 1, 1},
     {"LogSoftmax", build_softmax, 1, 1, 1},
     {"LayerNormalization", build_layer_norm, 2, 3, 3},
