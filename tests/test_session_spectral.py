@@ -120,3 +120,14 @@ def test_stft_bad_input_is_a_clear_error(bad, pattern):
                                               opset=17))
     with pytest.raises(ValueError, match=pattern):
         sess.run(None, feeds)
+
+
+def test_stft_of_a_rank_2_signal():
+    """The speech front-ends feed [batch, length]; onnxruntime reads it as a real signal."""
+    x = rng.standard_normal((2, 1000)).astype(np.float32)
+    feeds = {"x": x}
+    model = make_model([helper.make_node("STFT", ["x", "step", "w"], ["y"])], feeds, ["y"], opset=17,
+                       initializers={"step": np.array(160, np.int64), "w": np.hanning(400).astype(np.float32)})
+    got = lstmrt.InferenceSession(model).run(None, feeds)[0]
+    want = _stft_reference(x[..., None], 160, 400, np.hanning(400).astype(np.float32), 1)
+    np.testing.assert_allclose(got, want, atol=_tol(400), rtol=1e-4)

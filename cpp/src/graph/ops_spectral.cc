@@ -125,9 +125,10 @@ class StftOp final : public Op {
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& signal = *in[0];
     expect_dtype(signal, DType::Float32, "signal");
-    if (signal.rank() != 3 || (signal.dim(2) != 1 && signal.dim(2) != 2))
-      throw ValueError("signal: expected shape [batch, length, 1] (real) or [batch, length, 2] (complex), got " +
-                       shape_to_string(signal.shape()));
+    // [batch, length] is a real signal too (onnxruntime takes it, and exporters write it).
+    if ((signal.rank() != 3 && signal.rank() != 2) || (signal.rank() == 3 && signal.dim(2) != 1 && signal.dim(2) != 2))
+      throw ValueError("signal: expected shape [batch, length], [batch, length, 1] (real) or [batch, length, 2] "
+                       "(complex), got " + shape_to_string(signal.shape()));
     const int64_t step = scalar_int(*in[1], "frame_step");
     const Tensor* window = in.size() > 2 ? in[2] : nullptr;
     const Tensor* length_in = in.size() > 3 ? in[3] : nullptr;
@@ -139,7 +140,7 @@ class StftOp final : public Op {
     if (!window && !length_in) throw ValueError("needs a window or a frame_length");
     if (window && window->numel() != n)
       throw ValueError("window has " + std::to_string(window->numel()) + " values, frame_length is " + std::to_string(n));
-    const int64_t batch = signal.dim(0), L = signal.dim(1), c = signal.dim(2);
+    const int64_t batch = signal.dim(0), L = signal.dim(1), c = signal.rank() == 3 ? signal.dim(2) : 1;
     if (step <= 0) throw ValueError("frame_step must be positive, got " + std::to_string(step));
     if (n <= 0 || n > L)
       throw ValueError("frame_length " + std::to_string(n) + " must be in [1, signal length " + std::to_string(L) + "]");
