@@ -229,6 +229,20 @@ case("If-else", 13, [node("If", ["c"], **_if_branches())], {"c": np.array([False
 case("Conv-1d-group-bias", 13, [node("Conv", ["x", "w", "b"], group=2, pads=[1, 1])],
      {"x": f(1, 4, 9), "w": f(6, 2, 3), "b": f(6)})
 case("Conv-2d-stride", 13, [node("Conv", ["x", "w"], strides=[2, 1])], {"x": f(2, 3, 6, 5), "w": f(4, 3, 2, 2)})
+def _scan_body():
+    t = TensorProto
+    return helper.make_graph(
+        [node("Add", ["acc_in", "x_t"], ["acc_out"]), node("Mul", ["acc_out", "x_t"], ["y_t"])], "body",
+        [helper.make_tensor_value_info("acc_in", t.FLOAT, [3]), helper.make_tensor_value_info("x_t", t.FLOAT, [3])],
+        [helper.make_tensor_value_info("acc_out", t.FLOAT, [3]), helper.make_tensor_value_info("y_t", t.FLOAT, [3])])
+
+
+case("Scan-axis0", 16, [node("Scan", ["acc0", "x"], ["acc", "y"], body=_scan_body(), num_scan_inputs=1)],
+     {"acc0": f(3), "x": f(5, 3)}, {"acc": F, "y": F})
+case("Scan-axis1-reversed", 16, [node("Scan", ["acc0", "x"], ["acc", "y"], body=_scan_body(), num_scan_inputs=1,
+                                      scan_input_axes=[1], scan_input_directions=[1], scan_output_axes=[1],
+                                      scan_output_directions=[1])],
+     {"acc0": f(3), "x": f(3, 4)}, {"acc": F, "y": F})
 case("Pad-reflect", 19, [node("Pad", ["x", "p"], mode="reflect")], {"x": f(3, 5), "p": i64(1, 2, 0, 3)})
 case("Pad-constant", 13, [node("Pad", ["x", "p", "v"])], {"x": f(3, 5), "p": i64(0, 1, 2, -1),
                                                            "v": np.array(0.5, F)})

@@ -65,6 +65,9 @@ OpPtr build_conv(const BuildContext& ctx);
 // ops_pad.cc
 OpPtr build_pad(const BuildContext& ctx);
 
+// ops_scan.cc
+OpPtr build_scan(const BuildContext& ctx);
+
 // ops_spectral.cc
 OpPtr build_dft(const BuildContext& ctx);
 OpPtr build_stft(const BuildContext& ctx);

@@ -14,7 +14,8 @@ constexpr int kAny = OpSchema::kAny;
 // Every supported ai.onnx operator: its builder (a family builder such as build_unary reads
 // op_type itself), the leading inputs it requires, and the most inputs and outputs it has, as the
 // ONNX operator schemas give them over the opsets lstmrt loads (Loop's first two inputs may be
-// empty, so it requires none; Loop and If take the values their subgraphs capture as inputs).
+// empty, so it requires none, nor does Scan, whose opset 8 form starts with an empty
+// sequence_lens; Loop, If and Scan take the values their subgraphs capture as inputs).
 const OpSchema kRegistry[] = {
     // Recurrent layers.
     {"LSTM", build_lstm, 3, 8, 3},
@@ -117,6 +118,7 @@ const OpSchema kRegistry[] = {
     // Control flow.
     {"Loop", build_loop, 0, kAny, kAny},
     {"If", build_if, 1, kAny, kAny},
+    {"Scan", build_scan, 0, kAny, kAny},
 };
 
 }  // namespace
