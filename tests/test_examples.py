@@ -30,3 +30,17 @@ def test_streaming_anomaly_example_finds_the_injected_faults():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "found 6 of 6 faults" in r.stdout
     assert "0 false alarms" in r.stdout
+
+
+def test_vad_example_finds_the_same_segments_as_onnxruntime():
+    import real_models
+
+    path, why = real_models.model_path("silero-vad", "silero_vad/data/silero_vad.onnx")
+    if path is None:
+        import pytest
+
+        pytest.skip(why)
+    r = _run([os.path.join("examples", "vad.py")])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("speech ") == 4, r.stdout
+    assert "the same segments: yes" in r.stdout
