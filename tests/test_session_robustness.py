@@ -231,6 +231,15 @@ def test_unaligned_feeds_give_the_same_results():
     np.testing.assert_array_equal(lstmrt.ops.rnn(xu, W, R)[0], lstmrt.ops.rnn(x, W, R)[0])
 
 
+@pytest.mark.parametrize("tag", [b"xQQx", b"yQQy"])
+def test_value_name_that_is_not_utf8_is_a_value_error(tag):
+    x = np.ones((2, 3), np.float32)
+    model = make_model([helper.make_node("Relu", ["xQQx"], ["yQQy"])], {"xQQx": x}, ["yQQy"])
+    data = model.SerializeToString().replace(tag, tag[:1] + b"\xff\xfe" + tag[3:])
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        lstmrt.InferenceSession(data)
+
+
 def test_node_name_that_is_not_utf8_does_not_hide_the_error():
     x = np.ones((2, 3), np.float32)
     model = make_model([helper.make_node("Relu", ["x"], ["y", "z"], name="cafQ")], {"x": x}, ["z"])

@@ -73,11 +73,13 @@ def load_model(model: Any):
     onnx = _onnx()
     if isinstance(model, onnx.ModelProto):
         _check_structure(model, "the ModelProto")
+        _check_names(model.graph)
         _check_external_data(model, None)  # loaded without its external data
         _check_opset(model)
         return model
     if isinstance(model, (bytes, bytearray, memoryview)):
         proto = _parse(bytes(model), "the model bytes")
+        _check_names(proto.graph)
         _check_external_data(proto, None)
         _check_opset(proto)
         return proto
@@ -90,6 +92,7 @@ def load_model(model: Any):
         with open(path, "rb") as f:
             data = f.read()
         proto = _parse(data, f"'{path}'")
+        _check_names(proto.graph)
         _check_external_data(proto, os.path.dirname(os.path.abspath(path)))
         if _uses_external_data(proto):
             from onnx.external_data_helper import load_external_data_for_model
@@ -98,6 +101,29 @@ def load_model(model: Any):
         _check_opset(proto)
         return proto
     raise TypeError(f"model: expected a path, bytes or an onnx.ModelProto, got {type(model).__name__}")
+
+
+def _check_names(g, what: str = "the graph") -> None:
+    """Every value, operator and attribute name must be text: protobuf hands names that are not
+    valid UTF-8 (a damaged file) over as bytes, which the graph's inputs and outputs cannot be
+    named by. Node names only appear in messages, which escape their bytes."""
+    def check(name, kind):
+        if isinstance(name, bytes):
+            raise ValueError(f"{what}: the {kind} name {name!r} is not valid UTF-8 (a damaged file, or not ONNX)")
+
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        check(vi.name, "value")
+    for t in g.initializer:
+        check(t.name, "initializer")
+    for node in g.node:
+        check(node.op_type, "operator")
+        check(node.domain, "domain")
+        for name in list(node.input) + list(node.output):
+            check(name, "value")
+        for a in node.attribute:
+            check(a.name, "attribute")
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                _check_names(sub, f"{what}, in node '{node.name}'")
 
 
 def _graph_tensors(g):
