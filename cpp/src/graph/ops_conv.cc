@@ -1,7 +1,8 @@
 // Conv (1-D and 2-D, groups, strides, dilations, pads and auto_pad) on the core's packed GEMM:
-// each group's weights are packed once at load, each image's input is unrolled into one row per
-// output position (im2col, into a scratch buffer kept across runs), and one GEMM gives every
-// output position's channels, which are written out channel-major with the bias added.
+// Y[m][s] = sum_k W[m][k] * col[k][s], with the weights as the GEMM's row operand and each
+// image's input unrolled (im2col) straight into the packed column operand, 16 output positions a
+// panel. The output then comes out channel-major as ONNX lays it, and a panel of stride-1
+// positions in one row copies 16 contiguous inputs at a time.
 #include <algorithm>
 #include <cstring>
 
@@ -49,33 +50,57 @@ ConvDim conv_dim(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, i
   return d;
 }
 
-// Unrolls channels [c0, c0 + channels) of one image into rows: row s (an output position) holds,
-// for each channel and kernel position, the input it reads (zero in the padding).
-void im2col(const float* x, int64_t channels, const ConvDim& h, const ConvDim& w, float* col) {
-  const int64_t K = channels * h.kernel * w.kernel;
-  for (int64_t oh = 0; oh < h.out; ++oh) {
-    for (int64_t ow = 0; ow < w.out; ++ow) {
-      float* row = col + (oh * w.out + ow) * K;
-      for (int64_t c = 0; c < channels; ++c) {
-        const float* plane = x + c * h.in * w.in;
-        for (int64_t kh = 0; kh < h.kernel; ++kh) {
-          float* dst = row + (c * h.kernel + kh) * w.kernel;
-          const int64_t ih = oh * h.stride - h.pad + kh * h.dilation;
-          if (ih < 0 || ih >= h.in) {
-            std::fill(dst, dst + w.kernel, 0.0f);
-            continue;
-          }
-          const float* src = plane + ih * w.in;
-          const int64_t iw0 = ow * w.stride - w.pad;
-          for (int64_t kw = 0; kw < w.kernel; ++kw) {
-            const int64_t iw = iw0 + kw * w.dilation;
-            dst[kw] = iw >= 0 && iw < w.in ? src[iw] : 0.0f;
-          }
+// Packs panel p of one image's unrolled input (channels [0, channels) of x): for each channel and
+// kernel position k, the inputs that output positions 16p .. 16p + 15 read (zero in the padding
+// and past the last position).
+void pack_panel(const float* x, int64_t channels, const ConvDim& h, const ConvDim& w, int64_t p, float* panel) {
+  const int64_t S = h.out * w.out, s0 = p * kPanelWidth;
+  const int64_t count = std::min<int64_t>(kPanelWidth, S - s0);
+  int64_t ih0[kPanelWidth], iw0[kPanelWidth];
+  for (int64_t j = 0; j < kPanelWidth; ++j) {
+    const int64_t s = std::min(s0 + j, S - 1);
+    ih0[j] = (s / w.out) * h.stride - h.pad;
+    iw0[j] = (s % w.out) * w.stride - w.pad;
+  }
+  // Whether the panel's positions lie in one output row, one input apart: then each kernel
+  // position reads 16 contiguous inputs.
+  const bool one_row = count == kPanelWidth && w.stride == 1 && ih0[0] == ih0[kPanelWidth - 1];
+  float* dst = panel;
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* plane = x + c * h.in * w.in;
+    for (int64_t kh = 0; kh < h.kernel; ++kh) {
+      for (int64_t kw = 0; kw < w.kernel; ++kw, dst += kPanelWidth) {
+        const int64_t dh = kh * h.dilation, dw = kw * w.dilation;
+        const int64_t ih = ih0[0] + dh, iw = iw0[0] + dw;
+        if (one_row && ih >= 0 && ih < h.in && iw >= 0 && iw + kPanelWidth <= w.in) {
+          std::memcpy(dst, plane + ih * w.in + iw, kPanelWidth * sizeof(float));
+          continue;
+        }
+        for (int64_t j = 0; j < kPanelWidth; ++j) {
+          const int64_t a = ih0[j] + dh, b = iw0[j] + dw;
+          dst[j] = j < count && a >= 0 && a < h.in && b >= 0 && b < w.in ? plane[a * w.in + b] : 0.0f;
         }
       }
     }
   }
 }
+
+// The unrolled input of one image and group, packed as the GEMM's column operand.
+void pack_im2col(const float* x, int64_t channels, const ConvDim& h, const ConvDim& w, PackedMatrix& col,
+                 int threads) {
+  col.resize(h.out * w.out, channels * h.kernel * w.kernel);
+  // A panel costs a few hundred nanoseconds per channel: spreading fewer than a few thousand
+  // floats of them over threads costs more than it saves.
+  const int workers = col.k() * kPanelWidth * col.panels() >= 65536 ? threads : 1;
+  parallel_for(col.panels(), workers, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) pack_panel(x, channels, h, w, p, col.mutable_panel(p));
+  });
+}
+
+// The packed column operand of a node in a plan, kept from run to run.
+struct ConvState final : OpState {
+  PackedMatrix col;
+};
 
 struct ConvAttributes {
   AutoPad auto_pad = AutoPad::NotSet;
@@ -85,9 +110,7 @@ struct ConvAttributes {
 
 class ConvOp final : public Op {
  public:
-  ConvOp(ConvAttributes a, const Tensor* W) : a_(std::move(a)) {
-    if (W) packed_ = pack(*W);
-  }
+  explicit ConvOp(ConvAttributes a) : a_(std::move(a)) {}
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& X = *in[0];
@@ -108,34 +131,21 @@ class ConvOp final : public Op {
     Tensor& Y = *out[0];
     Y.ensure(DType::Float32, shape);
     if (Y.numel() == 0) return;
-    Tensor& product = ctx.scratch_tensor(1);  // first: making slot 1 may move slot 0
-    Tensor& col = ctx.scratch_tensor(0);
-    col.ensure(DType::Float32, {S, K});
-    product.ensure(DType::Float32, {S, Mg});
-    std::vector<PackedMatrix> packed_now;
-    const std::vector<PackedMatrix>& packed = packed_.empty() ? (packed_now = pack(W)) : packed_;
+    if (!*ctx.state) *ctx.state = std::make_unique<ConvState>();
+    PackedMatrix& col = static_cast<ConvState&>(**ctx.state).col;
     const int threads = resolve_threads(ctx.threads);
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t g = 0; g < G; ++g) {
-        im2col(X.data<float>() + (n * C + g * Cg) * h.in * w.in, Cg, h, w, col.data<float>());
-        gemm(kernels(), S, col.data<float>(), K, packed[static_cast<size_t>(g)], nullptr, false,
-             product.data<float>(), Mg, threads);
-        scatter(product.data<float>(), S, Mg, B ? B->data<float>() + g * Mg : nullptr,
-                Y.data<float>() + (n * M + g * Mg) * S);
+        pack_im2col(X.data<float>() + (n * C + g * Cg) * h.in * w.in, Cg, h, w, col, threads);
+        float* y = Y.data<float>() + (n * M + g * Mg) * S;
+        if (B)
+          for (int64_t m = 0; m < Mg; ++m) std::fill(y + m * S, y + (m + 1) * S, B->data<float>()[g * Mg + m]);
+        gemm(kernels(), Mg, W.data<float>() + g * Mg * K, K, col, nullptr, B != nullptr, y, S, threads);
       }
     }
   }
 
  private:
-  // One packed matrix per group: its output channels' weights, one row per channel.
-  std::vector<PackedMatrix> pack(const Tensor& W) const {
-    std::vector<PackedMatrix> out;
-    if (W.rank() < 3 || W.dim(0) % a_.group != 0) return out;  // run() reports the shape
-    const int64_t Mg = W.dim(0) / a_.group, K = W.numel() / std::max<int64_t>(W.dim(0), 1);
-    for (int64_t g = 0; g < a_.group; ++g) out.emplace_back(W.data<float>() + g * Mg * K, Mg, K, K);
-    return out;
-  }
-
   // Checks X, W and B against each other; returns the number of spatial dimensions.
   size_t check_shapes(const Tensor& X, const Tensor& W, const Tensor* B) const {
     if (X.rank() != 3 && X.rank() != 4)
@@ -187,17 +197,7 @@ class ConvOp final : public Op {
     }
   }
 
-  // product[s][m] (+ bias[m]) to Y[m][s].
-  static void scatter(const float* product, int64_t S, int64_t Mg, const float* bias, float* Y) {
-    for (int64_t m = 0; m < Mg; ++m) {
-      const float b = bias ? bias[m] : 0.0f;
-      float* y = Y + m * S;
-      for (int64_t s = 0; s < S; ++s) y[s] = product[s * Mg + m] + b;
-    }
-  }
-
   ConvAttributes a_;
-  std::vector<PackedMatrix> packed_;  // per group, when W is constant
 };
 
 void check_positive(const BuildContext& ctx, const std::vector<int64_t>& v, const char* what, int64_t min) {
@@ -233,8 +233,7 @@ OpPtr build_conv(const BuildContext& ctx) {
   check_positive(ctx, a.pads, "pads", 0);
   if (a.auto_pad != AutoPad::NotSet && !a.pads.empty() && a.auto_pad != AutoPad::Valid)
     ctx.fail("pads and auto_pad " + pad + " cannot be given together");
-  const Tensor* W = ctx.constant(1);
-  return std::make_unique<ConvOp>(std::move(a), W && W->dtype() == DType::Float32 ? W : nullptr);
+  return std::make_unique<ConvOp>(std::move(a));
 }
 
 }  // namespace lstmrt
