@@ -42,6 +42,10 @@ class NodeArg:
         return hash((self.name, self.type))
 
 
+# onnxruntime.InferenceSession's other keyword arguments, accepted and ignored.
+_ORT_KEYWORDS = frozenset({"disabled_optimizers", "read_config_from_model"})
+
+
 def _restore(model_bytes: bytes, threads: Optional[int]) -> "InferenceSession":
     return InferenceSession(model_bytes, threads=threads)
 
@@ -60,10 +64,16 @@ class InferenceSession:
     dimension that contradicts the model; the session stays usable after any error.
     """
 
-    def __init__(self, model: Any, sess_options: Any = None, providers: Any = None, *,
-                 threads: Optional[int] = None, **ort_kwargs: Any):
-        # ``sess_options``/``providers`` (and onnxruntime's other keywords) are accepted so that
-        # code written for onnxruntime runs unchanged; only intra_op_num_threads is read.
+    def __init__(self, model: Any, sess_options: Any = None, providers: Any = None, provider_options: Any = None,
+                 *, threads: Optional[int] = None, **ort_kwargs: Any):
+        # onnxruntime's own arguments are accepted so that code written for it runs unchanged;
+        # only sess_options.intra_op_num_threads is read. Any other keyword is a mistake (a typo
+        # such as thread=1 would otherwise be ignored in silence).
+        unknown = sorted(set(ort_kwargs) - _ORT_KEYWORDS)
+        if unknown:
+            raise TypeError(f"InferenceSession got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                            f"lstmrt takes threads=, and onnxruntime's sess_options, providers, provider_options"
+                            f" and {', '.join(sorted(_ORT_KEYWORDS))}")
         if threads is None and sess_options is not None:
             n = getattr(sess_options, "intra_op_num_threads", 0) or 0
             threads = int(n) if n > 0 else None
