@@ -112,3 +112,32 @@ def test_subprocess_entry_point(model_path):
                        env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "encoder: GRU bidirectional" in r.stdout
+
+
+def test_duplicate_and_unknown_names_are_errors(tmp_path):
+    import subprocess
+    import sys as _sys
+
+    import numpy as np
+
+    model = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models", "torch_char_lm_legacy.onnx")
+    np.save(tmp_path / "t.npy", np.zeros((1, 3), np.int64))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(lstmrt.__file__))),
+                                         env.get("PYTHONPATH", "")])
+
+    def cli(*args):
+        return subprocess.run([_sys.executable, "-m", "lstmrt", *args], capture_output=True, text=True, env=env,
+                              timeout=120)
+
+    t = f"tokens={tmp_path / 't.npy'}"
+    r = cli("run", model, "-i", t, "-i", t)
+    assert r.returncode == 1 and "given twice" in r.stderr
+    r = cli("run", model, "-i", f"tokenz={tmp_path / 't.npy'}")
+    assert r.returncode == 1 and "no such input" in r.stderr and "tokens" in r.stderr
+    r = cli("bench", model, "--dim", "foo=3", "--no-ort", "--iters", "1")
+    assert r.returncode == 1 and "no such dimension" in r.stderr
+    # A reader that goes away early: no traceback.
+    shell = subprocess.run(f"{_sys.executable} -m lstmrt info --json {model} | head -c 10", shell=True,
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert "Traceback" not in shell.stderr and "BrokenPipe" not in shell.stderr, shell.stderr

@@ -62,6 +62,12 @@ def run_command(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, ImportError) as e:
         print(f"lstmrt {args.command}: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`lstmrt info m.onnx | head`): stop quietly, as Unix tools do.
+        # Python would report the flush of stdout at exit too, so stdout goes to /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return 2
 
 
@@ -136,6 +142,8 @@ def _read_feeds(specs: Sequence[str]) -> Dict[str, np.ndarray]:
                 continue
             raise ValueError(f"--input {spec!r}: expected NAME=FILE.npy (or a .npz file)")
         name, path = spec.split("=", 1)
+        if name in feeds:
+            raise ValueError(f"--input {name} is given twice")
         if not os.path.exists(path):
             raise FileNotFoundError(f"--input {name}: no such file '{path}'")
         feeds[name] = np.load(path, allow_pickle=False)
@@ -147,6 +155,10 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
     sess = InferenceSession(args.model, threads=args.threads)
     feeds = _read_feeds(args.input)
+    unknown = sorted(set(feeds) - {i.name for i in sess.get_inputs()})
+    if unknown:
+        raise ValueError(f"--input {', '.join(unknown)}: the model has no such input (its inputs: "
+                         f"{', '.join(i.name for i in sess.get_inputs())})")
     outputs = sess.run(None, feeds)
     names = [o.name for o in sess.get_outputs()]
     if args.output:
@@ -254,8 +266,16 @@ def _bench(args: argparse.Namespace, out: TextIO) -> int:
         name, _, size = spec.partition("=")
         if not size.isdigit():
             raise ValueError(f"--dim {spec!r}: expected NAME=SIZE")
+        if name in dims:
+            raise ValueError(f"--dim {name} is given twice")
         dims[name] = int(size)
     proto = onnx_import.load_model(args.model)
+    symbolic = {d.dim_param for vi in proto.graph.input if vi.type.HasField("tensor_type")
+                for d in vi.type.tensor_type.shape.dim if d.dim_param}
+    unknown = sorted(set(dims) - symbolic)
+    if unknown:
+        raise ValueError(f"--dim {', '.join(unknown)}: the model's inputs have no such dimension (theirs: "
+                         f"{', '.join(sorted(symbolic)) or 'none'})")
     sess = InferenceSession(proto, threads=args.threads)
     feeds = random_feeds(sess, proto, args.batch, args.seq, dims, args.seed)
     shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feeds.items())
