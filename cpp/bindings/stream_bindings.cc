@@ -23,13 +23,16 @@ py::list run_request(const Graph& g, RunCall& call, py::handle output_names, py:
   return run_call(g, call, feeds, output_names, threads, fn);
 }
 
+// The carried state as {"<node>:h": array, "<node>:c": array}; a stream that has not run yet
+// shows the zeros it would start from (one row), which set_state() takes back.
 py::dict state_dict(const GraphStreamer& s, const StreamState& st) {
   py::dict d;
-  if (!st.started) return d;
   const auto& nodes = s.graph().recurrent_nodes();
   for (size_t k = 0; k < nodes.size(); ++k) {
-    d[py::str(state_key(nodes[k].name, "h"))] = tensor_to_numpy(st.h[k].clone());
-    if (st.c[k].defined()) d[py::str(state_key(nodes[k].name, "c"))] = tensor_to_numpy(st.c[k].clone());
+    const Tensor zeros = st.started ? Tensor() : Tensor(DType::Float32, s.state_shape(k, 1));
+    d[py::str(state_key(nodes[k].name, "h"))] = tensor_to_numpy(st.started ? st.h[k].clone() : zeros);
+    if (nodes[k].cell == CellKind::LSTM)
+      d[py::str(state_key(nodes[k].name, "c"))] = tensor_to_numpy(st.started ? st.c[k].clone() : zeros.clone());
   }
   return d;
 }
