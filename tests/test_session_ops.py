@@ -243,6 +243,14 @@ case("Scan-axis1-reversed", 16, [node("Scan", ["acc0", "x"], ["acc", "y"], body=
                                       scan_input_axes=[1], scan_input_directions=[1], scan_output_axes=[1],
                                       scan_output_directions=[1])],
      {"acc0": f(3), "x": f(3, 4)}, {"acc": F, "y": F})
+case("MaxPool-2d", 13, [node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2])], {"x": f(1, 2, 6, 5)})
+case("AveragePool-pads", 13, [node("AveragePool", ["x"], kernel_shape=[3], pads=[1, 1])], {"x": f(2, 3, 7)})
+case("GlobalAveragePool", 13, [node("GlobalAveragePool", ["x"])], {"x": f(2, 3, 4, 5)})
+case("GlobalMaxPool", 13, [node("GlobalMaxPool", ["x"])], {"x": f(2, 3, 6)})
+case("BatchNormalization", 15, [node("BatchNormalization", ["x", "s", "b", "m", "v"])],
+     {"x": f(2, 3, 4), "s": f(3), "b": f(3), "m": f(3), "v": f(3, low=0.5, high=2.0)})
+case("InstanceNormalization", 13, [node("InstanceNormalization", ["x", "s", "b"])],
+     {"x": f(2, 3, 5), "s": f(3), "b": f(3)})
 case("Pad-reflect", 19, [node("Pad", ["x", "p"], mode="reflect")], {"x": f(3, 5), "p": i64(1, 2, 0, 3)})
 case("Pad-constant", 13, [node("Pad", ["x", "p", "v"])], {"x": f(3, 5), "p": i64(0, 1, 2, -1),
                                                            "v": np.array(0.5, F)})

@@ -62,8 +62,16 @@ OpPtr build_if(const BuildContext& ctx);
 // ops_conv.cc
 OpPtr build_conv(const BuildContext& ctx);
 
+// ops_norm.cc
+OpPtr build_batch_norm(const BuildContext& ctx);
+OpPtr build_instance_norm(const BuildContext& ctx);
+
 // ops_pad.cc
 OpPtr build_pad(const BuildContext& ctx);
+
+// ops_pool.cc
+OpPtr build_pool(const BuildContext& ctx);         // MaxPool, AveragePool
+OpPtr build_global_pool(const BuildContext& ctx);  // GlobalAveragePool, GlobalMaxPool
 
 // ops_scan.cc
 OpPtr build_scan(const BuildContext& ctx);

@@ -149,7 +149,7 @@ class ConvOp final : public Op {
   // Checks X, W and B against each other; returns the number of spatial dimensions.
   size_t check_shapes(const Tensor& X, const Tensor& W, const Tensor* B) const {
     if (X.rank() != 3 && X.rank() != 4)
-      throw UnsupportedError("X of shape " + shape_to_string(X.shape()) +
+      throw ValueError("X of shape " + shape_to_string(X.shape()) +
                              ": lstmrt runs 1-D and 2-D convolutions ([N, C, W] or [N, C, H, W])");
     if (W.rank() != X.rank())
       throw ValueError("W of shape " + shape_to_string(W.shape()) + " does not match X of shape " +
