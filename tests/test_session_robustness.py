@@ -231,10 +231,11 @@ def test_unaligned_feeds_give_the_same_results():
     np.testing.assert_array_equal(lstmrt.ops.rnn(xu, W, R)[0], lstmrt.ops.rnn(x, W, R)[0])
 
 
-@pytest.mark.parametrize("tag", [b"xQQx", b"yQQy"])
+@pytest.mark.parametrize("tag", [b"xQQx", b"yQQy", b"dQQd"])
 def test_value_name_that_is_not_utf8_is_a_value_error(tag):
     x = np.ones((2, 3), np.float32)
-    model = make_model([helper.make_node("Relu", ["xQQx"], ["yQQy"])], {"xQQx": x}, ["yQQy"])
+    model = make_model([helper.make_node("Relu", ["xQQx"], ["yQQy"])], {"xQQx": x}, ["yQQy"],
+                       input_shapes={"xQQx": ["dQQd", 3]})
     data = model.SerializeToString().replace(tag, tag[:1] + b"\xff\xfe" + tag[3:])
     with pytest.raises(ValueError, match="not valid UTF-8"):
         lstmrt.InferenceSession(data)

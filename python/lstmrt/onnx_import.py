@@ -113,6 +113,9 @@ def _check_names(g, what: str = "the graph") -> None:
 
     for vi in list(g.input) + list(g.output) + list(g.value_info):
         check(vi.name, "value")
+        if vi.type.HasField("tensor_type"):
+            for d in vi.type.tensor_type.shape.dim:
+                check(d.dim_param, "dimension")
     for t in g.initializer:
         check(t.name, "initializer")
     for node in g.node:
