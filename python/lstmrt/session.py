@@ -51,8 +51,10 @@ class InferenceSession:
 
     ``model`` is a path (external data beside the file is loaded too), the model's bytes, or an
     ``onnx.ModelProto``. ``threads`` bounds the threads one run uses (default: all cores, or
-    ``LSTMRT_NUM_THREADS``). onnxruntime's ``sess_options`` and ``providers`` arguments are
-    accepted and ignored, except ``sess_options.intra_op_num_threads`` when ``threads`` is None.
+    ``LSTMRT_NUM_THREADS``). onnxruntime's ``sess_options``, ``providers`` and
+    ``provider_options`` arguments are accepted and ignored, except
+    ``sess_options.intra_op_num_threads`` when ``threads`` is None. Any other keyword is a
+    TypeError naming it (a misspelt ``thread=1`` is not silently ignored).
 
     Loading fails with ValueError naming the node for an unsupported operator or attribute, and
     for an empty, truncated or non-ONNX file or an unknown opset. ``run`` raises TypeError for a
@@ -60,9 +62,9 @@ class InferenceSession:
     dimension that contradicts the model; the session stays usable after any error.
     """
 
-    def __init__(self, model: Any, sess_options: Any = None, providers: Any = None, *,
-                 threads: Optional[int] = None, **ort_kwargs: Any):
-        # ``sess_options``/``providers`` (and onnxruntime's other keywords) are accepted so that
+    def __init__(self, model: Any, sess_options: Any = None, providers: Any = None,
+                 provider_options: Any = None, *, threads: Optional[int] = None):
+        # onnxruntime's ``sess_options``/``providers``/``provider_options`` are accepted so that
         # code written for onnxruntime runs unchanged; only intra_op_num_threads is read.
         if threads is None and sess_options is not None:
             n = getattr(sess_options, "intra_op_num_threads", 0) or 0
