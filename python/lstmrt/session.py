@@ -75,6 +75,8 @@ class InferenceSession:
         proto = onnx_import.load_model(model)
         self._threads = None if threads is None else int(threads)
         self._graph = onnx_import.compile_model(proto)
+        # Reshapes that fix the sequence length (PyTorch's dynamo exporter): named in errors.
+        self._frozen = onnx_import.frozen_sequence_reshapes(proto)
         # Kept for pickling; bytes passed in are reused as they are.
         self._model_bytes: Optional[bytes] = bytes(model) if isinstance(model, (bytes, bytearray, memoryview)) else None
         self._proto = None if self._model_bytes is not None else proto
@@ -98,9 +100,11 @@ class InferenceSession:
         return list(self._inputs)
 
     def get_outputs(self) -> List[NodeArg]:
+        """The graph outputs, in graph order: name, type and the declared shape."""
         return list(self._outputs)
 
     def get_providers(self) -> List[str]:
+        """``["lstmrt"]``: what onnxruntime's method of that name returns, for code that asks."""
         return ["lstmrt"]
 
     def run(self, output_names: Optional[Sequence[str]], input_feed: Mapping[str, np.ndarray],
@@ -113,7 +117,13 @@ class InferenceSession:
         if isinstance(output_names, str):
             raise TypeError(f"output_names: expected a list of output names or None, got the string {output_names!r}")
         names = list(output_names) if output_names else None
-        return self._graph.run(input_feed, names, self._threads or 0)
+        if not self._frozen:
+            return self._graph.run(input_feed, names, self._threads or 0)
+        onnx_import.check_frozen_length(self._frozen, input_feed)
+        try:
+            return self._graph.run(input_feed, names, self._threads or 0)
+        except ValueError as e:
+            raise ValueError(str(e) + onnx_import.frozen_sequence_hint(self._frozen)) from e
 
     # -- lstmrt additions ----------------------------------------------------------------------
 
@@ -144,6 +154,8 @@ class InferenceSession:
         run concurrently. A failed call leaves the state as it was. Models with a reverse or
         bidirectional recurrent node, or a Loop, cannot stream (ValueError naming the node).
         """
+        if self._frozen:
+            return _FrozenLengthStream(self._graph, self._threads or 0, self._frozen)
         return _core.GraphStream(self._graph, self._threads or 0)
 
     def stream_pool(self) -> "_core.StreamPool":
@@ -156,7 +168,15 @@ class InferenceSession:
         ``pool.reset(sid)``, ``pool.get_state(sid)``, ``pool.set_state(sid, d)`` manage one
         stream; ``pool.ids`` lists the open ones. Calls on one pool are serialized.
         """
+        if self._frozen:
+            return _FrozenLengthPool(self._graph, self._threads or 0, self._frozen)
         return _core.StreamPool(self._graph, self._threads or 0)
+
+    @property
+    def frozen_sequence_length(self) -> Optional[int]:
+        """The sequence length the exporter fixed in the graph (see :meth:`stream`'s errors), or
+        None when the model takes any length."""
+        return self._frozen[0]["length"] if self._frozen else None
 
     @property
     def recurrent_nodes(self) -> List[Dict[str, Any]]:
@@ -171,6 +191,7 @@ class InferenceSession:
 
     @property
     def threads(self) -> Optional[int]:
+        """The thread bound given at construction (None: the default, all cores)."""
         return self._threads
 
     def op_counts(self, compiled: bool = False) -> Dict[str, int]:
@@ -191,3 +212,31 @@ class InferenceSession:
         ins = ", ".join(i.name for i in self._inputs)
         outs = ", ".join(o.name for o in self._outputs)
         return f"InferenceSession(inputs=[{ins}], outputs=[{outs}], recurrent_nodes={len(self.recurrent_nodes)})"
+
+
+# Streams of a model with a frozen sequence length: the same, with errors that say why. Only such
+# models get them, so that other streams keep calling C++ with no Python frame in between.
+class _FrozenLengthStream(_core.GraphStream):
+    def __init__(self, graph: "_core.Graph", threads: int, frozen: List[Dict[str, Any]]):
+        _core.GraphStream.__init__(self, graph, threads)
+        self._frozen = frozen
+
+    def run(self, output_names, feeds):
+        onnx_import.check_frozen_length(self._frozen, feeds)
+        try:
+            return _core.GraphStream.run(self, output_names, feeds)
+        except ValueError as e:
+            raise ValueError(str(e) + onnx_import.frozen_sequence_hint(self._frozen)) from e
+
+
+class _FrozenLengthPool(_core.StreamPool):
+    def __init__(self, graph: "_core.Graph", threads: int, frozen: List[Dict[str, Any]]):
+        _core.StreamPool.__init__(self, graph, threads)
+        self._frozen = frozen
+
+    def run(self, stream_ids, output_names, feeds):
+        onnx_import.check_frozen_length(self._frozen, feeds)
+        try:
+            return _core.StreamPool.run(self, stream_ids, output_names, feeds)
+        except ValueError as e:
+            raise ValueError(str(e) + onnx_import.frozen_sequence_hint(self._frozen)) from e
