@@ -80,9 +80,9 @@ class LSTM(_Layer):
     """A prepacked ONNX LSTM layer: the weights are packed once, then each call only computes.
 
     ``LSTM(W, R, B=None, P=None, **attributes)`` takes the weights and attributes of :func:`lstm`
-    (same shapes; ``threads`` bounds the threads a call uses, default all cores or
+    (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
     ``LSTMRT_NUM_THREADS``). ``layer(X, sequence_lens=None, initial_h=None, initial_c=None)`` returns
-    ``(Y, Y_h, Y_c)`` with the shapes :func:`lstm` documents. Properties: ``input_size``,
+    ``(Y, Y_h, Y_c)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`lstm` documents. Properties: ``input_size``,
     ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
     stateful handle for feeding a sequence in chunks.
     """
@@ -103,9 +103,9 @@ class GRU(_Layer):
     """A prepacked ONNX GRU layer: the weights are packed once, then each call only computes.
 
     ``GRU(W, R, B=None, **attributes)`` takes the weights and attributes of :func:`gru`
-    (same shapes; ``threads`` bounds the threads a call uses, default all cores or
+    (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
     ``LSTMRT_NUM_THREADS``). ``layer(X, sequence_lens=None, initial_h=None)`` returns
-    ``(Y, Y_h)`` with the shapes :func:`gru` documents. Properties: ``input_size``,
+    ``(Y, Y_h)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`gru` documents. Properties: ``input_size``,
     ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
     stateful handle for feeding a sequence in chunks.
     """
@@ -126,9 +126,9 @@ class RNN(_Layer):
     """A prepacked ONNX RNN (Elman) layer: the weights are packed once, then each call only computes.
 
     ``RNN(W, R, B=None, **attributes)`` takes the weights and attributes of :func:`rnn`
-    (same shapes; ``threads`` bounds the threads a call uses, default all cores or
+    (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
     ``LSTMRT_NUM_THREADS``). ``layer(X, sequence_lens=None, initial_h=None)`` returns
-    ``(Y, Y_h)`` with the shapes :func:`rnn` documents. Properties: ``input_size``,
+    ``(Y, Y_h)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`rnn` documents. Properties: ``input_size``,
     ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
     stateful handle for feeding a sequence in chunks.
     """
