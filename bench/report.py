@@ -215,16 +215,36 @@ def geomean(xs: Sequence[float]) -> Optional[float]:
 # Sections
 # ----------------------------------------------------------------------------------------------
 
-def section_machine(env: dict, meta: dict, figs: Dict[Tuple[str, int], dict], fig_source: str) -> List[str]:
+def machine_name(env: dict, meta: dict) -> str:
+    """The machine in a few words, for the report's first lines and the plot's title."""
+    mi = meta.get("machine_info") or {}
+    cpu = env.get("cpu_model") or (mi.get("cpu", {}) or {}).get("brand_raw") or "unknown CPU"
+    parts = [cpu]
+    if env.get("cpus"):
+        parts.append(f"{env['cpus']} {'vCPUs' if env.get('hypervisor') else 'CPUs'}")
+    if env.get("hypervisor"):
+        parts.append(f"on {env['hypervisor']}")
+    isa = (env.get("cpu_info", {}) or {}).get("isa")
+    if isa:
+        parts.append(isa)
+    return ", ".join(parts)
+
+
+def run_date(meta: dict) -> str:
+    """The run's date (YYYY-MM-DD) from pytest-benchmark's datetime, or '?'."""
+    return str(meta.get("datetime") or "?")[:10]
+
+
+def section_header(env: dict, meta: dict) -> List[str]:
+    """What the report opens with: the machine, the versions and the date."""
     v = env.get("versions", {}) or {}
     ci = env.get("cpu_info", {}) or {}
     caches = env.get("caches", {}) or {}
     mi = meta.get("machine_info") or {}
-    out = ["## Machine and versions", ""]
     cpu = env.get("cpu_model") or (mi.get("cpu", {}) or {}).get("brand_raw") or "unknown"
     extra = ", ".join(x for x in (env.get("cpu_family_model"), f"{env.get('cpus')} CPUs visible",
                                   f"hypervisor {env['hypervisor']}" if env.get("hypervisor") else None) if x)
-    out.append(f"- CPU (lscpu model name): **{cpu}** ({extra})")
+    out = [f"- Machine: **{cpu}** ({extra})"]
     if caches:
         out.append("- Caches: " + ", ".join(f"{k} {int(val) // 1024} KiB" if int(val) < (1 << 20)
                                             else f"{k} {int(val) // (1 << 20)} MiB"
@@ -241,7 +261,12 @@ def section_machine(env: dict, meta: dict, figs: Dict[Tuple[str, int], dict], fi
                f"Python {v.get('python')}; pytest-benchmark {meta.get('version')}")
     if meta.get("datetime"):
         out.append(f"- Run: {meta['datetime']}")
-    out += ["", f"Peak figures of this machine, from lstmrt's packed GEMM (`time_gemm`), best of five rounds "
+    return out + [""]
+
+
+def section_machine(env: dict, meta: dict, figs: Dict[Tuple[str, int], dict], fig_source: str) -> List[str]:
+    """The machine's measured peaks: what the floors and % peak columns read."""
+    out = ["## Machine peaks", "", f"Peak figures of this machine, from lstmrt's packed GEMM (`time_gemm`), best of five rounds "
                 "(the FMA peak: the best of three compute-bound shapes, "
                 + ", ".join("×".join(str(x) for x in sh) for sh in bm.PEAK_FLOPS_SHAPES)
                 + "; the shape that gave it is listed below); "
@@ -782,6 +807,53 @@ def section_method(rows: List[Row]) -> List[str]:
     ]
 
 
+# The headline table's rows, in order: (label, kind, cell, hidden, seq, batch, threads, fixture mode).
+# A row the run lacks is left out.
+HEADLINE = [
+    ("LSTM stream step, hidden 128 (state carried)", "stream", "lstm", 128, None, None, 2, None),
+    ("LSTM stream step, hidden 256", "stream", "lstm", 256, None, None, 2, None),
+    ("char-level LM from PyTorch, one token per call (stream)", "fixture", None, None, 1, 1, 1, "stream"),
+    ("LSTM hidden 128, 100 steps, batch 1", "rnn", "lstm", 128, 100, 1, 2, None),
+    ("2-layer bidirectional LSTM hidden 256, 100 steps, batch 32", "bidir", None, None, 100, 32, 2, None),
+]
+
+
+def headline_rows(rows: List[Row]) -> List[Tuple[str, Row]]:
+    found = []
+    for label, kind, cell, hidden, seq, batch, threads, mode in HEADLINE:
+        for r in rows:
+            if (r.kind == kind and (cell is None or r.cell == cell) and (hidden is None or r.hidden == hidden)
+                    and (seq is None or r.seq == seq) and (batch is None or r.batch == batch)
+                    and r.threads == threads and (mode is None or r.info.get("mode") == mode)):
+                found.append((label, r))
+                break
+    return found
+
+
+def section_headline(rows: List[Row]) -> List[str]:
+    """One table of a few representative rows, then the geometric means over every row."""
+    out = ["## Headline", ""]
+    picked = headline_rows(rows)
+    if picked:
+        out += table(["job", "threads", "lstmrt", "onnxruntime", "PyTorch", "vs ORT", "vs PyTorch"],
+                     [[label, str(r.threads), fmt_time(r.t("lstmrt")), fmt_time(r.t("onnxruntime")),
+                       fmt_time(r.t("pytorch")) if r.t("pytorch") else "not timed",
+                       fmt_ratio(r.speedup("onnxruntime")), fmt_ratio(r.speedup("pytorch"))]
+                      for label, r in picked], "lrrrrrr")
+        out.append("")
+    return out + summary_line(rows) + [""]
+
+
+def headline_text(rows: List[Row]) -> str:
+    """The geometric means in one line, for the plot's title."""
+    parts = []
+    for peer in ("onnxruntime", "pytorch"):
+        sp = [s for s in (r.speedup(peer) for r in rows if r.kind in ("rnn", "bidir", "stream", "fixture")) if s]
+        if sp:
+            parts.append(f"{geomean(sp):.2f}× {PEER_LABEL[peer]} ({len(sp)} rows)")
+    return ("lstmrt is on average (geometric mean) as fast as " + ", ".join(parts)) if parts else ""
+
+
 def summary_line(rows: List[Row]) -> List[str]:
     out = []
     for peer in ("onnxruntime", "pytorch"):
@@ -797,7 +869,7 @@ def summary_line(rows: List[Row]) -> List[str]:
 # Plot
 # ----------------------------------------------------------------------------------------------
 
-def plot(rows: List[Row], path: Path) -> bool:
+def plot(rows: List[Row], path: Path, machine: str = "", date: str = "") -> bool:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -829,7 +901,8 @@ def plot(rows: List[Row], path: Path) -> bool:
     panels.append((axes[2][2], "2-layer bidirectional LSTM 256", sel, "shape", None))
 
     for ax, title, sel, xkey, target in panels:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=11)
+        ax.tick_params(labelsize=9)
         ax.axhline(1.0, color="black", lw=1)
         if target:
             ax.axhline(target[0], color="tab:red", lw=1, ls=":")
@@ -878,17 +951,40 @@ def plot(rows: List[Row], path: Path) -> bool:
             if l not in labels:
                 handles.append(h)
                 labels.append(l)
-    fig.suptitle("lstmrt speedup = peer median time / lstmrt median time (above 1: lstmrt faster; "
-                 "shaded: lstmrt slower)", y=0.99, fontsize=11)
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.965), ncol=4, fontsize=9,
+    title = "lstmrt speedup over onnxruntime and PyTorch" + (f" on {machine}" if machine else "") + \
+        (f", {date}" if date else "")
+    fig.suptitle(title + "\n" + headline_text(rows) + "\n"
+                 "speedup = peer's median time / lstmrt's (above 1: lstmrt faster; shaded: lstmrt slower)",
+                 y=0.995, fontsize=12)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=4, fontsize=10,
                frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.tight_layout(rect=(0, 0, 1, 0.91))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
 
 
 # ----------------------------------------------------------------------------------------------
+
+RUNS = HERE / "runs"
+
+
+def save_runs(paths: Sequence[Path], meta: dict, runs: Path = RUNS) -> List[Path]:
+    """Copies each JSON that is not already under ``runs`` there, named by the run's date and the
+    original name, and returns the paths the report cites (so that it can be regenerated)."""
+    saved = []
+    for p in paths:
+        p = Path(p)
+        if runs.resolve() in p.resolve().parents:
+            saved.append(p)
+            continue
+        runs.mkdir(parents=True, exist_ok=True)
+        stamp = str(meta.get("datetime") or _dt.datetime.now().isoformat())[:16].replace(":", "")
+        target = runs / f"{stamp}-{p.name}"
+        target.write_bytes(p.read_bytes())
+        saved.append(target)
+    return saved
+
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -897,6 +993,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--plot", type=Path, default=HERE / "speedup.png")
     ap.add_argument("--note", default="", help="a line placed under the title (e.g. the run's conditions)")
     ap.add_argument("--no-measure", action="store_true", help="never measure peaks here")
+    ap.add_argument("--no-save", action="store_true",
+                    help="do not copy the JSON into bench/runs/ (by default it is kept there, so that the "
+                         "report can be regenerated)")
     args = ap.parse_args(argv)
 
     paths = list(args.json)
@@ -906,6 +1005,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ap.error("no JSON given and none under .benchmarks/ (run pytest with --benchmark-json=FILE)")
         paths = [p]
     benches, meta = load(paths)
+    if not args.no_save:
+        paths = save_runs(paths, meta)
     rows = [Row(b) for b in benches if b.get("extra_info", {}).get("kind") in ("rnn", "bidir", "stream", "fixture")]
     if not rows and not benches:
         ap.error("the JSON holds no benchmarks")
@@ -916,31 +1017,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     figs, fig_source = machine_figures(benches, rows, not args.no_measure)
 
     rel = lambda p: str(p.relative_to(bm.REPO_ROOT)) if p.resolve().is_relative_to(bm.REPO_ROOT) else str(p)  # noqa: E731
-    md = ["# lstmrt benchmark results", "",
-          f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by `python bench/report.py "
-          f"{' '.join(rel(p) for p in paths)}`. lstmrt, onnxruntime and PyTorch on the same weights, timed "
-          "in the same run, interleaved. Times are medians; speedup = peer time / lstmrt time (bold: "
-          "lstmrt slower).", ""]
-    if args.note:
-        md += [f"> {args.note}", ""]
-    md += summary_line(rows) + [""]
-    md += run_warnings(rows, figs)
-    md += section_targets(rows)
-    md += section_bounds(rows, figs, caches)
-    md += section_placement(rows)
-    md += section_disturbances(rows)
-    md += section_machine(env, meta, figs, fig_source)
-    md += section_method(rows)
-    md += section_cells(rows, figs, caches)
-    md += section_extras(rows, figs, caches)
-    md += section_paced([Row(b) for b in benches if b.get("extra_info", {}).get("kind") == "paced"])
-    md += section_kernels(benches, figs)
-    if args.plot and plot(rows, args.plot):
+    md = ["# lstmrt benchmark results", ""]
+    md += section_header(env, meta)
+    md += ["lstmrt, onnxruntime and PyTorch on the same weights, timed in the same run, interleaved. Times are "
+           "medians; speedup = peer time / lstmrt time (bold: lstmrt slower).", ""]
+    md += section_headline(rows)
+    if args.plot and plot(rows, args.plot, machine_name(env, meta), run_date(meta)):
         try:
             link = args.plot.resolve().relative_to(args.out.resolve().parent)
         except ValueError:
             link = args.plot
         md += ["## Speedup across the matrix", "", f"![lstmrt speedup]({link})", ""]
+    md += ["## About this run", "",
+           f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} by `python bench/report.py "
+           f"{' '.join(rel(p) for p in paths)}`.", ""]
+    if args.note:
+        md += [f"> {args.note}", ""]
+    md += run_warnings(rows, figs)
+    md += section_method(rows)
+    md += section_cells(rows, figs, caches)
+    md += section_extras(rows, figs, caches)
+    md += section_paced([Row(b) for b in benches if b.get("extra_info", {}).get("kind") == "paced"])
+    md += section_targets(rows)
+    md += section_bounds(rows, figs, caches)
+    md += section_machine(env, meta, figs, fig_source)
+    md += section_placement(rows)
+    md += section_disturbances(rows)
+    md += section_kernels(benches, figs)
     args.out.write_text("\n".join(md).rstrip() + "\n")
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot and args.plot.exists() else ""))
     for line in summary_line(rows):

@@ -290,3 +290,65 @@ def test_time_gates_binding_times_each_cell_on_each_path_and_names_a_bad_argumen
         testing.time_gates("generic", "RNN", 16)
     with pytest.raises(ValueError, match="hidden and reps must be positive"):
         testing.time_gates("generic", "LSTM", 0)
+
+
+def _timed(kind, threads, mine, ort, torch=None, **info):
+    engines = {"lstmrt": {"median": mine, "iqr": 0.0}, "onnxruntime": {"median": ort, "iqr": 0.0}}
+    if torch:
+        engines["pytorch"] = {"median": torch, "iqr": 0.0}
+    return {"name": f"{kind}-{info}", "extra_info": dict(kind=kind, threads=threads, isa="avx512", engines=engines,
+                                                         **info)}
+
+
+def test_report_opens_with_machine_versions_date_and_one_headline_table(tmp_path):
+    import json
+
+    env = {"cpu_model": "Test CPU", "cpus": 2, "hypervisor": "KVM", "caches": {"L2": 1 << 20},
+           "cpu_info": {"isa": "avx512", "supported_isas": ["generic", "avx512"], "brand": "Test CPU"},
+           "versions": {"lstmrt": "0.1.0", "onnxruntime": "1.31.1", "torch": "2.13.0", "numpy": "2.4.6",
+                        "onnx": "1.23.2", "python": "3.11.7"}}
+    benches = [_timed("stream", 2, 5e-6, 25e-6, 150e-6, cell="lstm", hidden=128, seq=1, batch=1, env=env),
+               _timed("rnn", 2, 300e-6, 450e-6, 600e-6, cell="lstm", hidden=128, seq=100, batch=1, input=128),
+               _timed("rnn", 1, 2e-6, 14e-6, 130e-6, cell="lstm", hidden=64, seq=1, batch=1, input=64)]
+    src = tmp_path / "run.json"
+    src.write_text(json.dumps({"benchmarks": benches, "datetime": "2026-11-22T08:21:00", "version": "5.2.3"}))
+    out = tmp_path / "RESULTS.md"
+    assert report.main([str(src), "--out", str(out), "--plot", str(tmp_path / "speedup.png"), "--no-measure",
+                        "--no-save"]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "# lstmrt benchmark results"
+    head = "\n".join(lines[:8])
+    assert "Test CPU" in head and "onnxruntime 1.31.1" in head and "2026-11-22" in head
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings[0] == "## Headline"
+    first_table = next(k for k, line in enumerate(lines) if line.startswith("|"))
+    assert lines.index("## Headline") < first_table
+    assert lines[first_table].startswith("| job |")
+    table_rows = [line for line in lines[first_table + 2:] if line.startswith("|")][:2]
+    assert table_rows[0].startswith("| LSTM stream step, hidden 128") and "5.00×" in table_rows[0]
+    assert table_rows[1].startswith("| LSTM hidden 128, 100 steps, batch 1") and "1.50×" in table_rows[1]
+    # The per-row tables, targets and machine peaks follow under their own headings.
+    for heading in ("## LSTM (one layer, input = hidden, forward)", "## Targets", "## Machine peaks"):
+        assert heading in headings, headings
+
+
+def test_run_json_is_kept_under_bench_runs(tmp_path):
+    src = tmp_path / "run.json"
+    src.write_text("{}")
+    runs = tmp_path / "runs"
+    [saved] = report.save_runs([src], {"datetime": "2026-11-22T08:21:00.8"}, runs)
+    assert saved == runs / "2026-11-22T0821-run.json" and saved.read_text() == "{}"
+    assert report.save_runs([saved], {}, runs) == [saved]  # already there: cited as it is
+
+
+def test_plot_title_names_machine_date_and_headline(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    titles = []
+    import matplotlib.figure
+
+    real = matplotlib.figure.Figure.suptitle
+    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle",
+                        lambda self, t, **kw: (titles.append(t), real(self, t, **kw))[1])
+    rows = [report.Row(_timed("stream", 2, 5e-6, 25e-6, 150e-6, cell="lstm", hidden=128, seq=1, batch=1))]
+    assert report.plot(rows, tmp_path / "p.png", "Test CPU, 2 vCPUs", "2026-11-22")
+    assert "Test CPU, 2 vCPUs" in titles[0] and "2026-11-22" in titles[0] and "5.00× onnxruntime" in titles[0]

@@ -261,18 +261,12 @@ def test_onnxruntime_style_arguments_are_accepted(model):
     sess = lstmrt.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     assert sess.threads == 1
     assert lstmrt.InferenceSession(model, providers=["CPUExecutionProvider"]).threads is None
+    assert lstmrt.InferenceSession(model, providers=["CPUExecutionProvider"], provider_options=[{}]).threads is None
     check_against_ort(sess, model, full_feeds(2, 3))
 
 
-def test_unknown_keywords_are_type_errors_naming_them():
-    import os
-
-    import pytest
-
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models", "torch_char_lm_legacy.onnx")
+def test_unknown_keywords_are_type_errors_naming_them(model):
     with pytest.raises(TypeError, match="'thread'"):
-        lstmrt.InferenceSession(path, thread=1)
-    with pytest.raises(TypeError, match="'precision'"):
-        lstmrt.InferenceSession(path, precision="int8")
-    # onnxruntime's own arguments still pass.
-    lstmrt.InferenceSession(path, None, ["CPUExecutionProvider"], [{}], disabled_optimizers=[])
+        lstmrt.InferenceSession(model, thread=1)
+    with pytest.raises(TypeError, match="'sess_option'"):
+        lstmrt.InferenceSession(model, sess_option=None)

@@ -148,18 +148,17 @@ def _example_session():
     return lstmrt.InferenceSession(EXAMPLE, threads=1)
 
 
-def _zero_state(state, keys=("/lstm/LSTM:c", "/lstm/LSTM:h")):
-    """A fresh stream shows the zeros it starts from, one row per node and state."""
-    return sorted(state) == sorted(keys) and all(v.shape == (1, 1, 32) and not v.any() for v in state.values())
-
-
 def test_state_snapshot_restore_reset_and_failed_call():
     sess = _example_session()
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 12, 4)).astype(np.float32)
     stream = sess.stream()
-    assert _zero_state(stream.get_state())
-    stream.set_state(stream.get_state())  # the zeros it shows are a state it takes back
+    zero = stream.get_state()  # before the first run: the zero state it starts from
+    assert sorted(zero) == ["/lstm/LSTM:c", "/lstm/LSTM:h"]
+    assert all(v.dtype == np.float32 and not v.any() for v in zero.values())
+    stream.set_state(zero)
+    np.testing.assert_array_equal(stream.run(None, {"readings": x[:, :4]})[0], sess.run(None, {"readings": x[:, :4]})[0])
+    stream.reset()
     stream.run(None, {"readings": x[:, :4]})
     snap = stream.get_state()
     assert sorted(snap) == ["/lstm/LSTM:c", "/lstm/LSTM:h"]
@@ -180,10 +179,22 @@ def test_state_snapshot_restore_reset_and_failed_call():
     b = stream.run(None, {"readings": x[:, 4:]})
     np.testing.assert_array_equal(a[0], b[0])
     stream.reset()
-    assert _zero_state(stream.get_state())
+    assert all(not v.any() for v in stream.get_state().values())
     np.testing.assert_array_equal(stream.run(None, {"readings": x})[0], sess.run(None, {"readings": x})[0])
     with pytest.raises(ValueError, match="missing"):
         stream.set_state({})
+
+
+def test_pool_fresh_stream_state_is_the_zero_state_and_can_be_set():
+    sess = _example_session()
+    pool = sess.stream_pool()
+    sid = pool.open()
+    zero = pool.get_state(sid)
+    assert sorted(zero) == ["/lstm/LSTM:c", "/lstm/LSTM:h"]
+    assert all(v.shape[1] == 1 and not v.any() for v in zero.values())
+    pool.set_state(sid, zero)
+    x = np.random.default_rng(9).standard_normal((1, 3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(pool.run([sid], None, {"readings": x})[0], sess.run(None, {"readings": x})[0])
 
 
 def test_pool_streams_equal_lone_streams_while_others_open_and_close():
@@ -236,7 +247,7 @@ def test_pool_subsets_state_management_and_errors():
     for k, v in pool.get_state(b).items():
         np.testing.assert_array_equal(v, snap_b[k])
     pool.reset(b)
-    assert _zero_state(pool.get_state(b))
+    assert all(not v.any() for v in pool.get_state(b).values())  # reset: the zero state
     pool.set_state(b, snap_b)
     with pytest.raises(ValueError, match="expected shape"):
         pool.set_state(b, {k: np.concatenate([v, v], axis=1) for k, v in snap_b.items()})

@@ -221,8 +221,15 @@ def _forked_child(conn):
     R = (rng.standard_normal((1, 4 * 256, 256)) * 0.1).astype(np.float32)
     X = rng.standard_normal((200, 1, 256)).astype(np.float32)
     one = lstmrt.ops.LSTM(W, R, threads=1)(X)
-    two = lstmrt.ops.LSTM(W, R, threads=2)(X)
-    same = all(np.array_equal(a, b) for a, b in zip(one, two))
+    layer = lstmrt.ops.LSTM(W, R, threads=2)
+    # A worker that starts late for a call is not waited for (its share runs on the caller), and
+    # a new thread can be late on a busy 2-CPU machine (the parent's worker still spinning): the
+    # child's workers must take a job within a few calls, not necessarily the first.
+    same = True
+    for _ in range(20):
+        same = same and all(np.array_equal(a, b) for a, b in zip(one, layer(X)))
+        if testing.pool_stats()["jobs_by_workers"] > before["jobs_by_workers"]:
+            break
     conn.send((same, testing.pool_stats()["jobs_by_workers"] - before["jobs_by_workers"]))
     conn.close()
 

@@ -171,12 +171,19 @@ class BoundStream {
 }  // namespace
 
 void register_rnn(py::module_& m) {
+// The shapes of a layer call, shared by the docstrings of run and __call__.
+#define CALL_DOC \
+  "X: float32 [seq_length, batch_size, input_size] (layout 1: [batch_size, seq_length, input_size]); " \
+  "sequence_lens: int32 [batch_size] or None; initial_h/initial_c: float32 [num_directions, batch_size, " \
+  "hidden_size] or None (zeros). Returns (Y, Y_h, Y_c) for LSTM and (Y, Y_h) otherwise: Y [seq_length, " \
+  "num_directions, batch_size, hidden_size], Y_h/Y_c [num_directions, batch_size, hidden_size] " \
+  "(layout 1: batch first)."
   py::class_<BoundStream>(m, "RnnStream", "A layer in stateful mode: the state is carried between calls.")
       .def("run", &BoundStream::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
            py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(),
-           "Runs one chunk from the carried state (or from initial_h/initial_c when fed).")
+           "Runs one chunk from the carried state (or from initial_h/initial_c when fed). " CALL_DOC)
       .def("__call__", &BoundStream::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
-           py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none())
+           py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(), "The same as run(). " CALL_DOC)
       .def("reset", &BoundStream::reset, "Forgets the state: the next call starts from zeros.")
       .def("get_state", &BoundStream::get_state, "Copies of the state: {'h': ..., 'c': ...} ({} before the first call).")
       .def("set_state", &BoundStream::set_state, py::arg("state"), "Replaces the state with copies of the given arrays.");
@@ -220,23 +227,24 @@ void register_rnn(py::module_& m) {
            py::arg("threads") = 0)
       .def("run", &BoundLayer::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
            py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(),
-           "Runs the layer; returns (Y, Y_h, Y_c) for LSTM and (Y, Y_h) otherwise.")
+           "Runs the layer on a whole sequence. " CALL_DOC)
       .def("__call__", &BoundLayer::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
-           py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none())
+           py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(), "The same as run(). " CALL_DOC)
       .def("stream", [](BoundLayer& self) { return std::make_unique<BoundStream>(self); }, py::keep_alive<0, 1>(),
            "A stateful handle: the recurrent state is carried from one call to the next.")
-      .def_property_readonly("cell", [](const BoundLayer& b) { return std::string(cell_name(b.layer().cell())); })
-      .def_property_readonly("hidden_size", [](const BoundLayer& b) { return b.layer().hidden_size(); })
-      .def_property_readonly("input_size", [](const BoundLayer& b) { return b.layer().input_size(); })
-      .def_property_readonly("num_directions", [](const BoundLayer& b) { return b.layer().num_directions(); })
-      .def_property_readonly("layout", [](const BoundLayer& b) { return b.layer().layout(); })
-      .def_property_readonly("threads", &BoundLayer::threads)
+      .def_property_readonly("cell", [](const BoundLayer& b) { return std::string(cell_name(b.layer().cell())); }, "The cell: 'LSTM', 'GRU' or 'RNN'.")
+      .def_property_readonly("hidden_size", [](const BoundLayer& b) { return b.layer().hidden_size(); }, "The hidden size (int).")
+      .def_property_readonly("input_size", [](const BoundLayer& b) { return b.layer().input_size(); }, "The input size (int): X's last axis.")
+      .def_property_readonly("num_directions", [](const BoundLayer& b) { return b.layer().num_directions(); }, "1, or 2 for a bidirectional layer.")
+      .def_property_readonly("layout", [](const BoundLayer& b) { return b.layer().layout(); }, "0: X is [seq_length, batch_size, input_size]; 1: batch first.")
+      .def_property_readonly("threads", &BoundLayer::threads, "The thread bound of a call (0: the default, all cores).")
       .def_property_readonly("activations", [](const BoundLayer& b) {
         py::list out;
         for (const Activation& a : b.layer().activations())
           out.append(py::make_tuple(activation_name(a.kind), a.alpha, a.beta));
         return out;
-      });
+      }, "The activations in use, in ONNX order: a list of (name, alpha, beta).");
+#undef CALL_DOC
 }
 
 }  // namespace lstmrt

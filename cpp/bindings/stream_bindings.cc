@@ -1,6 +1,7 @@
 // lstmrt._core.GraphStream and StreamPool: stateful runs of a compiled graph.
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <memory>
 #include <mutex>
 
@@ -23,16 +24,25 @@ py::list run_request(const Graph& g, RunCall& call, py::handle output_names, py:
   return run_call(g, call, feeds, output_names, threads, fn);
 }
 
-// The carried state as {"<node>:h": array, "<node>:c": array}; a stream that has not run yet
-// shows the zeros it would start from (one row), which set_state() takes back.
+// A stream that has not run yet reports the zero state of one batch row that it would start
+// from without state feeds, so that get_state() always returns something set_state() accepts.
 py::dict state_dict(const GraphStreamer& s, const StreamState& st) {
   py::dict d;
   const auto& nodes = s.graph().recurrent_nodes();
+  if (!st.started) {
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      for (const char* which : {"h", "c"}) {
+        if (which[0] == 'c' && nodes[k].cell != CellKind::LSTM) continue;
+        Tensor t(DType::Float32, s.state_shape(k, 1));
+        std::memset(t.data<float>(), 0, t.nbytes());
+        d[py::str(state_key(nodes[k].name, which))] = tensor_to_numpy(std::move(t));
+      }
+    }
+    return d;
+  }
   for (size_t k = 0; k < nodes.size(); ++k) {
-    const Tensor zeros = st.started ? Tensor() : Tensor(DType::Float32, s.state_shape(k, 1));
-    d[py::str(state_key(nodes[k].name, "h"))] = tensor_to_numpy(st.started ? st.h[k].clone() : zeros);
-    if (nodes[k].cell == CellKind::LSTM)
-      d[py::str(state_key(nodes[k].name, "c"))] = tensor_to_numpy(st.started ? st.c[k].clone() : zeros.clone());
+    d[py::str(state_key(nodes[k].name, "h"))] = tensor_to_numpy(st.h[k].clone());
+    if (st.c[k].defined()) d[py::str(state_key(nodes[k].name, "c"))] = tensor_to_numpy(st.c[k].clone());
   }
   return d;
 }
@@ -155,23 +165,51 @@ class BoundStreamPool {
 }  // namespace
 
 void register_stream(py::module_& m) {
-  py::class_<BoundGraphStream>(m, "GraphStream", "A stateful stream over a compiled graph.")
+  py::class_<BoundGraphStream>(m, "GraphStream",
+                                "A stateful stream over a compiled graph (made by InferenceSession.stream()): "
+                                "the state of every LSTM/GRU/RNN node is carried from one run to the next.")
       .def(py::init<py::object, int>(), py::arg("graph"), py::arg("threads") = 0)
-      .def("run", &BoundGraphStream::run, py::arg("output_names"), py::arg("feeds"))
-      .def("reset", &BoundGraphStream::reset)
-      .def("get_state", &BoundGraphStream::get_state)
-      .def("set_state", &BoundGraphStream::set_state, py::arg("state"));
-  py::class_<BoundStreamPool>(m, "StreamPool", "Independent one-row streams stepped together in batches.")
+      .def("run", &BoundGraphStream::run, py::arg("output_names"), py::arg("feeds"),
+           "run(output_names, feeds) -> list[numpy.ndarray]\n\n"
+           "Runs one chunk, as InferenceSession.run does: output_names is a list of names or None (every "
+           "output), feeds maps input names to arrays of the declared dtypes (for a sequence model, "
+           "typically float32 of shape [batch, chunk_length, features] or [chunk_length, batch, features]). "
+           "Each recurrent node starts from the state the previous call left. A failed call leaves the "
+           "state as it was.")
+      .def("reset", &BoundGraphStream::reset, "Forgets the carried state: the next run starts as a fresh stream.")
+      .def("get_state", &BoundGraphStream::get_state,
+           "get_state() -> dict[str, numpy.ndarray]\n\n"
+           "A copy of the carried state: '<node>:h' (and '<node>:c' for LSTM) per recurrent node, float32 "
+           "arrays in the node's state shape [num_directions, batch, hidden_size]. Before the first run: "
+           "the zero state of batch 1.")
+      .def("set_state", &BoundGraphStream::set_state, py::arg("state"),
+           "set_state(state: dict[str, numpy.ndarray]) -> None\n\n"
+           "Replaces the carried state by a copy of `state`, in get_state()'s form; every node's entries "
+           "are required (ValueError naming a missing, unknown or misshapen entry).");
+  py::class_<BoundStreamPool>(m, "StreamPool",
+                              "Independent one-row streams stepped together in batched calls (made by "
+                              "InferenceSession.stream_pool()).")
       .def(py::init<py::object, int>(), py::arg("graph"), py::arg("threads") = 0)
-      .def("open", &BoundStreamPool::open)
-      .def("close", &BoundStreamPool::close, py::arg("stream_id"))
-      .def_property_readonly("ids", &BoundStreamPool::ids)
+      .def("open", &BoundStreamPool::open, "open() -> int\n\nStarts a stream (zero state) and returns its id.")
+      .def("close", &BoundStreamPool::close, py::arg("stream_id"),
+           "close(stream_id: int) -> None\n\nEnds a stream and forgets its state (ValueError for an unknown id).")
+      .def_property_readonly("ids", &BoundStreamPool::ids, "The ids of the open streams, a list of int.")
       .def("__contains__", &BoundStreamPool::contains)
       .def("__len__", [](BoundStreamPool& p) { return p.ids().size(); })
-      .def("run", &BoundStreamPool::run, py::arg("stream_ids"), py::arg("output_names"), py::arg("feeds"))
-      .def("reset", &BoundStreamPool::reset, py::arg("stream_id"))
-      .def("get_state", &BoundStreamPool::get_state, py::arg("stream_id"))
-      .def("set_state", &BoundStreamPool::set_state, py::arg("stream_id"), py::arg("state"));
+      .def("run", &BoundStreamPool::run, py::arg("stream_ids"), py::arg("output_names"), py::arg("feeds"),
+           "run(stream_ids: list[int], output_names, feeds) -> list[numpy.ndarray]\n\n"
+           "Runs one chunk for the listed streams in one batched call: row k of every batched feed (the "
+           "batch axis, of size len(stream_ids)) belongs to stream_ids[k], and row k of each output is "
+           "that stream's. Streams not listed are untouched.")
+      .def("reset", &BoundStreamPool::reset, py::arg("stream_id"),
+           "reset(stream_id: int) -> None\n\nReturns one stream to the zero state.")
+      .def("get_state", &BoundStreamPool::get_state, py::arg("stream_id"),
+           "get_state(stream_id: int) -> dict[str, numpy.ndarray]\n\n"
+           "A copy of one stream's state: '<node>:h' (and '<node>:c' for LSTM), float32 arrays of shape "
+           "[num_directions, 1, hidden_size] (the zero state before its first run).")
+      .def("set_state", &BoundStreamPool::set_state, py::arg("stream_id"), py::arg("state"),
+           "set_state(stream_id: int, state: dict[str, numpy.ndarray]) -> None\n\n"
+           "Replaces one stream's state by a copy of `state`, in get_state()'s form.");
 }
 
 }  // namespace lstmrt

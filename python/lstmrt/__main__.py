@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -37,5 +38,19 @@ def main(argv=None) -> int:
     return 2
 
 
+def _main_quiet_on_broken_pipe() -> int:
+    """``main`` for the console script: output piped into a reader that stops early
+    (``lstmrt info --json m.onnx | head``) ends quietly, as other command-line tools do."""
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at devnull so that flush cannot fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a broken pipe
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main_quiet_on_broken_pipe())

@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO
 
 import numpy as np
 
+from ._format import format_duration
+
 __all__ = ["add_model_commands", "run_command", "MODEL_COMMANDS"]
 
 MODEL_COMMANDS = ("info", "run", "bench")
@@ -62,12 +64,6 @@ def run_command(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, ImportError) as e:
         print(f"lstmrt {args.command}: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        # The reader went away (`lstmrt info m.onnx | head`): stop quietly, as Unix tools do.
-        # Python would report the flush of stdout at exit too, so stdout goes to /dev/null.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
     return 2
 
 
@@ -132,33 +128,52 @@ def _info(args: argparse.Namespace, out: TextIO) -> int:
 # ------------------------------------------------------------------------------------------------
 # run
 
-def _read_feeds(specs: Sequence[str]) -> Dict[str, np.ndarray]:
+def _read_feeds(specs: Sequence[str], known: Sequence[str]) -> Dict[str, np.ndarray]:
+    """The arrays named by ``--input`` options; a name given twice or not among the model's
+    inputs ``known`` is an error (ValueError), so that a typo is not silently ignored."""
     feeds: Dict[str, np.ndarray] = {}
+    origin: Dict[str, str] = {}
+
+    def add(name: str, value: np.ndarray, where: str) -> None:
+        if name not in known:
+            raise ValueError(f"--input {where}: the model has no input named {name!r} "
+                             f"(its inputs: {', '.join(known)})")
+        if name in feeds:
+            raise ValueError(f"--input {name}: given twice ({origin[name]} and {where})")
+        feeds[name] = value
+        origin[name] = where
+
     for spec in specs:
         if "=" not in spec:
             if spec.endswith(".npz"):
                 with np.load(spec) as z:
-                    feeds.update({k: z[k] for k in z.files})
+                    for k in z.files:
+                        add(k, z[k], spec)
                 continue
             raise ValueError(f"--input {spec!r}: expected NAME=FILE.npy (or a .npz file)")
         name, path = spec.split("=", 1)
-        if name in feeds:
-            raise ValueError(f"--input {name} is given twice")
         if not os.path.exists(path):
             raise FileNotFoundError(f"--input {name}: no such file '{path}'")
-        feeds[name] = np.load(path, allow_pickle=False)
+        add(name, np.load(path, allow_pickle=False), spec)
     return feeds
+
+
+def _threads_text(threads: Optional[int]) -> str:
+    """The threads a run uses, as the CLI prints them."""
+    if threads:
+        return f"threads: {threads}"
+    from . import cpu_info
+
+    source = "LSTMRT_NUM_THREADS" if os.environ.get("LSTMRT_NUM_THREADS") else "all available cores"
+    return f"threads: {cpu_info()['default_threads']} ({source}; --threads to change)"
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     from .session import InferenceSession
 
     sess = InferenceSession(args.model, threads=args.threads)
-    feeds = _read_feeds(args.input)
-    unknown = sorted(set(feeds) - {i.name for i in sess.get_inputs()})
-    if unknown:
-        raise ValueError(f"--input {', '.join(unknown)}: the model has no such input (its inputs: "
-                         f"{', '.join(i.name for i in sess.get_inputs())})")
+    feeds = _read_feeds(args.input, [i.name for i in sess.get_inputs()])
+    print(_threads_text(args.threads), file=out)
     outputs = sess.run(None, feeds)
     names = [o.name for o in sess.get_outputs()]
     if args.output:
@@ -253,34 +268,34 @@ def _time(fn, iters: int, warmup: int, label: str, stream: TextIO) -> np.ndarray
 
 
 def _stats(ms: np.ndarray) -> str:
-    return (f"median {np.median(ms):.3f} ms  mean {ms.mean():.3f} ms  p90 {np.percentile(ms, 90):.3f} ms  "
-            f"min {ms.min():.3f} ms")
+    s = ms * 1e-3
+    return (f"median {format_duration(np.median(s))}  mean {format_duration(s.mean())}  "
+            f"p90 {format_duration(np.percentile(s, 90))}  min {format_duration(s.min())}")
 
 
 def _bench(args: argparse.Namespace, out: TextIO) -> int:
     from . import onnx_import
     from .session import InferenceSession
 
-    dims = {}
+    proto = onnx_import.load_model(args.model)
+    sess = InferenceSession(proto, threads=args.threads)
+    symbolic = sorted({d for i in sess.get_inputs() for d in (i.shape or []) if isinstance(d, str)})
+    dims: Dict[str, int] = {}
     for spec in args.dim:
         name, _, size = spec.partition("=")
-        if not size.isdigit():
+        if not name or not size.isdigit():
             raise ValueError(f"--dim {spec!r}: expected NAME=SIZE")
+        if name not in symbolic:
+            raise ValueError(f"--dim {name}: the model's inputs have no symbolic dimension named {name!r} "
+                             f"(theirs: {', '.join(symbolic) or 'none'})")
         if name in dims:
-            raise ValueError(f"--dim {name} is given twice")
+            raise ValueError(f"--dim {name}: given twice")
         dims[name] = int(size)
-    proto = onnx_import.load_model(args.model)
-    symbolic = {d.dim_param for vi in proto.graph.input if vi.type.HasField("tensor_type")
-                for d in vi.type.tensor_type.shape.dim if d.dim_param}
-    unknown = sorted(set(dims) - symbolic)
-    if unknown:
-        raise ValueError(f"--dim {', '.join(unknown)}: the model's inputs have no such dimension (theirs: "
-                         f"{', '.join(sorted(symbolic)) or 'none'})")
-    sess = InferenceSession(proto, threads=args.threads)
     feeds = random_feeds(sess, proto, args.batch, args.seq, dims, args.seed)
     shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feeds.items())
     print(f"model: {args.model}", file=out)
     print(f"inputs: {shapes}", file=out)
+    print(_threads_text(args.threads), file=out)
     results = {"lstmrt": _time(lambda: sess.run(None, feeds), args.iters, args.warmup, "lstmrt", sys.stderr)}
     if not args.no_ort:
         try:

@@ -1,7 +1,8 @@
 """`python -m lstmrt demo`: the main job in two parts.
 
 1. A recurrent layer: build a small LSTM from arrays, run it, check it against a float64 NumPy
-   reference written from the ONNX equations, and time it.
+   reference written from the ONNX equations, and time it (beside onnxruntime on the same
+   weights, when onnxruntime is installed).
 2. A whole model: load a character-level language model exported from PyTorch (shipped with the
    package), stream it one character per call, print what it writes, and check that the text is
    exactly the one PyTorch generated from the same prompt.
@@ -16,6 +17,7 @@ import time
 import numpy as np
 
 from . import cpu_info, ops
+from ._format import format_duration
 
 MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_models")
 
@@ -40,7 +42,8 @@ def _numpy_lstm(X, W, R, B):
     return np.stack(Y)[:, None], h[None], c[None]
 
 
-def _median_us(fn, calls):
+def _median_s(fn, calls):
+    """The median time of one call of ``fn``, in seconds, after 10 untimed calls."""
     for _ in range(10):
         fn()
     times = []
@@ -48,7 +51,28 @@ def _median_us(fn, calls):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e6
+    return float(np.median(times))
+
+
+def _onnxruntime_lstm(W, R, B):
+    """A function that runs the same LSTM in onnxruntime, or None when it is not installed."""
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return None
+    hidden = R.shape[-1]
+    node = helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y", "Y_h", "Y_c"], hidden_size=hidden)
+    graph = helper.make_graph(
+        [node], "lstm", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", W.shape[-1]])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("Y", "Y_h", "Y_c")],
+        [numpy_helper.from_array(a, n) for a, n in ((W, "W"), (R, "R"), (B, "B"))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return lambda X: sess.run(None, {"X": X})
 
 
 def layer_demo(seq_length: int, batch: int, input_size: int, hidden_size: int) -> bool:
@@ -64,11 +88,18 @@ def layer_demo(seq_length: int, batch: int, input_size: int, hidden_size: int) -
     outputs = layer(X)
     worst = max(float(np.max(np.abs(a - b))) for a, b in zip(outputs, _numpy_lstm(X, W, R, B)))
     print(f"    agreement with the float64 NumPy reference: max |difference| = {worst:.2e} over Y, Y_h, Y_c")
-    print(f"    time per call, whole sequence (seq {seq_length}, batch {batch}): "
-          f"median {_median_us(lambda: layer(X), 200):.1f} us")
+    ours = _median_s(lambda: layer(X), 200)
+    print(f"    time per call, whole sequence of {seq_length} steps (batch {batch}): {format_duration(ours)} (median)")
+    ort_lstm = _onnxruntime_lstm(W, R, B)
+    if ort_lstm is None:
+        print("    onnxruntime is not installed: no comparison (pip install onnxruntime to see one)")
+    else:
+        theirs = _median_s(lambda: ort_lstm(X), 200)
+        print(f"    onnxruntime, same weights and input: {format_duration(theirs)} (median), "
+              f"so lstmrt takes {ours / theirs:.2f}x its time ({theirs / ours:.1f}x as fast)")
     stream = layer.stream()
     step = X[:1]
-    print(f"    time per call, one timestep through a stream: median {_median_us(lambda: stream(step), 2000):.1f} us")
+    print(f"    time per call, one timestep through a stream: {format_duration(_median_s(lambda: stream(step), 2000))} (median)")
     return worst <= 1e-4
 
 
@@ -100,7 +131,7 @@ def model_demo(chars_to_write: int = 200) -> bool:
     print()
     same = text == meta["pytorch_greedy"][: len(text)]
     print(f"    identical to the text PyTorch generated from the same prompt: {'yes' if same else 'NO'}")
-    print(f"    time per character (one stream step): median {np.median(times) * 1e6:.1f} us")
+    print(f"    time per character (one stream step): {format_duration(np.median(times))} (median)")
     return same
 
 

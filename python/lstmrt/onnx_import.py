@@ -382,3 +382,96 @@ def compile_model(model) -> "_core.Graph":
     """Compiles a loaded ModelProto into the C++ graph (folding, packing, op building)."""
     d = describe_model(model)
     return _core.Graph(d["opset"], d["nodes"], d["initializers"], d["inputs"], d["outputs"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Dimensions an exporter froze
+
+_RECURRENT_OPS = ("LSTM", "GRU", "RNN")
+EXPORT_SECTION = "README.md, 'Exporting a model so that it streams'"
+
+
+def frozen_sequence_reshapes(model) -> List[Dict[str, Any]]:
+    """The Reshape/Expand nodes that fix the sequence length of a recurrent layer's output to a
+    constant, in a model whose inputs declare a symbolic dimension: what PyTorch's dynamo exporter
+    writes (``torch.onnx.export(..., dynamo=True)`` reshapes ``Y`` with the example input's
+    length, e.g. ``[6, -1, 8]``). Such a model runs only on sequences of that length.
+
+    Each entry: ``node`` (its name), ``op``, ``shape`` (the constant), ``length`` (the frozen
+    sequence length: the constant's first entry above 1 before the last axis) and ``axes``
+    (``{graph input: its sequence axis}`` for the inputs that reach a recurrent layer's X).
+    """
+    g = model.graph
+    if not any(isinstance(d, str) for vi in g.input for d in (value_shape(vi) or [])):
+        return []
+    constants: Dict[str, np.ndarray] = {}
+    for t in g.initializer:
+        if t.data_type == 7 and len(t.dims) == 1:  # INT64 vectors: shapes
+            constants[t.name] = _onnx().numpy_helper.to_array(t)
+    for node in g.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            constants[node.output[0]] = _onnx().numpy_helper.to_array(node.attribute[0].t)
+    producer = {out: node for node in g.node for out in node.output}
+
+    def from_recurrent(name: str, depth: int = 4) -> bool:
+        # Y reaches the Reshape through Squeeze/Transpose/Identity (a few layout nodes).
+        node = producer.get(name)
+        if node is None or depth == 0:
+            return False
+        if node.op_type in _RECURRENT_OPS:
+            return True
+        return node.op_type in ("Squeeze", "Transpose", "Identity", "Unsqueeze") and from_recurrent(node.input[0], depth - 1)
+
+    declared = {vi.name: value_shape(vi) or [] for vi in g.input}
+    axes: Dict[str, int] = {}
+    for node in g.node:
+        if node.op_type not in _RECURRENT_OPS or not node.input:
+            continue
+        layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
+        name, axis = node.input[0], (1 if layout == 1 else 0)
+        for _ in range(4):  # back through the layout nodes between the graph input and X
+            src = producer.get(name)
+            if src is None or src.op_type not in ("Transpose", "Identity", "Cast"):
+                break
+            if src.op_type == "Transpose":
+                perm = next((list(a.ints) for a in src.attribute if a.name == "perm"), None)
+                if perm is None or axis >= len(perm):
+                    break
+                axis = perm[axis]
+            name = src.input[0]
+        dims = declared.get(name)
+        if dims and axis < len(dims) and isinstance(dims[axis], str):
+            axes[name] = axis
+
+    found = []
+    for node in g.node:
+        if node.op_type not in ("Reshape", "Expand") or len(node.input) < 2 or node.input[1] not in constants:
+            continue
+        shape = [int(v) for v in np.asarray(constants[node.input[1]]).reshape(-1)]
+        fixed = [v for v in shape[:-1] if v > 1]
+        if fixed and from_recurrent(node.input[0]):
+            found.append({"node": node.name, "op": node.op_type, "shape": shape, "length": fixed[0], "axes": axes})
+    return found
+
+
+def check_frozen_length(frozen: List[Dict[str, Any]], feeds: Any) -> None:
+    """Raises ValueError (with :func:`frozen_sequence_hint`) when a feed's sequence axis is not the
+    frozen length: such a run could fail deep in the graph, or, worse, reshape into wrong rows."""
+    if not isinstance(feeds, dict):
+        return
+    f = frozen[0]
+    for name, axis in f["axes"].items():
+        shape = getattr(feeds.get(name), "shape", None)
+        if shape is not None and len(shape) > axis and shape[axis] != f["length"]:
+            raise ValueError(f"input '{name}': a sequence of {shape[axis]} step{'' if shape[axis] == 1 else 's'} (axis {axis} of shape "
+                             f"{list(shape)})" + frozen_sequence_hint(frozen))
+
+
+def frozen_sequence_hint(frozen: List[Dict[str, Any]]) -> str:
+    """A plain-words explanation of :func:`frozen_sequence_reshapes`' findings, for error messages."""
+    f = frozen[0]
+    return (f"\nThis model only runs on sequences of {f['length']} steps: its {f['op']} node '{f['node']}' "
+            f"reshapes a recurrent layer's output to the constant shape {f['shape']}, although the inputs "
+            f"declare the sequence length symbolic. PyTorch's dynamo exporter "
+            f"(torch.onnx.export(..., dynamo=True)) freezes the sequence length at the example input's; "
+            f"export with dynamo=False and dynamic_axes to run or stream other lengths (see {EXPORT_SECTION}).")

@@ -62,8 +62,11 @@ class _Layer(_core.RnnLayer):
     def stream(self) -> "_core.RnnStream":
         """A stateful handle: ``stream(X_chunk)`` continues from the state the previous chunk left.
 
-        ``reset()``, ``get_state()`` and ``set_state()`` manage the state; a fed ``initial_h`` /
-        ``initial_c`` replaces it for that call. Reverse and bidirectional layers cannot stream.
+        ``X_chunk`` is float32 [chunk_length, batch_size, input_size] (layout 1: batch first), and
+        the call returns what the layer returns for that chunk. ``reset()`` forgets the state;
+        ``get_state()`` returns copies ``{"h": [1, batch_size, hidden_size], "c": ...}`` (LSTM
+        only for "c"), ``set_state(d)`` restores them; a fed ``initial_h`` / ``initial_c``
+        replaces the state for that call. Reverse and bidirectional layers cannot stream.
         """
         return _core.RnnLayer.stream(self)
 
@@ -74,7 +77,15 @@ class _Layer(_core.RnnLayer):
 
 
 class LSTM(_Layer):
-    """A prepacked ONNX LSTM layer: ``LSTM(W, R, B=None, P=None, **attributes)(X, ...) -> (Y, Y_h, Y_c)``."""
+    """A prepacked ONNX LSTM layer: the weights are packed once, then each call only computes.
+
+    ``LSTM(W, R, B=None, P=None, **attributes)`` takes the weights and attributes of :func:`lstm`
+    (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
+    ``LSTMRT_NUM_THREADS``). ``layer(X, sequence_lens=None, initial_h=None, initial_c=None)`` returns
+    ``(Y, Y_h, Y_c)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`lstm` documents. Properties: ``input_size``,
+    ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
+    stateful handle for feeding a sequence in chunks.
+    """
 
     _cell = "LSTM"
 
@@ -89,7 +100,15 @@ class LSTM(_Layer):
 
 
 class GRU(_Layer):
-    """A prepacked ONNX GRU layer: ``GRU(W, R, B=None, **attributes)(X, ...) -> (Y, Y_h)``."""
+    """A prepacked ONNX GRU layer: the weights are packed once, then each call only computes.
+
+    ``GRU(W, R, B=None, **attributes)`` takes the weights and attributes of :func:`gru`
+    (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
+    ``LSTMRT_NUM_THREADS``). ``layer(X, sequence_lens=None, initial_h=None)`` returns
+    ``(Y, Y_h)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`gru` documents. Properties: ``input_size``,
+    ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
+    stateful handle for feeding a sequence in chunks.
+    """
 
     _cell = "GRU"
 
@@ -104,7 +123,15 @@ class GRU(_Layer):
 
 
 class RNN(_Layer):
-    """A prepacked ONNX RNN (Elman) layer: ``RNN(W, R, B=None, **attributes)(X, ...) -> (Y, Y_h)``."""
+    """A prepacked ONNX RNN (Elman) layer: the weights are packed once, then each call only computes.
+
+    ``RNN(W, R, B=None, **attributes)`` takes the weights and attributes of :func:`rnn`
+    (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
+    ``LSTMRT_NUM_THREADS``). ``layer(X, sequence_lens=None, initial_h=None)`` returns
+    ``(Y, Y_h)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`rnn` documents. Properties: ``input_size``,
+    ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
+    stateful handle for feeding a sequence in chunks.
+    """
 
     _cell = "RNN"
 
@@ -121,7 +148,30 @@ def lstm(X, W, R, B=None, sequence_lens=None, initial_h=None, initial_c=None, P=
          activations: Optional[Sequence[str]] = None, activation_alpha: Optional[Sequence[float]] = None,
          activation_beta: Optional[Sequence[float]] = None, clip: Optional[float] = None,
          input_forget: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ONNX LSTM: returns (Y, Y_h, Y_c). Gate order i, o, f, c; peepholes P in order i, o, f."""
+    """Runs the ONNX LSTM operator on arrays and returns ``(Y, Y_h, Y_c)``.
+
+    Shapes (D = num_directions: 1, or 2 for ``direction="bidirectional"``; G = 4 gates;
+    all arrays float32 unless noted; ``layout=1`` swaps the first two axes of X, Y and the states):
+
+    - ``X``: [seq_length, batch_size, input_size] (layout 1: [batch_size, seq_length, input_size])
+    - ``W``: [D, G*hidden_size, input_size], the input weights in ONNX gate order i, o, f, c
+    - ``R``: [D, G*hidden_size, hidden_size], the recurrent weights, same gate order
+    - ``B``: [D, 2*G*hidden_size] (input biases then recurrent biases) or None for zeros
+    - ``sequence_lens``: int32 [batch_size] or None (every sequence has seq_length steps)
+    - ``initial_h`` / ``initial_c``: [D, batch_size, hidden_size] or None for zeros
+    - ``P``: [D, 3*hidden_size] peephole weights in order i, o, f, or None
+    - returns ``Y`` [seq_length, D, batch_size, hidden_size] (layout 1: [batch_size, seq_length,
+      D, hidden_size]) and ``Y_h`` / ``Y_c`` [D, batch_size, hidden_size] (layout 1: [batch_size, D,
+      hidden_size]): every step's hidden state, and the last one (and the last cell state).
+
+    Attributes are the ONNX operator's: ``hidden_size`` (read from R when None), ``direction``
+    ('forward', 'reverse' or 'bidirectional'), ``layout`` (0 or 1), ``activations`` (names, G-1
+    per direction for LSTM/GRU, 1 for RNN), ``activation_alpha``/``activation_beta``, ``clip``
+    (bound on the gates' pre-activations), ``input_forget`` (couple the input and forget gates). Wrong dtypes raise TypeError (nothing is
+    converted), wrong shapes or attributes ValueError naming the argument.
+
+    To call the same weights many times, build an :class:`LSTM` once instead: it packs them once.
+    """
     return LSTM(W, R, B, P, hidden_size=hidden_size, direction=direction, layout=layout,
                 activations=activations, activation_alpha=activation_alpha, activation_beta=activation_beta,
                 clip=clip, input_forget=input_forget)(X, sequence_lens, initial_h, initial_c)
@@ -131,7 +181,29 @@ def gru(X, W, R, B=None, sequence_lens=None, initial_h=None, *, hidden_size: Opt
         direction: str = "forward", layout: int = 0, activations: Optional[Sequence[str]] = None,
         activation_alpha: Optional[Sequence[float]] = None, activation_beta: Optional[Sequence[float]] = None,
         clip: Optional[float] = None, linear_before_reset: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """ONNX GRU: returns (Y, Y_h). Gate order z, r, h."""
+    """Runs the ONNX GRU operator on arrays and returns ``(Y, Y_h)``.
+
+    Shapes (D = num_directions: 1, or 2 for ``direction="bidirectional"``; G = 3 gates;
+    all arrays float32 unless noted; ``layout=1`` swaps the first two axes of X, Y and the states):
+
+    - ``X``: [seq_length, batch_size, input_size] (layout 1: [batch_size, seq_length, input_size])
+    - ``W``: [D, G*hidden_size, input_size], the input weights in ONNX gate order z, r, h
+    - ``R``: [D, G*hidden_size, hidden_size], the recurrent weights, same gate order
+    - ``B``: [D, 2*G*hidden_size] (input biases then recurrent biases) or None for zeros
+    - ``sequence_lens``: int32 [batch_size] or None (every sequence has seq_length steps)
+    - ``initial_h``: [D, batch_size, hidden_size] or None for zeros
+    - returns ``Y`` [seq_length, D, batch_size, hidden_size] (layout 1: [batch_size, seq_length,
+      D, hidden_size]) and ``Y_h`` [D, batch_size, hidden_size] (layout 1: [batch_size, D,
+      hidden_size]): every step's hidden state, and the last one.
+
+    Attributes are the ONNX operator's: ``hidden_size`` (read from R when None), ``direction``
+    ('forward', 'reverse' or 'bidirectional'), ``layout`` (0 or 1), ``activations`` (names, G-1
+    per direction for LSTM/GRU, 1 for RNN), ``activation_alpha``/``activation_beta``, ``clip``
+    (bound on the gates' pre-activations), ``linear_before_reset`` (apply the reset gate after the recurrent product). Wrong dtypes raise TypeError (nothing is
+    converted), wrong shapes or attributes ValueError naming the argument.
+
+    To call the same weights many times, build a :class:`GRU` once instead: it packs them once.
+    """
     return GRU(W, R, B, hidden_size=hidden_size, direction=direction, layout=layout, activations=activations,
                activation_alpha=activation_alpha, activation_beta=activation_beta, clip=clip,
                linear_before_reset=linear_before_reset)(X, sequence_lens, initial_h)
@@ -141,7 +213,29 @@ def rnn(X, W, R, B=None, sequence_lens=None, initial_h=None, *, hidden_size: Opt
         direction: str = "forward", layout: int = 0, activations: Optional[Sequence[str]] = None,
         activation_alpha: Optional[Sequence[float]] = None, activation_beta: Optional[Sequence[float]] = None,
         clip: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """ONNX RNN: returns (Y, Y_h)."""
+    """Runs the ONNX RNN (Elman) operator on arrays and returns ``(Y, Y_h)``.
+
+    Shapes (D = num_directions: 1, or 2 for ``direction="bidirectional"``; G = 1 gates;
+    all arrays float32 unless noted; ``layout=1`` swaps the first two axes of X, Y and the states):
+
+    - ``X``: [seq_length, batch_size, input_size] (layout 1: [batch_size, seq_length, input_size])
+    - ``W``: [D, G*hidden_size, input_size], the input weights
+    - ``R``: [D, G*hidden_size, hidden_size], the recurrent weights, same gate order
+    - ``B``: [D, 2*G*hidden_size] (input biases then recurrent biases) or None for zeros
+    - ``sequence_lens``: int32 [batch_size] or None (every sequence has seq_length steps)
+    - ``initial_h``: [D, batch_size, hidden_size] or None for zeros
+    - returns ``Y`` [seq_length, D, batch_size, hidden_size] (layout 1: [batch_size, seq_length,
+      D, hidden_size]) and ``Y_h`` [D, batch_size, hidden_size] (layout 1: [batch_size, D,
+      hidden_size]): every step's hidden state, and the last one.
+
+    Attributes are the ONNX operator's: ``hidden_size`` (read from R when None), ``direction``
+    ('forward', 'reverse' or 'bidirectional'), ``layout`` (0 or 1), ``activations`` (names, G-1
+    per direction for LSTM/GRU, 1 for RNN), ``activation_alpha``/``activation_beta``, ``clip``
+    (bound on the gates' pre-activations). Wrong dtypes raise TypeError (nothing is
+    converted), wrong shapes or attributes ValueError naming the argument.
+
+    To call the same weights many times, build an :class:`RNN` once instead: it packs them once.
+    """
     return RNN(W, R, B, hidden_size=hidden_size, direction=direction, layout=layout, activations=activations,
                activation_alpha=activation_alpha, activation_beta=activation_beta, clip=clip)(
         X, sequence_lens, initial_h)

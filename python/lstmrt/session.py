@@ -42,10 +42,6 @@ class NodeArg:
         return hash((self.name, self.type))
 
 
-# onnxruntime.InferenceSession's other keyword arguments, accepted and ignored.
-_ORT_KEYWORDS = frozenset({"disabled_optimizers", "read_config_from_model"})
-
-
 def _restore(model_bytes: bytes, threads: Optional[int]) -> "InferenceSession":
     return InferenceSession(model_bytes, threads=threads)
 
@@ -55,8 +51,10 @@ class InferenceSession:
 
     ``model`` is a path (external data beside the file is loaded too), the model's bytes, or an
     ``onnx.ModelProto``. ``threads`` bounds the threads one run uses (default: all cores, or
-    ``LSTMRT_NUM_THREADS``). onnxruntime's ``sess_options`` and ``providers`` arguments are
-    accepted and ignored, except ``sess_options.intra_op_num_threads`` when ``threads`` is None.
+    ``LSTMRT_NUM_THREADS``). onnxruntime's ``sess_options``, ``providers`` and
+    ``provider_options`` arguments are accepted and ignored, except
+    ``sess_options.intra_op_num_threads`` when ``threads`` is None. Any other keyword is a
+    TypeError naming it (a misspelt ``thread=1`` is not silently ignored).
 
     Loading fails with ValueError naming the node for an unsupported operator or attribute, and
     for an empty, truncated or non-ONNX file or an unknown opset. ``run`` raises TypeError for a
@@ -64,16 +62,10 @@ class InferenceSession:
     dimension that contradicts the model; the session stays usable after any error.
     """
 
-    def __init__(self, model: Any, sess_options: Any = None, providers: Any = None, provider_options: Any = None,
-                 *, threads: Optional[int] = None, **ort_kwargs: Any):
-        # onnxruntime's own arguments are accepted so that code written for it runs unchanged;
-        # only sess_options.intra_op_num_threads is read. Any other keyword is a mistake (a typo
-        # such as thread=1 would otherwise be ignored in silence).
-        unknown = sorted(set(ort_kwargs) - _ORT_KEYWORDS)
-        if unknown:
-            raise TypeError(f"InferenceSession got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
-                            f"lstmrt takes threads=, and onnxruntime's sess_options, providers, provider_options"
-                            f" and {', '.join(sorted(_ORT_KEYWORDS))}")
+    def __init__(self, model: Any, sess_options: Any = None, providers: Any = None,
+                 provider_options: Any = None, *, threads: Optional[int] = None):
+        # onnxruntime's ``sess_options``/``providers``/``provider_options`` are accepted so that
+        # code written for onnxruntime runs unchanged; only intra_op_num_threads is read.
         if threads is None and sess_options is not None:
             n = getattr(sess_options, "intra_op_num_threads", 0) or 0
             threads = int(n) if n > 0 else None
@@ -83,6 +75,8 @@ class InferenceSession:
         proto = onnx_import.load_model(model)
         self._threads = None if threads is None else int(threads)
         self._graph = onnx_import.compile_model(proto)
+        # Reshapes that fix the sequence length (PyTorch's dynamo exporter): named in errors.
+        self._frozen = onnx_import.frozen_sequence_reshapes(proto)
         # Kept for pickling; bytes passed in are reused as they are.
         self._model_bytes: Optional[bytes] = bytes(model) if isinstance(model, (bytes, bytearray, memoryview)) else None
         self._proto = None if self._model_bytes is not None else proto
@@ -106,9 +100,11 @@ class InferenceSession:
         return list(self._inputs)
 
     def get_outputs(self) -> List[NodeArg]:
+        """The graph outputs, in graph order: name, type and the declared shape."""
         return list(self._outputs)
 
     def get_providers(self) -> List[str]:
+        """``["lstmrt"]``: what onnxruntime's method of that name returns, for code that asks."""
         return ["lstmrt"]
 
     def run(self, output_names: Optional[Sequence[str]], input_feed: Mapping[str, np.ndarray],
@@ -121,7 +117,13 @@ class InferenceSession:
         if isinstance(output_names, str):
             raise TypeError(f"output_names: expected a list of output names or None, got the string {output_names!r}")
         names = list(output_names) if output_names else None
-        return self._graph.run(input_feed, names, self._threads or 0)
+        if not self._frozen:
+            return self._graph.run(input_feed, names, self._threads or 0)
+        onnx_import.check_frozen_length(self._frozen, input_feed)
+        try:
+            return self._graph.run(input_feed, names, self._threads or 0)
+        except ValueError as e:
+            raise ValueError(str(e) + onnx_import.frozen_sequence_hint(self._frozen)) from e
 
     # -- lstmrt additions ----------------------------------------------------------------------
 
@@ -152,6 +154,8 @@ class InferenceSession:
         run concurrently. A failed call leaves the state as it was. Models with a reverse or
         bidirectional recurrent node, or a Loop, cannot stream (ValueError naming the node).
         """
+        if self._frozen:
+            return _FrozenLengthStream(self._graph, self._threads or 0, self._frozen)
         return _core.GraphStream(self._graph, self._threads or 0)
 
     def stream_pool(self) -> "_core.StreamPool":
@@ -164,7 +168,15 @@ class InferenceSession:
         ``pool.reset(sid)``, ``pool.get_state(sid)``, ``pool.set_state(sid, d)`` manage one
         stream; ``pool.ids`` lists the open ones. Calls on one pool are serialized.
         """
+        if self._frozen:
+            return _FrozenLengthPool(self._graph, self._threads or 0, self._frozen)
         return _core.StreamPool(self._graph, self._threads or 0)
+
+    @property
+    def frozen_sequence_length(self) -> Optional[int]:
+        """The sequence length the exporter fixed in the graph (see :meth:`stream`'s errors), or
+        None when the model takes any length."""
+        return self._frozen[0]["length"] if self._frozen else None
 
     @property
     def recurrent_nodes(self) -> List[Dict[str, Any]]:
@@ -179,6 +191,7 @@ class InferenceSession:
 
     @property
     def threads(self) -> Optional[int]:
+        """The thread bound given at construction (None: the default, all cores)."""
         return self._threads
 
     def op_counts(self, compiled: bool = False) -> Dict[str, int]:
@@ -199,3 +212,31 @@ class InferenceSession:
         ins = ", ".join(i.name for i in self._inputs)
         outs = ", ".join(o.name for o in self._outputs)
         return f"InferenceSession(inputs=[{ins}], outputs=[{outs}], recurrent_nodes={len(self.recurrent_nodes)})"
+
+
+# Streams of a model with a frozen sequence length: the same, with errors that say why. Only such
+# models get them, so that other streams keep calling C++ with no Python frame in between.
+class _FrozenLengthStream(_core.GraphStream):
+    def __init__(self, graph: "_core.Graph", threads: int, frozen: List[Dict[str, Any]]):
+        _core.GraphStream.__init__(self, graph, threads)
+        self._frozen = frozen
+
+    def run(self, output_names, feeds):
+        onnx_import.check_frozen_length(self._frozen, feeds)
+        try:
+            return _core.GraphStream.run(self, output_names, feeds)
+        except ValueError as e:
+            raise ValueError(str(e) + onnx_import.frozen_sequence_hint(self._frozen)) from e
+
+
+class _FrozenLengthPool(_core.StreamPool):
+    def __init__(self, graph: "_core.Graph", threads: int, frozen: List[Dict[str, Any]]):
+        _core.StreamPool.__init__(self, graph, threads)
+        self._frozen = frozen
+
+    def run(self, stream_ids, output_names, feeds):
+        onnx_import.check_frozen_length(self._frozen, feeds)
+        try:
+            return _core.StreamPool.run(self, stream_ids, output_names, feeds)
+        except ValueError as e:
+            raise ValueError(str(e) + onnx_import.frozen_sequence_hint(self._frozen)) from e
