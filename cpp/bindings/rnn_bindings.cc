@@ -126,19 +126,23 @@ class BoundStream {
     stream_.reset();
   }
 
+  // Before the first call: the zero state of one row that the stream starts from, which
+  // set_state() takes back.
   py::dict get_state() {
     auto guard = lock_released(lock_);
     py::dict d;
-    if (!stream_.started()) return d;
-    const std::vector<int64_t> shape = stream_.state_shape();
-    py::array_t<float> h(shape);
-    std::memcpy(h.mutable_data(), stream_.h().data(), stream_.h().size() * sizeof(float));
-    d["h"] = h;
-    if (owner_.layer().cell() == CellKind::LSTM) {
-      py::array_t<float> c(shape);
-      std::memcpy(c.mutable_data(), stream_.c().data(), stream_.c().size() * sizeof(float));
-      d["c"] = c;
-    }
+    const bool started = stream_.started();
+    const std::vector<int64_t> shape = started ? stream_.state_shape() : owner_.layer().state_shape(RnnShapes{0, 1});
+    auto copy = [&](const std::vector<float>& from) {
+      py::array_t<float> a(shape);
+      if (started)
+        std::memcpy(a.mutable_data(), from.data(), from.size() * sizeof(float));
+      else
+        std::fill(a.mutable_data(), a.mutable_data() + a.size(), 0.0f);
+      return a;
+    };
+    d["h"] = copy(stream_.h());
+    if (owner_.layer().cell() == CellKind::LSTM) d["c"] = copy(stream_.c());
     return d;
   }
 
@@ -185,7 +189,7 @@ void register_rnn(py::module_& m) {
       .def("__call__", &BoundStream::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
            py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(), "The same as run(). " CALL_DOC)
       .def("reset", &BoundStream::reset, "Forgets the state: the next call starts from zeros.")
-      .def("get_state", &BoundStream::get_state, "Copies of the state: {'h': ..., 'c': ...} ({} before the first call).")
+      .def("get_state", &BoundStream::get_state, "Copies of the state: {'h': ..., 'c': ...} (before the first call, the zero state of one row).")
       .def("set_state", &BoundStream::set_state, py::arg("state"), "Replaces the state with copies of the given arrays.");
 
   py::class_<BoundLayer>(m, "RnnLayer", "A packed ONNX LSTM/GRU/RNN layer.")
