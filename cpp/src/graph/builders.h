@@ -64,4 +64,18 @@ OpPtr build_reduce(const BuildContext& ctx);     // ReduceMean, ReduceSum, Reduc
 OpPtr build_arg_reduce(const BuildContext& ctx); // ArgMax, ArgMin
 OpPtr build_layer_norm(const BuildContext& ctx);
 
+// ops_conv.cc
+OpPtr build_conv(const BuildContext& ctx);
+
+// ops_pool.cc
+OpPtr build_pool(const BuildContext& ctx);         // MaxPool, AveragePool
+OpPtr build_global_pool(const BuildContext& ctx);  // GlobalMaxPool, GlobalAveragePool
+
+// ops_pad.cc
+OpPtr build_pad(const BuildContext& ctx);
+
+// ops_norm.cc
+OpPtr build_batch_norm(const BuildContext& ctx);
+OpPtr build_instance_norm(const BuildContext& ctx);
+
 }  // namespace lstmrt

@@ -112,6 +112,15 @@ const Entry kRegistry[] = {
     {"ReverseSequence", build_reverse_sequence},
     // Control flow.
     {"Loop", build_loop},
+    // Convolutional front ends: convolution, pooling, padding, their normalizations.
+    {"Conv", build_conv},
+    {"MaxPool", build_pool},
+    {"AveragePool", build_pool},
+    {"GlobalMaxPool", build_global_pool},
+    {"GlobalAveragePool", build_global_pool},
+    {"Pad", build_pad},
+    {"BatchNormalization", build_batch_norm},
+    {"InstanceNormalization", build_instance_norm},
 };
 
 }  // namespace

@@ -1,0 +1,188 @@
+// Conv (1-D, 2-D and N-D, grouped and depthwise) as im2row over the packed GEMM: each output
+// position's window becomes one row of a scratch matrix, which multiplies the constant weights
+// packed once at load.
+#include <algorithm>
+#include <cstring>
+
+#include "builders.h"
+#include "lstmrt/gemm.h"
+#include "lstmrt/kernels.h"
+#include "lstmrt/packed_matrix.h"
+#include "lstmrt/threading.h"
+#include "op_util.h"
+#include "window.h"
+
+namespace lstmrt {
+
+namespace {
+
+// The shapes of one Conv run: channels and groups checked against the weights.
+struct ConvShape {
+  int64_t batch, channels, out_channels, group_in, group_out;
+};
+
+// rows[p][c * KS + k] = the input plane of channel c at window position k of output position p,
+// zero where the window reads padding. `x` points at the group's first input channel.
+void im2row(const float* x, int64_t channels, const Window& w, const int64_t* table, float* rows) {
+  const int64_t P = w.out_count, KS = w.kernel_count, plane = w.in_count;
+  const int64_t width = channels * KS;
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t* offs = table + p * KS;
+    float* row = rows + p * width;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* xc = x + c * plane;
+      float* r = row + c * KS;
+      for (int64_t k = 0; k < KS; ++k) r[k] = offs[k] >= 0 ? xc[offs[k]] : 0.0f;
+    }
+  }
+}
+
+class ConvOp final : public Op {
+ public:
+  explicit ConvOp(const BuildContext& ctx) : spec_(WindowSpec::from_node(ctx, false)), group_(ctx.get_int("group", 1)) {
+    if (group_ < 1) ctx.fail("group must be positive, got " + std::to_string(group_));
+    const Tensor* W = ctx.constant(1);
+    if (W) check_weights(ctx, *W);
+    const Tensor* B = ctx.constant(2);
+    if (W && B) check_bias(ctx, *B, W->dim(0));
+    if (W && W->dtype() == DType::Float32 && (!ctx.has_input(2) || B)) pack(*W, B);
+  }
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
+    const Tensor& X = *in[0];
+    const Tensor& W = *in[1];
+    const Tensor* B = in.size() > 2 ? in[2] : nullptr;
+    expect_dtype(X, DType::Float32, "X");
+    expect_dtype(W, DType::Float32, "W");
+    if (X.rank() < 3) throw ValueError("X must have rank 3 or more (N, C, spatial...), got shape " + shape_to_string(X.shape()));
+    if (W.rank() != X.rank())
+      throw ValueError("W of shape " + shape_to_string(W.shape()) + " does not have the rank of X " + shape_to_string(X.shape()));
+    const ConvShape cs = conv_shape(X, W);
+    if (B) {
+      expect_dtype(*B, DType::Float32, "B");
+      if (B->rank() != 1 || B->dim(0) != cs.out_channels)
+        throw ValueError("B of shape " + shape_to_string(B->shape()) + " does not match the " +
+                         std::to_string(cs.out_channels) + " output channels");
+    }
+    const Dims in_sp(X.shape().data() + 2, X.rank() - 2);
+    const Dims k_sp(W.shape().data() + 2, W.rank() - 2);
+    if (!spec_.kernel.empty() && Dims(spec_.kernel) != k_sp)
+      throw ValueError("kernel_shape " + shape_to_string(Shape(spec_.kernel)) + " does not match W of shape " +
+                       shape_to_string(W.shape()));
+    const Window w = resolve_window(spec_, in_sp, k_sp);
+    DimVector shape;
+    shape.push_back(cs.batch);
+    shape.push_back(cs.out_channels);
+    for (int64_t o : w.out) shape.push_back(o);
+    checked_mul(checked_mul(cs.batch, cs.out_channels, "the output"), w.out_count, "the output");
+    Tensor& Y = *out[0];
+    Y.ensure(DType::Float32, shape);
+    if (Y.numel() == 0) return;
+    const int64_t P = w.out_count, KS = w.kernel_count, Kg = checked_mul(cs.group_in, KS, "the window row");
+    ctx.scratch_tensor(2);  // sizes the scratch list first: growing it would move the tensors
+    Tensor& table = ctx.scratch_tensor(0);
+    table.ensure(DType::Int64, {P, KS});
+    window_offsets(w, table.data<int64_t>(), nullptr);
+    Tensor& rows = ctx.scratch_tensor(1);
+    rows.ensure(DType::Float32, {P, std::max<int64_t>(Kg, 1)});
+    Tensor& prod = ctx.scratch_tensor(2);
+    prod.ensure(DType::Float32, {P, cs.group_out});
+    const int threads = resolve_threads(ctx.threads);
+    for (int64_t n = 0; n < cs.batch; ++n) {
+      for (int64_t g = 0; g < group_; ++g) {
+        const float* x = X.data<float>() + (n * cs.channels + g * cs.group_in) * w.in_count;
+        im2row(x, cs.group_in, w, table.data<int64_t>(), rows.data<float>());
+        multiply(W, B, g, cs, P, Kg, rows.data<float>(), prod.data<float>(), threads);
+        // prod is [P][group_out]; Y wants each output channel's plane contiguous.
+        float* y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
+        const float* q = prod.data<float>();
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t m = 0; m < cs.group_out; ++m) y[m * P + p] = q[p * cs.group_out + m];
+      }
+    }
+  }
+
+ private:
+  void check_weights(const BuildContext& ctx, const Tensor& W) const {
+    if (W.rank() < 3) ctx.fail("W must have rank 3 or more (M, C/group, kernel...), got shape " + shape_to_string(W.shape()));
+    if (W.dim(0) % group_ != 0)
+      ctx.fail("W has " + std::to_string(W.dim(0)) + " output channels, not a multiple of group " + std::to_string(group_));
+    try {
+      spec_.check_rank(W.rank() - 2);
+    } catch (const ValueError& e) {
+      ctx.fail(e.what());
+    }
+    if (!spec_.kernel.empty() && Dims(spec_.kernel) != Dims(W.shape().data() + 2, W.rank() - 2))
+      ctx.fail("kernel_shape " + shape_to_string(Shape(spec_.kernel)) + " does not match W of shape " +
+               shape_to_string(W.shape()));
+  }
+
+  static void check_bias(const BuildContext& ctx, const Tensor& B, int64_t m) {
+    if (B.rank() != 1 || B.dim(0) != m)
+      ctx.fail("B of shape " + shape_to_string(B.shape()) + " does not match the " + std::to_string(m) +
+               " output channels");
+  }
+
+  // Packs each group's weights [group_out][C/group * KS], as they lie in W, for the GEMM.
+  void pack(const Tensor& W, const Tensor* B) {
+    const int64_t M = W.dim(0), Mg = M / group_, Kg = W.numel() / std::max<int64_t>(M, 1);
+    if (Mg == 0 || Kg == 0) return;
+    for (int64_t g = 0; g < group_; ++g) packed_.emplace_back(W.data<float>() + g * Mg * Kg, Mg, Kg, Kg);
+    if (B) bias_.assign(B->data<float>(), B->data<float>() + M);
+    has_packed_ = true;
+  }
+
+  ConvShape conv_shape(const Tensor& X, const Tensor& W) const {
+    ConvShape cs;
+    cs.batch = X.dim(0);
+    cs.channels = X.dim(1);
+    cs.out_channels = W.dim(0);
+    cs.group_in = W.dim(1);
+    if (cs.out_channels % group_ != 0)
+      throw ValueError("W has " + std::to_string(cs.out_channels) + " output channels, not a multiple of group " +
+                       std::to_string(group_));
+    cs.group_out = cs.out_channels / group_;
+    if (checked_mul(cs.group_in, group_, "the input channels") != cs.channels)
+      throw ValueError("X has " + std::to_string(cs.channels) + " channels but W of shape " + shape_to_string(W.shape()) +
+                       " with group " + std::to_string(group_) + " expects " + std::to_string(cs.group_in * group_));
+    return cs;
+  }
+
+  // prod[P][group_out] = rows[P][Kg] · W_gᵀ + B_g.
+  void multiply(const Tensor& W, const Tensor* B, int64_t g, const ConvShape& cs, int64_t P, int64_t Kg,
+                const float* rows, float* prod, int threads) const {
+    const int64_t Mg = cs.group_out;
+    if (has_packed_) {
+      gemm(kernels(), P, rows, Kg, packed_[g], bias_.empty() ? nullptr : bias_.data() + g * Mg, false, prod, Mg, threads);
+      return;
+    }
+    // Weights computed in the graph: a plain product (no packing per run).
+    const float* wg = W.data<float>() + g * Mg * Kg;
+    const float* bg = B ? B->data<float>() + g * Mg : nullptr;
+    for (int64_t p = 0; p < P; ++p) {
+      const float* r = rows + p * Kg;
+      for (int64_t m = 0; m < Mg; ++m) {
+        const float* wm = wg + m * Kg;
+        float acc = bg ? bg[m] : 0.0f;
+        for (int64_t k = 0; k < Kg; ++k) acc += r[k] * wm[k];
+        prod[p * Mg + m] = acc;
+      }
+    }
+  }
+
+  WindowSpec spec_;
+  int64_t group_;
+  bool has_packed_ = false;
+  std::vector<PackedMatrix> packed_;  // one per group
+  std::vector<float> bias_;
+};
+
+}  // namespace
+
+OpPtr build_conv(const BuildContext& ctx) {
+  ctx.require_input(0, "X");
+  ctx.require_input(1, "W");
+  return std::make_unique<ConvOp>(ctx);
+}
+
+}  // namespace lstmrt
