@@ -1,5 +1,6 @@
 // Pad: the opset 2 attribute form, the opset 11 input form (pads and constant_value as inputs)
 // and opset 18's axes input; modes constant, reflect, edge and wrap. Negative pads crop.
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -14,23 +15,26 @@ namespace {
 enum class PadMode { Constant, Reflect, Edge, Wrap };
 
 // The input index that output index i of an axis reads, or -1 for the constant. `n` is the
-// input's size along the axis and `before` the padding before it.
-int64_t source_index(int64_t i, int64_t n, int64_t before, PadMode mode) {
-  int64_t s = i - before;
-  if (s >= 0 && s < n) return s;
+// input's size along the axis; `before` and `after` its pads. Negative pads crop first, and the
+// modes then reflect, repeat or wrap the cropped part (as ONNX Runtime does).
+int64_t source_index(int64_t i, int64_t n, int64_t before, int64_t after, PadMode mode) {
+  const int64_t lo = before < 0 ? -before : 0;
+  const int64_t m = n - lo - (after < 0 ? -after : 0);
+  int64_t s = i - (before > 0 ? before : 0);
+  if (s >= 0 && s < m) return lo + s;
   switch (mode) {
     case PadMode::Constant:
       return -1;
     case PadMode::Edge:
-      return s < 0 ? 0 : n - 1;
+      return lo + (s < 0 ? 0 : m - 1);
     case PadMode::Wrap:
-      return ((s % n) + n) % n;
+      return lo + ((s % m) + m) % m;
     case PadMode::Reflect: {
-      // Mirrors about the first and last elements, which are not repeated; period 2(n - 1).
-      if (n == 1) return 0;
-      const int64_t period = 2 * (n - 1);
+      // Mirrors about the first and last elements, which are not repeated; period 2(m - 1).
+      if (m == 1) return lo;
+      const int64_t period = 2 * (m - 1);
       s = ((s % period) + period) % period;
-      return s < n ? s : period - s;
+      return lo + (s < m ? s : period - s);
     }
   }
   return -1;
@@ -52,12 +56,15 @@ class PadOp final : public Op {
       if (shape[d] < 0)
         throw ValueError("pads " + shape_to_string(pads) + " crop axis " + std::to_string(d) + " of the input " +
                          shape_to_string(X.shape()) + " below size 0");
-      if (shape[d] > X.dim(d) && X.dim(d) == 0 && mode_ != PadMode::Constant)
-        throw ValueError("cannot pad the empty axis " + std::to_string(d) + " of the input " +
-                         shape_to_string(X.shape()) + " in a mode other than constant");
-      if (mode_ == PadMode::Reflect && (pads[d] >= X.dim(d) || pads[r + d] >= X.dim(d)) && (pads[d] > 0 || pads[r + d] > 0))
+      // What remains of the axis after cropping, which the modes other than constant read.
+      const int64_t kept = X.dim(d) + std::min<int64_t>(pads[d], 0) + std::min<int64_t>(pads[r + d], 0);
+      const bool grows = pads[d] > 0 || pads[r + d] > 0;
+      if (grows && mode_ != PadMode::Constant && kept <= 0)
+        throw ValueError("cannot pad axis " + std::to_string(d) + " of the input " + shape_to_string(X.shape()) +
+                         " in " + mode_name() + " mode: nothing of it remains to repeat");
+      if (grows && mode_ == PadMode::Reflect && std::max(pads[d], pads[r + d]) >= kept)
         throw ValueError("reflect pads " + shape_to_string(pads) + " must be smaller than the input's size along axis " +
-                         std::to_string(d) + " (" + std::to_string(X.dim(d)) + ")");
+                         std::to_string(d) + " (" + std::to_string(kept) + ")");
       map_len += shape[d];
     }
     Tensor& Y = *out[0];
@@ -73,7 +80,7 @@ class PadOp final : public Op {
     int64_t* m = maps.data<int64_t>();
     for (size_t d = 0, at = 0; d < r; at += shape[d], ++d) {
       start[d] = static_cast<int64_t>(at);
-      for (int64_t i = 0; i < shape[d]; ++i) m[at + i] = source_index(i, X.dim(d), pads[d], mode_);
+      for (int64_t i = 0; i < shape[d]; ++i) m[at + i] = source_index(i, X.dim(d), pads[d], pads[r + d], mode_);
     }
     dispatch_all(X.dtype(), [&](auto t) {
       using T = decltype(t);
@@ -82,6 +89,19 @@ class PadOp final : public Op {
   }
 
  private:
+  const char* mode_name() const {
+    switch (mode_) {
+      case PadMode::Reflect:
+        return "reflect";
+      case PadMode::Edge:
+        return "edge";
+      case PadMode::Wrap:
+        return "wrap";
+      default:
+        return "constant";
+    }
+  }
+
   // pads as [begin of every axis, end of every axis], from the attribute or the inputs (with
   // axes: only those axes, the others 0).
   DimVector full_pads(const std::vector<const Tensor*>& in, size_t r) const {

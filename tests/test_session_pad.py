@@ -1,0 +1,114 @@
+"""Pad against onnxruntime: the opset 2 attribute form, the opset 11 input form with and without
+constant_value, opset 18's axes, modes constant, reflect, edge and wrap (opset 19), negative pads
+that crop, every dtype; and bad pads refused. Pad copies values, so results match exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+import lstmrt
+from session_helpers import assert_same, make_model, ort_run
+
+rng = np.random.default_rng(2123)
+TYPES = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64, np.int32: TensorProto.INT32,
+         np.bool_: TensorProto.BOOL}
+
+
+def data(shape, dtype=np.float32):
+    if dtype == np.bool_:
+        return rng.integers(0, 2, size=shape).astype(bool)
+    return rng.uniform(-10, 10, size=shape).astype(dtype)
+
+
+def check(x, opset, pads=None, value=None, axes=None, attrs=None, as_initializers=True):
+    ins, feeds, consts = ["x"], {"x": x}, {}
+    if pads is not None:
+        ins.append("pads")
+        consts["pads"] = np.array(pads, np.int64)
+    if value is not None:
+        ins.append("value")
+        consts["value"] = np.array(value, x.dtype)
+    if axes is not None:
+        if value is None:
+            ins.append("")
+        ins.append("axes")
+        consts["axes"] = np.array(axes, np.int64)
+    node = helper.make_node("Pad", ins, ["y"], **(attrs or {}))
+    if not as_initializers:
+        feeds.update(consts)
+        consts = {}
+    model = make_model([node], feeds, ["y"], opset=opset, initializers=consts,
+                       output_types={"y": TYPES[x.dtype.type]})
+    expected = ort_run(model, feeds)
+    got = lstmrt.InferenceSession(model, threads=1).run(None, feeds)
+    assert_same(got[0], expected[0], atol=0, rtol=0)
+
+
+MODES = ["constant", "reflect", "edge"]
+PADS = {
+    "1d": ((7,), [2, 3]),
+    "2d": ((4, 5), [1, 2, 3, 1]),
+    "3d": ((2, 3, 4), [0, 1, 2, 1, 0, 2]),
+    "crop": ((5, 6), [-1, 2, 1, -2]),
+    "crop-only": ((5, 6), [-1, -2, -1, 0]),
+    "zero": ((3, 4), [0, 0, 0, 0]),
+}
+
+
+@pytest.mark.parametrize("name", list(PADS))
+@pytest.mark.parametrize("mode", MODES + ["wrap"])
+@pytest.mark.parametrize("fed", [False, True], ids=["const-pads", "fed-pads"])
+def test_pad_input_form(name, mode, fed):
+    shape, pads = PADS[name]
+    value = 1.5 if mode == "constant" else None
+    check(data(shape), 19, pads=pads, value=value, attrs={"mode": mode}, as_initializers=not fed)
+
+
+@pytest.mark.parametrize("name", ["1d", "2d", "3d", "crop"])
+@pytest.mark.parametrize("mode", MODES)
+def test_pad_attribute_form(name, mode):
+    shape, pads = PADS[name]
+    check(data(shape), 10, attrs={"mode": mode, "pads": pads, "value": -2.0})
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_pad_dtypes(dtype):
+    check(data((3, 4), dtype), 13, pads=[1, 0, 2, 1], attrs={"mode": "constant"})
+    check(data((3, 4), dtype), 13, pads=[1, 2, 2, 1], attrs={"mode": "edge"})
+
+
+@pytest.mark.parametrize("axes,pads", [([1], [2, 1]), ([-1, 0], [1, 2, 0, 1]), ([0, 2], [1, 1, 2, 0])])
+@pytest.mark.parametrize("mode", MODES)
+def test_pad_axes(axes, pads, mode):
+    check(data((3, 4, 5)), 18, pads=pads, axes=axes, attrs={"mode": mode})
+
+
+def test_pad_default_value():
+    check(data((2, 3)), 13, pads=[1, 1, 1, 1])
+
+
+BAD = [
+    ([1, 1, 1], {}, "pads has 3 entries, expected 4 for an input of rank 2"),
+    ([-3, 0, -3, 0], {}, "crop axis 0"),
+    ([3, 0, 0, 0], {"mode": "reflect"}, "reflect pads"),
+    ([0, 1, 0, -4], {"mode": "edge"}, "nothing of it remains"),
+]
+
+
+@pytest.mark.parametrize("pads,attrs,message", BAD, ids=[m for _, _, m in BAD])
+def test_bad_pads(pads, attrs, message):
+    x = data((3, 4))
+    model = make_model([helper.make_node("Pad", ["x", "pads"], ["y"], **attrs)], {"x": x}, ["y"], opset=13,
+                       initializers={"pads": np.array(pads, np.int64)})
+    with pytest.raises(ValueError, match=message):
+        lstmrt.InferenceSession(model).run(None, {"x": x})
+
+
+def test_bad_mode():
+    x = data((3, 4))
+    node = helper.make_node("Pad", ["x", "pads"], ["y"], mode="wrap")
+    model = make_model([node], {"x": x}, ["y"], opset=13, initializers={"pads": np.array([0, 1, 0, 1], np.int64)})
+    with pytest.raises(ValueError, match="mode 'wrap' is not one of constant, reflect, edge"):
+        lstmrt.InferenceSession(model)
