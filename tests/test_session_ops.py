@@ -256,6 +256,8 @@ case("LayerNormalization-stats", 17, [node("LayerNormalization", ["x", "s", "b"]
 case("Conv-2d-group", 13, [node("Conv", ["x", "w", "b"], pads=[1, 1, 1, 1], group=2)],
      {"x": f(1, 4, 5, 6), "w": f(6, 2, 3, 3), "b": f(6)})
 case("Conv-1d-nobias", 11, [node("Conv", ["x", "w"], strides=[2], dilations=[2])], {"x": f(2, 3, 11), "w": f(4, 3, 3)})
+case("ConvTranspose", 11, [node("ConvTranspose", ["x", "w", "b"], strides=[2, 2], output_padding=[1, 0])],
+     {"x": f(1, 4, 3, 3), "w": f(4, 3, 3, 3), "b": f(3)})
 case("MaxPool", 12, [node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)], {"x": f(1, 2, 5, 5)})
 case("AveragePool", 19, [node("AveragePool", ["x"], kernel_shape=[3], pads=[1, 1], count_include_pad=1)],
      {"x": f(2, 2, 7)})

@@ -67,6 +67,9 @@ OpPtr build_layer_norm(const BuildContext& ctx);
 // ops_conv.cc
 OpPtr build_conv(const BuildContext& ctx);
 
+// ops_conv_transpose.cc
+OpPtr build_conv_transpose(const BuildContext& ctx);
+
 // ops_pool.cc
 OpPtr build_pool(const BuildContext& ctx);         // MaxPool, AveragePool
 OpPtr build_global_pool(const BuildContext& ctx);  // GlobalMaxPool, GlobalAveragePool

@@ -114,6 +114,7 @@ const Entry kRegistry[] = {
     {"Loop", build_loop},
     // Convolutional front ends: convolution, pooling, padding, their normalizations.
     {"Conv", build_conv},
+    {"ConvTranspose", build_conv_transpose},
     {"MaxPool", build_pool},
     {"AveragePool", build_pool},
     {"GlobalMaxPool", build_global_pool},
