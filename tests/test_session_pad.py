@@ -94,6 +94,8 @@ BAD = [
     ([-3, 0, -3, 0], {}, "crop axis 0"),
     ([3, 0, 0, 0], {"mode": "reflect"}, "reflect pads"),
     ([0, 1, 0, -4], {"mode": "edge"}, "nothing of it remains"),
+    ([0, 2**62, 0, 2**62], {}, "make axis 1 too large"),
+    ([2**31, 2**40, 2**31, 2**40], {}, "the padded output is too large"),
 ]
 
 

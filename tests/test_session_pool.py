@@ -48,6 +48,10 @@ for dims, size in SIZES.items():
     for ap in ("SAME_UPPER", "SAME_LOWER", "VALID"):
         for s in (1, 2):
             CASES.append((f"{dims}d-{ap}-s{s}", size, {"kernel_shape": [2] * dims, "auto_pad": ap, "strides": [s] * dims}))
+    CASES.append((f"{dims}d-SAME_UPPER-dilations", size, {"kernel_shape": [3] * dims, "auto_pad": "SAME_UPPER",
+                                                          "strides": [2] * dims, "dilations": [2] * dims}))
+    CASES.append((f"{dims}d-SAME_LOWER-dilations", size, {"kernel_shape": [2] * dims, "auto_pad": "SAME_LOWER",
+                                                          "dilations": [2] * dims}))
 
 
 @pytest.mark.parametrize("size,attrs", [pytest.param(*c[1:], id=c[0]) for c in CASES])

@@ -79,6 +79,7 @@ class ConvOp final : public Op {
     Y.ensure(DType::Float32, shape);
     if (Y.numel() == 0) return;
     const int64_t P = w.out_count, KS = w.kernel_count, Kg = checked_mul(cs.group_in, KS, "the window row");
+    checked_mul(P, Kg, "the window rows");
     ctx.scratch_tensor(2);  // sizes the scratch list first: growing it would move the tensors
     Tensor& table = ctx.scratch_tensor(0);
     table.ensure(DType::Int64, {P, KS});

@@ -75,6 +75,7 @@ class ConvTransposeOp final : public Op {
     if (Y.numel() == 0) return;
     std::memset(Y.raw(), 0, Y.nbytes());
     const int64_t P = w.out_count, KS = w.kernel_count, R = checked_mul(Mg, KS, "the contribution row");
+    checked_mul(P, R, "the contribution rows");
     ctx.scratch_tensor(2);  // sizes the scratch list first: growing it would move the tensors
     Tensor& table = ctx.scratch_tensor(0);
     table.ensure(DType::Int64, {P, KS});

@@ -52,7 +52,8 @@ class PadOp final : public Op {
     DimVector shape(r, 0);
     int64_t map_len = 0;
     for (size_t d = 0; d < r; ++d) {
-      shape[d] = X.dim(d) + pads[d] + pads[r + d];
+      if (__builtin_add_overflow(X.dim(d), pads[d], &shape[d]) || __builtin_add_overflow(shape[d], pads[r + d], &shape[d]))
+        throw ValueError("pads " + shape_to_string(pads) + " make axis " + std::to_string(d) + " too large");
       if (shape[d] < 0)
         throw ValueError("pads " + shape_to_string(pads) + " crop axis " + std::to_string(d) + " of the input " +
                          shape_to_string(X.shape()) + " below size 0");
@@ -67,6 +68,8 @@ class PadOp final : public Op {
                          std::to_string(d) + " (" + std::to_string(kept) + ")");
       map_len += shape[d];
     }
+    int64_t count = 1;
+    for (int64_t n : shape) count = checked_mul(count, n, "the padded output");
     Tensor& Y = *out[0];
     Y.ensure(X.dtype(), shape);
     if (Y.numel() == 0) return;

@@ -36,6 +36,7 @@ int64_t checked_mul(int64_t a, int64_t b, const char* what) {
 WindowSpec WindowSpec::from_node(const BuildContext& ctx, bool pooling) {
   WindowSpec s;
   s.op = ctx.node().op_type;
+  s.pooling = pooling;
   s.kernel = ctx.get_ints("kernel_shape");
   s.strides = ctx.get_ints("strides");
   s.dilations = ctx.get_ints("dilations");
@@ -95,10 +96,11 @@ Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel) {
     const int64_t dk = checked_mul(k - 1, dil, "the dilated kernel") + 1;
     int64_t pb = get_or(spec.pads, d, 0), pe = get_or(spec.pads, n + d, 0);
     if (spec.auto_pad == AutoPad::SameUpper || spec.auto_pad == AutoPad::SameLower) {
-      // The output keeps ceil(in / stride) positions; any odd padding goes at the end (UPPER) or
-      // the beginning (LOWER).
+      // The padding that keeps ceil(in / stride) positions; any odd padding goes at the end
+      // (UPPER) or the beginning (LOWER). The pools size it by the undilated kernel, as ONNX
+      // Runtime does, so that with dilations their output may be shorter.
       const int64_t target = (in[d] + s - 1) / s;
-      const int64_t need = std::max<int64_t>(0, (target - 1) * s + dk - in[d]);
+      const int64_t need = std::max<int64_t>(0, (target - 1) * s + (spec.pooling ? k : dk) - in[d]);
       pb = spec.auto_pad == AutoPad::SameUpper ? need / 2 : (need + 1) / 2;
       pe = need - pb;
     } else if (spec.auto_pad == AutoPad::Valid) {

@@ -20,6 +20,7 @@ struct WindowSpec {
   std::vector<int64_t> kernel, strides, dilations, pads;
   AutoPad auto_pad = AutoPad::NotSet;
   bool ceil_mode = false;
+  bool pooling = false;  // the pools size SAME padding by the undilated kernel (see resolve_window)
 
   // Reads and checks the attributes; `pooling` also reads ceil_mode (Conv has none).
   static WindowSpec from_node(const BuildContext& ctx, bool pooling);
