@@ -142,6 +142,8 @@ class ConvTransposeOp final : public Op {
       if (!output_shape_.empty() || same) {
         // The pads follow from the size asked for; an odd one goes at the end for SAME_UPPER
         // and at the beginning otherwise, where ONNX Runtime places it.
+        // Without output_shape the size asked for is in * stride; when the full output is
+        // shorter than that, it stays the full output.
         size = !output_shape_.empty() ? output_shape_[output_shape_.size() - dims + d] : checked_mul(in, s, "the output");
         const int64_t total = std::max<int64_t>(0, full - size);
         if (spec_.auto_pad == AutoPad::SameUpper) {
@@ -151,6 +153,7 @@ class ConvTransposeOp final : public Op {
           pb = total - total / 2;
           pe = total / 2;
         }
+        if (output_shape_.empty()) size = full - pb - pe;
       } else {
         if (spec_.auto_pad == AutoPad::Valid) pb = pe = 0;
         size = full - pb - pe;

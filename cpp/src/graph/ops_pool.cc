@@ -55,7 +55,7 @@ class PoolOp final : public Op {
     table.ensure(DType::Int64, {P, KS});
     Tensor& padded = ctx.scratch_tensor(1);
     padded.ensure(DType::Int64, {P});
-    window_offsets(w, table.data<int64_t>(), padded.data<int64_t>());
+    window_offsets(w, table.data<int64_t>(), padded.data<int64_t>(), !max_);
     const int64_t* t = table.data<int64_t>();
     for (int64_t c = 0; c < planes; ++c) {
       const float* x = X.data<float>() + c * w.in_count;

@@ -98,20 +98,26 @@ Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel) {
     if (spec.auto_pad == AutoPad::SameUpper || spec.auto_pad == AutoPad::SameLower) {
       // The padding that keeps ceil(in / stride) positions; any odd padding goes at the end
       // (UPPER) or the beginning (LOWER). The pools size it by the undilated kernel, as ONNX
-      // Runtime does, so that with dilations their output may be shorter.
+      // Runtime does, so that with dilations their output may be shorter; with strides longer
+      // than the kernel it is negative for them (the windows start inside the input) and zero
+      // for Conv, again as in ONNX Runtime.
       const int64_t target = (in[d] + s - 1) / s;
-      const int64_t need = std::max<int64_t>(0, (target - 1) * s + (spec.pooling ? k : dk) - in[d]);
+      const int64_t raw = (target - 1) * s + (spec.pooling ? k : dk) - in[d];
+      const int64_t need = spec.pooling ? raw : std::max<int64_t>(raw, 0);
       pb = spec.auto_pad == AutoPad::SameUpper ? need / 2 : (need + 1) / 2;
       pe = need - pb;
     } else if (spec.auto_pad == AutoPad::Valid) {
       pb = pe = 0;
     }
     const int64_t span = in[d] + pb + pe - dk;
-    if (span < 0)
+    // The pools count positions as ONNX Runtime does, dividing with truncation toward zero, so
+    // that a window longer than the input by less than a stride still gives one position.
+    const int64_t out_floor = span / s + 1;
+    if (span < 0 && (!spec.pooling || out_floor < 0))
       throw ValueError("the input's spatial dim " + std::to_string(d) + " (size " + std::to_string(in[d]) +
                        ", padded " + std::to_string(in[d] + pb + pe) + ") is smaller than the " +
                        (dil > 1 ? "dilated " : "") + "kernel (" + std::to_string(dk) + ") of the " + spec.op);
-    int64_t out = (spec.ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    int64_t out = spec.ceil_mode && span > 0 ? (span + s - 1) / s + 1 : out_floor;
     // In ceil mode the last window must still start inside the input or its padding before.
     if (spec.ceil_mode && (out - 1) * s >= in[d] + pb) --out;
     w.in.push_back(in[d]);
@@ -129,7 +135,7 @@ Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel) {
   return w;
 }
 
-void window_offsets(const Window& w, int64_t* table, int64_t* padded) {
+void window_offsets(const Window& w, int64_t* table, int64_t* padded, bool clip) {
   const size_t n = w.in.size();
   DimVector o(n, 0), k(n, 0);
   for (int64_t p = 0; p < w.out_count; ++p) {
@@ -144,7 +150,7 @@ void window_offsets(const Window& w, int64_t* table, int64_t* padded) {
         in_pad = in_pad && i < w.in[d] + w.pad_end[d];
         off = off * w.in[d] + i;
       }
-      table[p * w.kernel_count + kk] = inside ? off : -1;
+      table[p * w.kernel_count + kk] = inside && (in_pad || !clip) ? off : -1;
       inside_padded += in_pad ? 1 : 0;
       for (size_t d = n; d-- > 0;) {
         if (++k[d] < w.kernel[d]) break;

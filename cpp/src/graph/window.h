@@ -46,8 +46,10 @@ Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel);
 // Fills table[p * kernel_count + k] with the offset, within one row-major input plane, of the
 // element that kernel position k of output position p reads, or -1 where it reads padding.
 // `padded` (out_count entries, may be null) receives how many kernel positions of each window
-// lie inside the padded input (AveragePool's count_include_pad divisor).
-void window_offsets(const Window& w, int64_t* table, int64_t* padded);
+// lie inside the padded input (AveragePool's count_include_pad divisor). `clip` also marks -1
+// the elements past a negative end padding (SAME pools with long strides), which AveragePool
+// leaves out of its sums as ONNX Runtime does.
+void window_offsets(const Window& w, int64_t* table, int64_t* padded, bool clip = false);
 
 // a * b, throwing ValueError naming `what` when the product overflows int64.
 int64_t checked_mul(int64_t a, int64_t b, const char* what);
