@@ -149,3 +149,21 @@ def test_conv_bad_bias():
                        initializers={"w": f(4, 4, 3, 3), "b": f(3)})
     with pytest.raises(ValueError, match="B of shape"):
         lstmrt.InferenceSession(model).run(None, {"x": f(1, 4, 5, 5)})
+
+
+def test_conv_weights_fed_with_changing_kernel():
+    # The window table is kept between runs; a run whose kernel changes (weights fed as an
+    # input) must remake it.
+    x = f(1, 2, 6, 6)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"])], {"x": x, "w": f(3, 2, 3, 3)}, ["y"], opset=13,
+                       input_shapes={"w": [3, 2, "kh", "kw"]})
+    sess = lstmrt.InferenceSession(model, threads=1)
+    for k in ((3, 3), (2, 3), (3, 3), (1, 1)):
+        feeds = {"x": x, "w": f(3, 2, *k)}
+        assert_same(sess.run(None, feeds)[0], ort_run(model, feeds)[0], atol=ATOL, rtol=RTOL, name=f"kernel {k}")
+    depthwise = make_model([helper.make_node("Conv", ["x", "w"], ["y"], group=2)], {"x": x, "w": f(4, 1, 3, 3)}, ["y"],
+                           opset=13, input_shapes={"w": [4, 1, "kh", "kw"]})
+    sess = lstmrt.InferenceSession(depthwise, threads=1)
+    for k in ((3, 3), (2, 2), (3, 3)):
+        feeds = {"x": x, "w": f(4, 1, *k)}
+        assert_same(sess.run(None, feeds)[0], ort_run(depthwise, feeds)[0], atol=ATOL, rtol=RTOL, name=f"kernel {k}")

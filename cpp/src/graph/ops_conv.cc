@@ -37,6 +37,46 @@ void im2row(const float* x, int64_t channels, const Window& w, const int64_t* ta
   }
 }
 
+// out[m][p] = bias + the window of p in the single input channel x, weighted by w[m]: the
+// depthwise case (one input channel per group), where a GEMM per group would be a thin one.
+void depthwise(const float* x, const float* w, const float* bias, int64_t Mg, const Window& wd,
+               const int64_t* table, float* out) {
+  const int64_t P = wd.out_count, KS = wd.kernel_count;
+  for (int64_t m = 0; m < Mg; ++m) {
+    const float* wm = w + m * KS;
+    float* y = out + m * P;
+    const float b = bias ? bias[m] : 0.0f;
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t* offs = table + p * KS;
+      float acc = b;
+      for (int64_t k = 0; k < KS; ++k)
+        if (offs[k] >= 0) acc += x[offs[k]] * wm[k];
+      y[p] = acc;
+    }
+  }
+}
+
+// The input spatial size and kernel the window table in scratch tensor 0 was made for: runs of
+// the same shapes (every run after the first, in a plan) reuse it.
+struct TableMemo final : OpState {
+  DimVector key;
+  bool valid = false;
+
+  // Whether the table is for these shapes; if not, takes them as the new key, and the caller
+  // remakes the table and then sets `valid`.
+  bool same(Dims in, Dims kernel) {
+    bool hit = valid && key.size() == in.size() + kernel.size();
+    for (size_t i = 0; hit && i < in.size(); ++i) hit = key[i] == in[i];
+    for (size_t i = 0; hit && i < kernel.size(); ++i) hit = key[in.size() + i] == kernel[i];
+    if (hit) return true;
+    key.clear();
+    for (int64_t d : in) key.push_back(d);
+    for (int64_t d : kernel) key.push_back(d);
+    valid = false;
+    return false;
+  }
+};
+
 class ConvOp final : public Op {
  public:
   explicit ConvOp(const BuildContext& ctx) : spec_(WindowSpec::from_node(ctx, false)), group_(ctx.get_int("group", 1)) {
@@ -82,8 +122,22 @@ class ConvOp final : public Op {
     checked_mul(P, Kg, "the window rows");
     ctx.scratch_tensor(2);  // sizes the scratch list first: growing it would move the tensors
     Tensor& table = ctx.scratch_tensor(0);
-    table.ensure(DType::Int64, {P, KS});
-    window_offsets(w, table.data<int64_t>(), nullptr);
+    if (!*ctx.state) *ctx.state = std::make_unique<TableMemo>();
+    TableMemo& memo = static_cast<TableMemo&>(**ctx.state);
+    if (!memo.same(in_sp, k_sp)) {
+      table.ensure(DType::Int64, {P, KS});
+      window_offsets(w, table.data<int64_t>(), nullptr);
+      memo.valid = true;
+    }
+    if (cs.group_in == 1) {
+      const float* bias = B ? B->data<float>() : nullptr;
+      for (int64_t n = 0; n < cs.batch; ++n)
+        for (int64_t g = 0; g < group_; ++g)
+          depthwise(X.data<float>() + (n * cs.channels + g) * w.in_count, W.data<float>() + g * cs.group_out * KS,
+                    bias ? bias + g * cs.group_out : nullptr, cs.group_out, w, table.data<int64_t>(),
+                    Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P);
+      return;
+    }
     Tensor& rows = ctx.scratch_tensor(1);
     rows.ensure(DType::Float32, {P, std::max<int64_t>(Kg, 1)});
     Tensor& prod = ctx.scratch_tensor(2);
