@@ -1,5 +1,6 @@
 #include "window.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "lstmrt/errors.h"
