@@ -167,3 +167,11 @@ def test_conv_weights_fed_with_changing_kernel():
     for k in ((3, 3), (2, 2), (3, 3)):
         feeds = {"x": x, "w": f(4, 1, *k)}
         assert_same(sess.run(None, feeds)[0], ort_run(depthwise, feeds)[0], atol=ATOL, rtol=RTOL, name=f"kernel {k}")
+
+
+def test_conv_int_input_refused():
+    x = np.ones((1, 2, 4, 4), np.int64)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"])], {"x": x}, ["y"], opset=13,
+                       initializers={"w": f(2, 2, 3, 3)})
+    with pytest.raises(TypeError, match="X: expected float32, got int64"):
+        lstmrt.InferenceSession(model).run(None, {"x": x})

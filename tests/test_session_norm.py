@@ -68,3 +68,11 @@ def test_instance_norm_bad_scale():
     model = make_model([node], {"x": f(2, 3, 4)}, ["y"], opset=13, initializers={"s": f(2), "b": f(3)})
     with pytest.raises(ValueError, match=r"scale has shape \[2\], expected \[3\]"):
         lstmrt.InferenceSession(model).run(None, {"x": f(2, 3, 4)})
+
+
+def test_batch_norm_params_fed():
+    # Statistics computed in the graph (fed here) rather than initializers.
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])
+    feeds = dict({"x": f(2, 3, 4)}, **bn_params((3,)))
+    model = make_model([node], feeds, ["y"], opset=15)
+    assert_same(lstmrt.InferenceSession(model).run(None, feeds)[0], ort_run(model, feeds)[0], atol=1e-5, rtol=1e-5)

@@ -107,3 +107,14 @@ def test_bad_rank():
     model = make_model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2])], {"x": x}, ["y"], opset=12)
     with pytest.raises(ValueError, match="rank 3 or more"):
         lstmrt.InferenceSession(model).run(None, {"x": x})
+
+
+def test_pool_repeated_and_changing_shapes():
+    # The window table is kept between runs of one input size and remade when it changes.
+    node = helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 2], strides=[2, 1], pads=[1, 0, 1, 1],
+                            count_include_pad=1)
+    model = make_model([node], {"x": f(1, 2, 7, 6)}, ["y"], opset=19, input_shapes={"x": [1, 2, "h", "w"]})
+    sess = lstmrt.InferenceSession(model, threads=1)
+    for shape in ((1, 2, 7, 6), (1, 2, 4, 9), (1, 2, 7, 6), (1, 2, 7, 6)):
+        x = f(*shape)
+        assert_same(sess.run(None, {"x": x})[0], ort_run(model, {"x": x})[0], atol=1e-6, rtol=1e-6, name=str(shape))

@@ -56,27 +56,6 @@ void depthwise(const float* x, const float* w, const float* bias, int64_t Mg, co
   }
 }
 
-// The input spatial size and kernel the window table in scratch tensor 0 was made for: runs of
-// the same shapes (every run after the first, in a plan) reuse it.
-struct TableMemo final : OpState {
-  DimVector key;
-  bool valid = false;
-
-  // Whether the table is for these shapes; if not, takes them as the new key, and the caller
-  // remakes the table and then sets `valid`.
-  bool same(Dims in, Dims kernel) {
-    bool hit = valid && key.size() == in.size() + kernel.size();
-    for (size_t i = 0; hit && i < in.size(); ++i) hit = key[i] == in[i];
-    for (size_t i = 0; hit && i < kernel.size(); ++i) hit = key[in.size() + i] == kernel[i];
-    if (hit) return true;
-    key.clear();
-    for (int64_t d : in) key.push_back(d);
-    for (int64_t d : kernel) key.push_back(d);
-    valid = false;
-    return false;
-  }
-};
-
 class ConvOp final : public Op {
  public:
   explicit ConvOp(const BuildContext& ctx) : spec_(WindowSpec::from_node(ctx, false)), group_(ctx.get_int("group", 1)) {
@@ -122,8 +101,7 @@ class ConvOp final : public Op {
     checked_mul(P, Kg, "the window rows");
     ctx.scratch_tensor(2);  // sizes the scratch list first: growing it would move the tensors
     Tensor& table = ctx.scratch_tensor(0);
-    if (!*ctx.state) *ctx.state = std::make_unique<TableMemo>();
-    TableMemo& memo = static_cast<TableMemo&>(**ctx.state);
+    TableMemo& memo = table_memo(ctx);
     if (!memo.same(in_sp, k_sp)) {
       table.ensure(DType::Int64, {P, KS});
       window_offsets(w, table.data<int64_t>(), nullptr);

@@ -78,8 +78,12 @@ class ConvTransposeOp final : public Op {
     checked_mul(P, R, "the contribution rows");
     ctx.scratch_tensor(2);  // sizes the scratch list first: growing it would move the tensors
     Tensor& table = ctx.scratch_tensor(0);
-    table.ensure(DType::Int64, {P, KS});
-    window_offsets(w, table.data<int64_t>(), nullptr);
+    TableMemo& memo = table_memo(ctx);
+    if (!memo.same(Dims(X.shape().data() + 2, dims), Dims(W.shape().data() + 2, dims))) {
+      table.ensure(DType::Int64, {P, KS});
+      window_offsets(w, table.data<int64_t>(), nullptr);
+      memo.valid = true;
+    }
     Tensor& xt = ctx.scratch_tensor(1);
     xt.ensure(DType::Float32, {P, std::max<int64_t>(Cg, 1)});
     Tensor& cols = ctx.scratch_tensor(2);

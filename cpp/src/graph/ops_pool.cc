@@ -52,10 +52,14 @@ class PoolOp final : public Op {
     const int64_t P = w.out_count, KS = w.kernel_count;
     ctx.scratch_tensor(1);  // sizes the scratch list first: growing it would move the tensors
     Tensor& table = ctx.scratch_tensor(0);
-    table.ensure(DType::Int64, {P, KS});
     Tensor& padded = ctx.scratch_tensor(1);
-    padded.ensure(DType::Int64, {P});
-    window_offsets(w, table.data<int64_t>(), padded.data<int64_t>(), !max_);
+    TableMemo& memo = table_memo(ctx);
+    if (!memo.same(Dims(X.shape().data() + 2, X.rank() - 2), Dims())) {
+      table.ensure(DType::Int64, {P, KS});
+      padded.ensure(DType::Int64, {P});
+      window_offsets(w, table.data<int64_t>(), padded.data<int64_t>(), !max_);
+      memo.valid = true;
+    }
     const int64_t* t = table.data<int64_t>();
     for (int64_t c = 0; c < planes; ++c) {
       const float* x = X.data<float>() + c * w.in_count;

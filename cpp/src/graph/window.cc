@@ -136,6 +136,23 @@ Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel) {
   return w;
 }
 
+bool TableMemo::same(Dims in, Dims kernel) {
+  bool hit = valid && key.size() == in.size() + kernel.size();
+  for (size_t i = 0; hit && i < in.size(); ++i) hit = key[i] == in[i];
+  for (size_t i = 0; hit && i < kernel.size(); ++i) hit = key[in.size() + i] == kernel[i];
+  if (hit) return true;
+  key.clear();
+  for (int64_t d : in) key.push_back(d);
+  for (int64_t d : kernel) key.push_back(d);
+  valid = false;
+  return false;
+}
+
+TableMemo& table_memo(RunContext& ctx) {
+  if (!*ctx.state) *ctx.state = std::make_unique<TableMemo>();
+  return static_cast<TableMemo&>(**ctx.state);
+}
+
 void window_offsets(const Window& w, int64_t* table, int64_t* padded, bool clip) {
   const size_t n = w.in.size();
   DimVector o(n, 0), k(n, 0);

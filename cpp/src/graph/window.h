@@ -51,6 +51,20 @@ Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel);
 // leaves out of its sums as ONNX Runtime does.
 void window_offsets(const Window& w, int64_t* table, int64_t* padded, bool clip = false);
 
+// The input spatial size and kernel that a node's window table (its scratch tensor 0) was made
+// for: runs of the same shapes (every run after the first, in a plan) reuse the table.
+struct TableMemo final : OpState {
+  DimVector key;
+  bool valid = false;
+
+  // Whether the table is for these shapes; if not, takes them as the new key, and the caller
+  // remakes the table and then sets `valid`.
+  bool same(Dims in, Dims kernel);
+};
+
+// The node's TableMemo in this plan, made on first use.
+TableMemo& table_memo(RunContext& ctx);
+
 // a * b, throwing ValueError naming `what` when the product overflows int64.
 int64_t checked_mul(int64_t a, int64_t b, const char* what);
 
