@@ -175,3 +175,13 @@ def test_conv_int_input_refused():
                        initializers={"w": f(2, 2, 3, 3)})
     with pytest.raises(TypeError, match="X: expected float32, got int64"):
         lstmrt.InferenceSession(model).run(None, {"x": x})
+
+
+def test_conv_large_image_in_blocks():
+    # 298 x 301 output positions with a window row of 2 x 3 x 3 take several blocks of the window
+    # matrix, the last one partial.
+    x = f(1, 2, 300, 301)
+    model = make_model([conv_node(pads=[0, 1, 0, 1])], {"x": x}, ["y"], opset=13,
+                       initializers={"w": f(5, 2, 3, 3), "b": f(5)})
+    got = lstmrt.InferenceSession(model, threads=2).run(None, {"x": x})[0]
+    assert_same(got, ort_run(model, {"x": x})[0], atol=ATOL, rtol=RTOL)

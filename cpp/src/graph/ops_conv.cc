@@ -21,14 +21,21 @@ struct ConvShape {
   int64_t batch, channels, out_channels, group_in, group_out;
 };
 
-// rows[p][c * KS + k] = the input plane of channel c at window position k of output position p,
-// zero where the window reads padding. `x` points at the group's first input channel.
-void im2row(const float* x, int64_t channels, const Window& w, const int64_t* table, float* rows) {
-  const int64_t P = w.out_count, KS = w.kernel_count, plane = w.in_count;
+// The window matrix is built and multiplied this many elements (rows x window size) at a time:
+// it bounds the scratch (1 MiB) whatever the image size, and a block is still in cache when the
+// GEMM reads it. bench/ has no Conv suite yet; the value is the L2 size of common cores.
+constexpr int64_t kWindowBlockFloats = int64_t{1} << 18;
+
+// rows[p - p0][c * KS + k] = the input plane of channel c at window position k of output
+// position p, for p in [p0, p1), zero where the window reads padding. `x` points at the group's
+// first input channel.
+void im2row(const float* x, int64_t channels, const Window& w, const int64_t* table, int64_t p0, int64_t p1,
+            float* rows) {
+  const int64_t KS = w.kernel_count, plane = w.in_count;
   const int64_t width = channels * KS;
-  for (int64_t p = 0; p < P; ++p) {
+  for (int64_t p = p0; p < p1; ++p) {
     const int64_t* offs = table + p * KS;
-    float* row = rows + p * width;
+    float* row = rows + (p - p0) * width;
     for (int64_t c = 0; c < channels; ++c) {
       const float* xc = x + c * plane;
       float* r = row + c * KS;
@@ -116,21 +123,26 @@ class ConvOp final : public Op {
                     Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P);
       return;
     }
+    // Output positions per block: at least one row, at most all of them.
+    const int64_t block = std::min(P, std::max<int64_t>(1, kWindowBlockFloats / std::max<int64_t>(Kg, 1)));
     Tensor& rows = ctx.scratch_tensor(1);
-    rows.ensure(DType::Float32, {P, std::max<int64_t>(Kg, 1)});
+    rows.ensure(DType::Float32, {block, std::max<int64_t>(Kg, 1)});
     Tensor& prod = ctx.scratch_tensor(2);
-    prod.ensure(DType::Float32, {P, cs.group_out});
+    prod.ensure(DType::Float32, {block, cs.group_out});
     const int threads = resolve_threads(ctx.threads);
     for (int64_t n = 0; n < cs.batch; ++n) {
       for (int64_t g = 0; g < group_; ++g) {
         const float* x = X.data<float>() + (n * cs.channels + g * cs.group_in) * w.in_count;
-        im2row(x, cs.group_in, w, table.data<int64_t>(), rows.data<float>());
-        multiply(W, B, g, cs, P, Kg, rows.data<float>(), prod.data<float>(), threads);
-        // prod is [P][group_out]; Y wants each output channel's plane contiguous.
         float* y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
-        const float* q = prod.data<float>();
-        for (int64_t p = 0; p < P; ++p)
-          for (int64_t m = 0; m < cs.group_out; ++m) y[m * P + p] = q[p * cs.group_out + m];
+        for (int64_t p0 = 0; p0 < P; p0 += block) {
+          const int64_t p1 = std::min(P, p0 + block);
+          im2row(x, cs.group_in, w, table.data<int64_t>(), p0, p1, rows.data<float>());
+          multiply(W, B, g, cs, p1 - p0, Kg, rows.data<float>(), prod.data<float>(), threads);
+          // prod is [block][group_out]; Y wants each output channel's plane contiguous.
+          const float* q = prod.data<float>();
+          for (int64_t m = 0; m < cs.group_out; ++m)
+            for (int64_t p = p0; p < p1; ++p) y[m * P + p] = q[(p - p0) * cs.group_out + m];
+        }
       }
     }
   }
@@ -181,7 +193,7 @@ class ConvOp final : public Op {
     return cs;
   }
 
-  // prod[P][group_out] = rows[P][Kg] · W_gᵀ + B_g.
+  // prod[P][group_out] = rows[P][Kg] · W_gᵀ + B_g, for P rows.
   void multiply(const Tensor& W, const Tensor* B, int64_t g, const ConvShape& cs, int64_t P, int64_t Kg,
                 const float* rows, float* prod, int threads) const {
     const int64_t Mg = cs.group_out;
