@@ -117,6 +117,8 @@ BAD_CONV = [
     ({"group": 0}, "group must be positive"),
     ({"kernel_shape": [2, 2]}, "kernel_shape [2, 2] does not match W"),
     ({"kernel_shape": [3]}, "kernel_shape has 1 entries, expected 2"),
+    ({"pads": [2**62, 0, 2**62, 0]}, "the padded input is too large"),
+    ({"dilations": [2**62, 1]}, "the dilated kernel is too large"),
 ]
 
 

@@ -138,8 +138,8 @@ class ConvTransposeOp final : public Op {
       if (adj >= std::max(s, dil))
         throw ValueError("output_padding " + shape_to_string(Shape(output_padding_)) +
                          " must be smaller than the stride or the dilation along each axis");
-      const int64_t full = checked_mul(std::max<int64_t>(in - 1, 0), s, "the output") + adj +
-                           checked_mul(k - 1, dil, "the dilated kernel") + 1;
+      const int64_t full = checked_add(checked_add(checked_mul(std::max<int64_t>(in - 1, 0), s, "the output"), adj, "the output"),
+                                       checked_mul(k - 1, dil, "the dilated kernel") + 1, "the output");
       int64_t pb = spec_.pads.empty() ? 0 : spec_.pads[d], pe = spec_.pads.empty() ? 0 : spec_.pads[dims + d];
       int64_t size;
       const bool same = spec_.auto_pad == AutoPad::SameUpper || spec_.auto_pad == AutoPad::SameLower;

@@ -34,6 +34,13 @@ int64_t checked_mul(int64_t a, int64_t b, const char* what) {
   return a * b;
 }
 
+int64_t checked_add(int64_t a, int64_t b, const char* what) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    throw ValueError(std::string(what) + " is too large (" + std::to_string(a) + " + " + std::to_string(b) + ")");
+  return r;
+}
+
 WindowSpec WindowSpec::from_node(const BuildContext& ctx, bool pooling) {
   WindowSpec s;
   s.op = ctx.node().op_type;
@@ -102,15 +109,15 @@ Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel) {
       // Runtime does, so that with dilations their output may be shorter; with strides longer
       // than the kernel it is negative for them (the windows start inside the input) and zero
       // for Conv, again as in ONNX Runtime.
-      const int64_t target = (in[d] + s - 1) / s;
-      const int64_t raw = (target - 1) * s + (spec.pooling ? k : dk) - in[d];
+      const int64_t target = in[d] / s + (in[d] % s != 0 ? 1 : 0);
+      const int64_t raw = checked_add((target - 1) * s, spec.pooling ? k : dk, "the padded window") - in[d];
       const int64_t need = spec.pooling ? raw : std::max<int64_t>(raw, 0);
       pb = spec.auto_pad == AutoPad::SameUpper ? need / 2 : (need + 1) / 2;
       pe = need - pb;
     } else if (spec.auto_pad == AutoPad::Valid) {
       pb = pe = 0;
     }
-    const int64_t span = in[d] + pb + pe - dk;
+    const int64_t span = checked_add(checked_add(in[d], pb, "the padded input"), pe, "the padded input") - dk;
     // The pools count positions as ONNX Runtime does, dividing with truncation toward zero, so
     // that a window longer than the input by less than a stride still gives one position.
     const int64_t out_floor = span / s + 1;

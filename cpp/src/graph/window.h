@@ -65,7 +65,9 @@ struct TableMemo final : OpState {
 // The node's TableMemo in this plan, made on first use.
 TableMemo& table_memo(RunContext& ctx);
 
-// a * b, throwing ValueError naming `what` when the product overflows int64.
+// a * b (of non-negative values) and a + b, throwing ValueError naming `what` when the result
+// overflows int64 (pads or strides near the int64 limits in a bad model).
 int64_t checked_mul(int64_t a, int64_t b, const char* what);
+int64_t checked_add(int64_t a, int64_t b, const char* what);
 
 }  // namespace lstmrt
