@@ -152,9 +152,12 @@ def _pad_node_cases():
     state = np.random.get_state()  # the generators reseed NumPy's global RNG
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cases = collect_testcases("Pad")
+        # Filtered here: its op_type argument returned other operators too when the node-test
+        # module had collected every case first.
+        cases = collect_testcases(None)
     np.random.set_state(state)
-    return [c for c in cases if c.model is not None and c.data_sets]
+    return [c for c in cases if c.model is not None and c.data_sets and
+            {n.op_type for n in c.model.graph.node} == {"Pad"}]
 
 
 def test_pad_onnx_node_cases_at_opset_21():
