@@ -297,6 +297,25 @@ case("LayerNormalization-axis1", 17, [node("LayerNormalization", ["x", "s"], axi
 case("LayerNormalization-stats", 17, [node("LayerNormalization", ["x", "s", "b"], ["y", "m", "v"])],
      {"x": f(2, 5), "s": f(5), "b": f(5)}, {"y": F, "m": F, "v": F})
 
+# --- convolutional front ends (their sweeps: test_session_conv/pool/pad/norm.py) ------------
+case("Conv-2d-group", 13, [node("Conv", ["x", "w", "b"], pads=[1, 1, 1, 1], group=2)],
+     {"x": f(1, 4, 5, 6), "w": f(6, 2, 3, 3), "b": f(6)})
+case("Conv-1d-nobias", 11, [node("Conv", ["x", "w"], strides=[2], dilations=[2])], {"x": f(2, 3, 11), "w": f(4, 3, 3)})
+case("ConvTranspose", 11, [node("ConvTranspose", ["x", "w", "b"], strides=[2, 2], output_padding=[1, 0])],
+     {"x": f(1, 4, 3, 3), "w": f(4, 3, 3, 3), "b": f(3)})
+case("MaxPool", 12, [node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)], {"x": f(1, 2, 5, 5)})
+case("AveragePool", 19, [node("AveragePool", ["x"], kernel_shape=[3], pads=[1, 1], count_include_pad=1)],
+     {"x": f(2, 2, 7)})
+case("GlobalMaxPool", 13, [node("GlobalMaxPool", ["x"])], {"x": f(2, 3, 4, 5)})
+case("GlobalAveragePool", 13, [node("GlobalAveragePool", ["x"])], {"x": f(2, 3, 4, 5)})
+case("Pad-reflect", 13, [node("Pad", ["x", "p"], mode="reflect")], {"x": f(3, 4), "p": i64(1, 2, 2, 1)})
+case("Pad-constant-value", 18, [node("Pad", ["x", "p", "v", "a"])], {"x": f(3, 4), "p": i64(1, 2), "v": np.array(3.0, F),
+                                                                     "a": i64(1)})
+case("BatchNormalization", 15, [node("BatchNormalization", ["x", "s", "b", "m", "v"])],
+     {"x": f(2, 3, 4), "s": f(3), "b": f(3), "m": f(3), "v": f(3, low=0.5, high=2.0)})
+case("InstanceNormalization", 13, [node("InstanceNormalization", ["x", "s", "b"])],
+     {"x": f(2, 3, 4), "s": f(3), "b": f(3)})
+
 # --- a chain of shape arithmetic as exporters write it ---------------------------------------
 case("shape-chain", 13, [
     node("Shape", ["x"], ["s"]),

@@ -59,8 +59,9 @@ OpPtr build_loop(const BuildContext& ctx);
 // ops_if.cc
 OpPtr build_if(const BuildContext& ctx);
 
-// ops_conv.cc
+// ops_conv.cc, ops_conv_transpose.cc
 OpPtr build_conv(const BuildContext& ctx);
+OpPtr build_conv_transpose(const BuildContext& ctx);
 
 // ops_norm.cc
 OpPtr build_batch_norm(const BuildContext& ctx);

@@ -25,6 +25,7 @@ const OpSchema kRegistry[] = {
     {"Gemm", build_gemm, 2, 3, 1},
     {"MatMul", build_matmul, 2, 2, 1},
     {"Conv", build_conv, 2, 3, 1},
+    {"ConvTranspose", build_conv_transpose, 2, 3, 1},
     {"MaxPool", build_pool, 1, 1, 2},
     {"AveragePool", build_pool, 1, 1, 1},
     {"GlobalAveragePool", build_global_pool, 1, 1, 1},

@@ -1,0 +1,73 @@
+// The sliding-window geometry that Conv and the pools share: kernel_shape, strides, dilations,
+// pads, auto_pad and ceil_mode read from the node once, and resolved per run against the input's
+// spatial size into output sizes and a table of where each window reads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lstmrt/graph/op.h"
+#include "small_vector.h"
+
+namespace lstmrt {
+
+enum class AutoPad { NotSet, SameUpper, SameLower, Valid };
+
+// The window attributes as the node gives them (lists empty when absent).
+struct WindowSpec {
+  std::string op;  // "Conv", "MaxPool", ... for messages
+  std::vector<int64_t> kernel, strides, dilations, pads;
+  AutoPad auto_pad = AutoPad::NotSet;
+  bool ceil_mode = false;
+  bool pooling = false;  // the pools size SAME padding by the undilated kernel (see resolve_window)
+
+  // Reads and checks the attributes; `pooling` also reads ceil_mode (Conv has none).
+  static WindowSpec from_node(const BuildContext& ctx, bool pooling);
+  // Checks the list lengths against a spatial rank (known at load when kernel_shape or a constant
+  // weight gives it); throws ValueError such as "pads has 3 entries, expected 4 for a 2-D Conv".
+  void check_rank(size_t dims) const;
+};
+
+// The spec resolved for one input: per spatial dim the input and output size, the kernel, the
+// stride, the dilation and the padding before.
+struct Window {
+  DimVector in, out, kernel, stride, dilation, pad_begin, pad_end;
+  int64_t out_count = 1;     // product of out
+  int64_t kernel_count = 1;  // product of kernel
+  int64_t in_count = 1;      // product of in
+};
+
+// Resolves `spec` for an input whose spatial dims are `in`; `kernel` is the kernel size when the
+// spec has no kernel_shape (Conv's weights), else ignored. Throws ValueError for any mismatch or an
+// input smaller than its window.
+Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel);
+
+// Fills table[p * kernel_count + k] with the offset, within one row-major input plane, of the
+// element that kernel position k of output position p reads, or -1 where it reads padding.
+// `padded` (out_count entries, may be null) receives how many kernel positions of each window
+// lie inside the padded input (AveragePool's count_include_pad divisor). `clip` also marks -1
+// the elements past a negative end padding (SAME pools with long strides), which AveragePool
+// leaves out of its sums as ONNX Runtime does.
+void window_offsets(const Window& w, int64_t* table, int64_t* padded, bool clip = false);
+
+// The input spatial size and kernel that a node's window table (its scratch tensor 0) was made
+// for: runs of the same shapes (every run after the first, in a plan) reuse the table.
+struct TableMemo final : OpState {
+  DimVector key;
+  bool valid = false;
+
+  // Whether the table is for these shapes; if not, takes them as the new key, and the caller
+  // remakes the table and then sets `valid`.
+  bool same(Dims in, Dims kernel);
+};
+
+// The node's TableMemo in this plan, made on first use.
+TableMemo& table_memo(RunContext& ctx);
+
+// a * b (of non-negative values) and a + b, throwing ValueError naming `what` when the result
+// overflows int64 (pads or strides near the int64 limits in a bad model).
+int64_t checked_mul(int64_t a, int64_t b, const char* what);
+int64_t checked_add(int64_t a, int64_t b, const char* what);
+
+}  // namespace lstmrt
