@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sensors import inject_faults, normal_stream  # noqa: E402
 
 import lstmrt  # noqa: E402
+from lstmrt._format import format_duration  # noqa: E402
 
 MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "anomaly_lstm.onnx")
 WARMUP = 50        # steps before the detector trusts its statistics
@@ -94,8 +95,9 @@ def main(argv=None) -> int:
     print(f"\n  found {len(found)} of {len(faults)} faults; {len(aftermath)} flags in the {RECOVERY} steps after a "
           f"fault (the state recovering); {len(false_alarms)} false alarms"
           + (f" (steps {false_alarms[:10]}{' ...' if len(false_alarms) > 10 else ''})" if false_alarms else ""))
-    lat = np.asarray(latencies) * 1e6
-    print(f"  per-step latency of lstmrt: median {np.median(lat):.1f} us, p99 {np.percentile(lat, 99):.1f} us")
+    lat = np.asarray(latencies)
+    print(f"  per-step latency of lstmrt: median {format_duration(np.median(lat))}, "
+          f"p99 {format_duration(np.percentile(lat, 99))}")
     return 0
 
 

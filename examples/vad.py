@@ -20,6 +20,7 @@ import wave
 import numpy as np
 
 import lstmrt
+from lstmrt._format import format_duration
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 import real_models  # noqa: E402
@@ -85,7 +86,7 @@ def main() -> int:
     print(f"{len(audio) / RATE:.1f} s of audio, {len(probs)} chunks of 32 ms")
     for start, end in found:
         print(f"  speech {start:7.3f} s - {end:7.3f} s")
-    print(f"lstmrt: {per_call * 1e6:.0f} us per chunk (median, 1 thread)")
+    print(f"lstmrt: {format_duration(per_call)} per chunk (median, 1 thread)")
     try:
         import onnxruntime as ort
     except ImportError:
@@ -95,7 +96,7 @@ def main() -> int:
     theirs = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     their_probs, their_per_call = speech_probabilities(theirs, audio)
     same = segments(their_probs) == found
-    print(f"onnxruntime: {their_per_call * 1e6:.0f} us per chunk; the same segments: {'yes' if same else 'NO'}")
+    print(f"onnxruntime: {format_duration(their_per_call)} per chunk; the same segments: {'yes' if same else 'NO'}")
     return 0 if same else 1
 
 
