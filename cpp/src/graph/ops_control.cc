@@ -10,6 +10,7 @@
 #include "builders.h"
 #include "lstmrt/graph/graph.h"
 #include "op_util.h"
+#include "subgraph.h"
 
 namespace lstmrt {
 
@@ -179,16 +180,7 @@ OpPtr build_loop(const BuildContext& ctx) {
       add_input(d, {Source::Carried, j});
     }
   }
-  for (size_t i = 0; i < captured.size(); ++i) {
-    if (const Tensor* c = ctx.constant(real + i)) {
-      sub.initializers.emplace_back(captured[i], *c);
-    } else {
-      GraphInputDesc d;
-      d.name = captured[i];
-      d.has_dtype = false;
-      add_input(d, {Source::Outer, real + i});
-    }
-  }
+  for (size_t i : capture_outer_values(ctx, captured, real, sub)) sources.push_back({Source::Outer, i});
   auto graph = std::make_unique<Graph>(std::move(sub));
   return std::make_unique<LoopOp>(std::move(graph), std::move(sources), std::move(carried_const), scans);
 }

@@ -8,6 +8,7 @@
 #include "builders.h"
 #include "lstmrt/graph/graph.h"
 #include "op_util.h"
+#include "subgraph.h"
 
 namespace lstmrt {
 
@@ -74,17 +75,7 @@ Branch compile_branch(const BuildContext& ctx, const GraphDesc& body, const std:
   sub.initializers = body.initializers;
   sub.outputs = body.outputs;
   Branch branch;
-  for (size_t i = 0; i < captured.size(); ++i) {
-    if (const Tensor* c = ctx.constant(first_captured + i)) {
-      sub.initializers.emplace_back(captured[i], *c);
-    } else {
-      GraphInputDesc d;
-      d.name = captured[i];
-      d.has_dtype = false;
-      sub.inputs.push_back(std::move(d));
-      branch.feeds.push_back(first_captured + i);
-    }
-  }
+  branch.feeds = capture_outer_values(ctx, captured, first_captured, sub);
   branch.graph = std::make_unique<Graph>(std::move(sub));
   return branch;
 }

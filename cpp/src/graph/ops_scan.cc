@@ -7,6 +7,7 @@
 #include "builders.h"
 #include "lstmrt/graph/graph.h"
 #include "op_util.h"
+#include "subgraph.h"
 
 namespace lstmrt {
 
@@ -182,17 +183,7 @@ OpPtr build_scan(const BuildContext& ctx) {
     d.has_shape = false;  // exporters' body shapes are loose; the ops check what matters
     sub.inputs.push_back(std::move(d));
   }
-  for (size_t i = 0; i < captured.size(); ++i) {
-    if (const Tensor* c = ctx.constant(real + i)) {
-      sub.initializers.emplace_back(captured[i], *c);
-    } else {
-      GraphInputDesc d;
-      d.name = captured[i];
-      d.has_dtype = false;
-      sub.inputs.push_back(std::move(d));
-      s.captured_inputs.push_back(real + i);
-    }
-  }
+  s.captured_inputs = capture_outer_values(ctx, captured, real, sub);
   return std::make_unique<ScanOp>(std::make_unique<Graph>(std::move(sub)), std::move(s));
 }
 
