@@ -51,3 +51,24 @@ def test_streams_of_other_models_stay_plain_core_streams():
     sess = _session("torch_lstm_1layer_legacy")
     assert type(sess.stream()) is lstmrt._core.GraphStream
     assert type(sess.stream_pool()) is lstmrt._core.StreamPool
+
+
+def test_a_transpose_with_a_bad_perm_before_the_recurrent_node_is_a_clear_error():
+    """The frozen-length check walks back through Transposes: a negative perm entry (a damaged
+    model) once made it index past the declared shape (IndexError) instead of letting the graph
+    refuse the perm."""
+    import numpy as np
+    import pytest
+    from onnx import helper
+
+    import lstmrt
+    from session_helpers import make_model
+
+    H, I = 2, 3
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[-7, 0, 2]),
+             helper.make_node("LSTM", ["xt", "W", "R"], ["y"], hidden_size=H)]
+    model = make_model(nodes, {"x": np.zeros((1, 2, I), np.float32)}, ["y"], input_shapes={"x": ["N", "T", I]},
+                       initializers={"W": np.ones((1, 4 * H, I), np.float32), "R": np.ones((1, 4 * H, H), np.float32)})
+    with pytest.raises(ValueError, match="perm"):
+        sess = lstmrt.InferenceSession(model)
+        sess.run(None, {"x": np.zeros((1, 2, I), np.float32)})

@@ -435,12 +435,12 @@ def frozen_sequence_reshapes(model) -> List[Dict[str, Any]]:
                 break
             if src.op_type == "Transpose":
                 perm = next((list(a.ints) for a in src.attribute if a.name == "perm"), None)
-                if perm is None or axis >= len(perm):
+                if perm is None or not 0 <= axis < len(perm):
                     break
                 axis = perm[axis]
             name = src.input[0]
         dims = declared.get(name)
-        if dims and axis < len(dims) and isinstance(dims[axis], str):
+        if dims and 0 <= axis < len(dims) and isinstance(dims[axis], str):  # a bad perm gives any axis
             axes[name] = axis
 
     found = []

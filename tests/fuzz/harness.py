@@ -218,7 +218,7 @@ class Summary:
             self.counts[outcome["outcome"]] += 1
             if outcome["outcome"] == "error":
                 self.errors[outcome["type"]] += 1
-                self.examples.setdefault(outcome["type"], outcome.get("message", ""))
+                self.examples.setdefault(outcome["type"], f"{outcome.get('message', '')} [{case.get('origin')}]")
             if outcome["outcome"] in BAD:
                 self.bad.append((case, outcome))
 
