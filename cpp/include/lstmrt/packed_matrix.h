@@ -28,6 +28,12 @@ class PackedMatrix {
   // Packs rows [row_begin, row_begin + n) of W, whose rows are `ldw` floats apart.
   PackedMatrix(const float* w, int64_t n, int64_t k, int64_t ldw);
 
+  // Makes this an n x k matrix to be filled in place through mutable_panel() (contents
+  // unspecified), keeping the buffer when it is large enough: a Conv packs each block of its
+  // unrolled input here, run after run.
+  void resize(int64_t n, int64_t k);
+  float* mutable_panel(int64_t p) { return data_.get() + p * k_ * kPanelWidth; }
+
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
   int64_t panels() const { return (n_ + kPanelWidth - 1) / kPanelWidth; }
@@ -37,6 +43,7 @@ class PackedMatrix {
  private:
   int64_t n_ = 0;
   int64_t k_ = 0;
+  size_t capacity_ = 0;  // floats in data_
   AlignedBuffer data_;
 };
 

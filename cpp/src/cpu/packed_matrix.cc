@@ -35,7 +35,8 @@ AlignedBuffer aligned_alloc_floats(size_t count) {
 
 PackedMatrix::PackedMatrix(const float* w, int64_t n, int64_t k, int64_t ldw) : n_(n), k_(k) {
   const int64_t np = panels();
-  data_ = aligned_alloc_floats(static_cast<size_t>(np * k * kPanelWidth));
+  capacity_ = static_cast<size_t>(np * k * kPanelWidth);
+  data_ = aligned_alloc_floats(capacity_);
   float* out = data_.get();
   for (int64_t p = 0; p < np; ++p) {
     for (int64_t j = 0; j < kPanelWidth; ++j) {
@@ -46,6 +47,16 @@ PackedMatrix::PackedMatrix(const float* w, int64_t n, int64_t k, int64_t ldw) : 
       for (int64_t kk = 0; kk < k; ++kk) dst[kk * kPanelWidth] = src[kk];
     }
   }
+}
+
+void PackedMatrix::resize(int64_t n, int64_t k) {
+  const size_t need = static_cast<size_t>((n + kPanelWidth - 1) / kPanelWidth * k * kPanelWidth);
+  if (need > capacity_) {
+    data_ = aligned_alloc_floats(need);
+    capacity_ = need;
+  }
+  n_ = n;
+  k_ = k;
 }
 
 }  // namespace lstmrt

@@ -44,6 +44,50 @@ void im2row(const float* x, int64_t channels, const Window& w, const int64_t* ta
   }
 }
 
+// Packs the windows of output positions [p0, p0 + col.n()) of one image and group as the GEMM's
+// column operand: panel q holds, for each channel c and kernel position k, the inputs that its 16
+// positions read there (zero in the padding, and past the last position). `x` points at the
+// group's first channel; `table` is window_offsets' table.
+void pack_columns(const float* x, int64_t channels, const Window& w, const int64_t* table, int64_t p0,
+                  PackedMatrix& col, int threads) {
+  const int64_t KS = w.kernel_count, plane = w.in_count, n = col.n();
+  // A panel is a few hundred nanoseconds per channel: below a few thousand floats, spreading
+  // panels over threads costs more than it saves.
+  const int workers = col.k() * n >= 65536 ? threads : 1;
+  parallel_for(col.panels(), workers, 1, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t first = q * kPanelWidth, count = std::min<int64_t>(kPanelWidth, n - first);
+      const int64_t* offs = table + (p0 + first) * KS;
+      float* dst = col.mutable_panel(q);
+      for (int64_t c = 0; c < channels; ++c) {
+        const float* xc = x + c * plane;
+        for (int64_t k = 0; k < KS; ++k, dst += kPanelWidth) {
+          for (int64_t j = 0; j < count; ++j) {
+            const int64_t o = offs[j * KS + k];
+            dst[j] = o >= 0 ? xc[o] : 0.0f;
+          }
+          for (int64_t j = count; j < kPanelWidth; ++j) dst[j] = 0.0f;
+        }
+      }
+    }
+  });
+}
+
+// A node's state in a plan: its window table's key, and the packed column operand of the
+// position-major product, kept from run to run.
+struct ConvState final : TableMemo {
+  PackedMatrix col;
+};
+
+// The two ways to lay one group's product on the GEMM: output positions as its rows and
+// channels in its 16-wide column panels (then transposed into Y), or channels as rows and
+// positions in the panels (Y comes out as it lies). Panels of positions pay when there are many
+// positions; a handful (Silero VAD's filter bank: 4 positions, 258 channels) would fill a panel
+// with zeros.
+bool positions_in_panels(int64_t positions, int64_t channels) {
+  return positions >= 4 * kPanelWidth && positions >= channels / 4;
+}
+
 // out[m][p] = bias + the window of p in the single input channel x, weighted by w[m]: the
 // depthwise case (one input channel per group), where a GEMM per group would be a thin one.
 void depthwise(const float* x, const float* w, const float* bias, int64_t Mg, const Window& wd,
@@ -108,6 +152,7 @@ class ConvOp final : public Op {
     checked_mul(P, Kg, "the window rows");
     ctx.scratch_tensor(2);  // sizes the scratch list first: growing it would move the tensors
     Tensor& table = ctx.scratch_tensor(0);
+    if (!*ctx.state) *ctx.state = std::make_unique<ConvState>();
     TableMemo& memo = table_memo(ctx);
     if (!memo.same(in_sp, k_sp)) {
       table.ensure(DType::Int64, {P, KS});
@@ -123,6 +168,11 @@ class ConvOp final : public Op {
           depthwise(X.data<float>() + (n * cs.channels + g) * w.in_count, W.data<float>() + g * cs.group_out * KS,
                     bias ? bias + g * cs.group_out : nullptr, cs.group_out, w, table.data<int64_t>(),
                     Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P);
+      return;
+    }
+    if (positions_in_panels(P, cs.group_out)) {
+      by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), Kg, static_cast<ConvState&>(**ctx.state).col, Y,
+                      resolve_threads(ctx.threads));
       return;
     }
     // Output positions per block: at least one row, at most all of them.
@@ -193,6 +243,30 @@ class ConvOp final : public Op {
       throw ValueError("X has " + std::to_string(cs.channels) + " channels but W of shape " + shape_to_string(W.shape()) +
                        " with group " + std::to_string(group_) + " expects " + std::to_string(cs.group_in * group_));
     return cs;
+  }
+
+  // Y_g[group_out][P] = W_g · col + B_g, the windows packed as the column operand block by block.
+  void by_channel_rows(const Tensor& X, const Tensor& W, const Tensor* B, const ConvShape& cs, const Window& w,
+                       const int64_t* table, int64_t Kg, PackedMatrix& col, Tensor& Y, int threads) const {
+    const int64_t P = w.out_count;
+    const int64_t block = std::min(P, std::max<int64_t>(1, kWindowBlockFloats / std::max<int64_t>(Kg, 1) /
+                                                               kPanelWidth) * kPanelWidth);
+    for (int64_t n = 0; n < cs.batch; ++n) {
+      for (int64_t g = 0; g < group_; ++g) {
+        const float* x = X.data<float>() + (n * cs.channels + g * cs.group_in) * w.in_count;
+        const float* wg = W.data<float>() + g * cs.group_out * Kg;
+        float* y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
+        for (int64_t p0 = 0; p0 < P; p0 += block) {
+          const int64_t p1 = std::min(P, p0 + block);
+          col.resize(p1 - p0, Kg);
+          pack_columns(x, cs.group_in, w, table, p0, col, threads);
+          if (B)
+            for (int64_t m = 0; m < cs.group_out; ++m)
+              std::fill(y + m * P + p0, y + m * P + p1, B->data<float>()[g * cs.group_out + m]);
+          gemm(kernels(), cs.group_out, wg, Kg, col, nullptr, B != nullptr, y + p0, P, threads);
+        }
+      }
+    }
   }
 
   // prod[P][group_out] = rows[P][Kg] · W_gᵀ + B_g, for P rows.

@@ -52,8 +52,9 @@ Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel);
 void window_offsets(const Window& w, int64_t* table, int64_t* padded, bool clip = false);
 
 // The input spatial size and kernel that a node's window table (its scratch tensor 0) was made
-// for: runs of the same shapes (every run after the first, in a plan) reuse the table.
-struct TableMemo final : OpState {
+// for: runs of the same shapes (every run after the first, in a plan) reuse the table. An op that
+// keeps more between runs derives its state from this one and makes it before table_memo() does.
+struct TableMemo : OpState {
   DimVector key;
   bool valid = false;
 
