@@ -66,6 +66,11 @@ def concurrent_runs(threads: int, runs: int) -> bool:
     return not bad
 
 
+def grew(samples) -> bool:
+    """Whether RSS rose past allocator noise after the first sample (the warm-up)."""
+    return len(samples) > 1 and max(samples[1:]) - samples[0] > GROWTH_KIB
+
+
 def stream_soak(steps: int) -> bool:
     sess = lstmrt.InferenceSession(CHAR_LM, threads=1)
     stream = sess.stream()
@@ -78,10 +83,10 @@ def stream_soak(steps: int) -> bool:
         if i % 100_000 == 0:
             samples.append(rss_kib())
             print(f"  stream step {i}: RSS {samples[-1] / 1024:.1f} MiB")
-    grew = len(samples) > 1 and max(samples[1:]) - samples[0] > GROWTH_KIB
+    rose = grew(samples)
     print(f"stream soak: {steps} steps in {time.monotonic() - start:.0f} s, RSS "
-          f"{'grew' if grew else 'flat after warm-up'}")
-    return not grew
+          f"{'grew' if rose else 'flat after warm-up'}")
+    return not rose
 
 
 def pool_cycles(cycles: int) -> bool:
@@ -96,10 +101,10 @@ def pool_cycles(cycles: int) -> bool:
         pool.close(sid)
         if i % (cycles // 10 or 1) == 0:
             samples.append(rss_kib())
-    grew = len(samples) > 1 and max(samples[1:]) - samples[0] > GROWTH_KIB
+    rose = grew(samples)
     print(f"pool cycles: {cycles} open/run/close in {time.monotonic() - start:.0f} s, RSS samples (MiB) "
-          f"{[round(s / 1024, 1) for s in samples]}: {'grew' if grew else 'flat'}; {len(pool)} streams left open")
-    return not grew and len(pool) == 0
+          f"{[round(s / 1024, 1) for s in samples]}: {'grew' if rose else 'flat'}; {len(pool)} streams left open")
+    return not rose and len(pool) == 0
 
 
 def main() -> int:

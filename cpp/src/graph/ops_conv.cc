@@ -21,9 +21,9 @@ struct ConvShape {
   int64_t batch, channels, out_channels, group_in, group_out;
 };
 
-// The window matrix is built and multiplied this many elements (rows x window size) at a time:
-// it bounds the scratch (1 MiB) whatever the image size, and a block is still in cache when the
-// GEMM reads it. bench/ has no Conv suite yet; the value is the L2 size of common cores.
+// The window matrix is built and multiplied this many elements (rows x window size) at a time,
+// so that its scratch stays bounded whatever the image size and a block is still in cache when
+// the GEMM reads it. No benchmark re-derives it yet (bench/ has no Conv suite).
 constexpr int64_t kWindowBlockFloats = int64_t{1} << 18;
 
 // rows[p - p0][c * KS + k] = the input plane of channel c at window position k of output
@@ -122,11 +122,7 @@ class ConvOp final : public Op {
     const Tensor& X = *in[0];
     const Tensor& W = *in[1];
     const Tensor* B = in.size() > 2 ? in[2] : nullptr;
-    expect_dtype(X, DType::Float32, "X");
-    expect_dtype(W, DType::Float32, "W");
-    if (X.rank() < 3) throw ValueError("X must have rank 3 or more (N, C, spatial...), got shape " + shape_to_string(X.shape()));
-    if (W.rank() != X.rank())
-      throw ValueError("W of shape " + shape_to_string(W.shape()) + " does not have the rank of X " + shape_to_string(X.shape()));
+    check_conv_operands(X, W);
     const ConvShape cs = conv_shape(X, W);
     if (B) {
       expect_dtype(*B, DType::Float32, "B");

@@ -46,11 +46,7 @@ class ConvTransposeOp final : public Op {
     const Tensor& X = *in[0];
     const Tensor& W = *in[1];
     const Tensor* B = in.size() > 2 ? in[2] : nullptr;
-    expect_dtype(X, DType::Float32, "X");
-    expect_dtype(W, DType::Float32, "W");
-    if (X.rank() < 3) throw ValueError("X must have rank 3 or more (N, C, spatial...), got shape " + shape_to_string(X.shape()));
-    if (W.rank() != X.rank())
-      throw ValueError("W of shape " + shape_to_string(W.shape()) + " does not have the rank of X " + shape_to_string(X.shape()));
+    check_conv_operands(X, W);
     const size_t dims = X.rank() - 2;
     check_rank(dims);
     const int64_t C = X.dim(1), N = X.dim(0);

@@ -28,6 +28,14 @@ int64_t get_or(const std::vector<int64_t>& v, size_t i, int64_t fallback) { retu
 
 }  // namespace
 
+void check_conv_operands(const Tensor& X, const Tensor& W) {
+  expect_dtype(X, DType::Float32, "X");
+  expect_dtype(W, DType::Float32, "W");
+  if (X.rank() < 3) throw ValueError("X must have rank 3 or more (N, C, spatial...), got shape " + shape_to_string(X.shape()));
+  if (W.rank() != X.rank())
+    throw ValueError("W of shape " + shape_to_string(W.shape()) + " does not have the rank of X " + shape_to_string(X.shape()));
+}
+
 int64_t checked_mul(int64_t a, int64_t b, const char* what) {
   if (a < 0 || b < 0 || (a != 0 && b > std::numeric_limits<int64_t>::max() / a))
     throw ValueError(std::string(what) + " is too large (" + std::to_string(a) + " x " + std::to_string(b) + ")");

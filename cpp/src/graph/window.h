@@ -69,6 +69,10 @@ TableMemo& table_memo(RunContext& ctx);
 // a * b (of non-negative values) and a + b, throwing ValueError naming `what` when the result
 // overflows int64 (pads or strides near the int64 limits in a bad model).
 int64_t checked_mul(int64_t a, int64_t b, const char* what);
+
+// Checks a Conv's or ConvTranspose's X and W: float32, rank 3 or more (N, C, spatial...), the
+// same rank.
+void check_conv_operands(const Tensor& X, const Tensor& W);
 int64_t checked_add(int64_t a, int64_t b, const char* what);
 
 }  // namespace lstmrt
