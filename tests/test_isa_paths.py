@@ -291,6 +291,22 @@ def test_recurrent_gemv_matches_float64_and_is_one_sum_in_either_order(isa):
                                  + mismatch_report(lower_first, want, bad, bound))
 
 
+def test_recurrent_gemm_rows_equal_recurrent_gemv(isa):
+    """Several rows' recurrent product gives each row the bits recurrent_gemv gives it alone, for
+    every row tail of the register block and every column tail: a stream stepped in a pool
+    equals the stream stepped by itself."""
+    rng = np.random.default_rng(13)
+    cases = [(M, N, K, split) for (N, K, split) in [(c[0], c[1], c[2]) for c in _recurrent_cases()[::7]]
+             for M in (2, 3, 5, 9)] + [(M, 512, 128, 64) for M in range(2, 18)] + [(40, 96, 2000, 1000)]
+    for M, N, K, split in cases:
+        A = rng.uniform(-1, 1, (M, K)).astype(F32)
+        W = rng.uniform(-1, 1, (N, K)).astype(F32)
+        got = testing.recurrent_gemm(isa, A, W, split)
+        for m in range(M):
+            np.testing.assert_array_equal(got[m], testing.recurrent_gemv(isa, A[m], W, split, False),
+                                          err_msg=f"{isa} recurrent gemm M={M} N={N} K={K} split={split} row {m}")
+
+
 def test_recurrent_gemv_special_values(isa):
     """Exact small integers give the exact result; an infinity reaches exactly its outputs."""
     rng = np.random.default_rng(4)

@@ -4,7 +4,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <mutex>
+#include <type_traits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,11 +89,15 @@ struct LSTMRT_HIDDEN RunCall {
 // that shares its buffer.
 const Graph& graph_of(py::handle bound_graph);
 void prepare_request(const Graph& g, RunCall& call, py::handle feeds, py::handle output_names);
-py::list call_outputs(RunCall& call);
+// The first `count` outputs (a stream's result also holds the carried outputs after them).
+py::list call_outputs(RunCall& call, size_t count = SIZE_MAX);
 py::array tensor_to_numpy(const Tensor& t);
+// An owned copy of a NumPy array of a dtype the graph computes with (TypeError naming `what`).
+Tensor array_to_tensor(py::handle obj, const std::string& what);
 
 // Prepares `call`, runs fn(call) with the GIL released, and returns the outputs. The references
 // to the caller's arrays are dropped on the way out (the GIL held), also when something throws.
+// fn returns how many of the result's outputs to return.
 template <class Fn>
 py::list run_call(const Graph& g, RunCall& call, py::handle feeds, py::handle output_names, int threads, Fn&& fn) {
   struct Release {
@@ -100,11 +106,13 @@ py::list run_call(const Graph& g, RunCall& call, py::handle feeds, py::handle ou
   } release{call};
   prepare_request(g, call, feeds, output_names);
   call.request.threads = threads;
+  size_t count = SIZE_MAX;
   {
     py::gil_scoped_release unlocked;
-    fn(call);
+    if constexpr (std::is_void_v<decltype(fn(call))>) fn(call);
+    else count = fn(call);
   }
-  return call_outputs(call);
+  return call_outputs(call, count);
 }
 
 }  // namespace lstmrt

@@ -2,6 +2,7 @@
 // and run on NumPy arrays in one call (the GIL released while it computes).
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -391,16 +392,19 @@ void prepare_request(const Graph& g, RunCall& call, py::handle feeds, py::handle
   BoundGraph::prepare_for(g, call, feeds, output_names);
 }
 
-py::list call_outputs(RunCall& call) {
+py::list call_outputs(RunCall& call, size_t count) {
   if (call.none_wanted) return py::list();
   std::vector<Tensor>& outputs = call.result.outputs;
-  py::list out(outputs.size());
-  for (size_t k = 0; k < outputs.size(); ++k)
+  count = std::min(count, outputs.size());
+  py::list out(count);
+  for (size_t k = 0; k < count; ++k)
     PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(k), output_to_numpy(outputs[k]).release().ptr());
   return out;
 }
 
 py::array tensor_to_numpy(const Tensor& t) { return to_numpy(t); }
+
+Tensor array_to_tensor(py::handle obj, const std::string& what) { return tensor_from_array(obj, what); }
 
 void register_graph(py::module_& m) {
   numpy_generic_type = py::object(py::module_::import("numpy").attr("generic")).release();

@@ -298,6 +298,33 @@ void register_kernel_tests(py::module_& m) {
         return out;
       },
       py::arg("isa"), py::arg("a"), py::arg("W"), py::arg("split"), py::arg("upper_first"));
+
+  // The recurrent product of several rows (KernelTable::recurrent_gemm), A [M, K], W [N, K].
+  t.def(
+      "recurrent_gemm",
+      [](const std::string& isa, py::handle A_obj, py::handle W_obj, int64_t split) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        const auto Ao = float_array(A_obj, "A");
+        const auto Wo = float_array(W_obj, "W");
+        if (!Ao || !Wo) throw ValueError("recurrent_gemm: A and W are required");
+        const FloatArray& A = *Ao;
+        const FloatArray& W = *Wo;
+        if (A.ndim() != 2 || W.ndim() != 2 || A.shape(1) != W.shape(1))
+          throw ValueError("recurrent_gemm: expected A [M, K] and W [N, K]");
+        const int64_t M = A.shape(0), N = W.shape(0), K = W.shape(1);
+        if (split < 0) throw ValueError("recurrent_gemm: split must be >= 0");
+        auto a = guarded_copy(A.data(), static_cast<size_t>(M * K));
+        auto b = guarded_packed(W);
+        auto c = std::make_unique<GuardedFloats>(static_cast<size_t>(M * N));
+        {
+          py::gil_scoped_release release;
+          kt.recurrent_gemm(M, N, K, split, a->data(), K, b->data(), c->data(), N);
+        }
+        py::array_t<float> out({static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
+        if (M * N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(M * N) * sizeof(float));
+        return out;
+      },
+      py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("split"));
   t.def(
       "time_gemm",
       [](const std::string& isa, int64_t M, int64_t N, int64_t K, int reps, int threads, bool wall) {

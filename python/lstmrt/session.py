@@ -142,7 +142,7 @@ class InferenceSession:
                                                     self._threads or 0)
         return outputs, final
 
-    def stream(self) -> "_core.GraphStream":
+    def stream(self, carry: Any = None) -> "_core.GraphStream":
         """A stateful stream: ``stream.run(output_names, feeds)`` takes and returns what
         :meth:`run` does, and carries the state of every LSTM/GRU/RNN node to the next call.
 
@@ -153,24 +153,126 @@ class InferenceSession:
         ``"<node>:h"`` and ``"<node>:c"``. Calls on one stream are serialized; separate streams
         run concurrently. A failed call leaves the state as it was. Models with a reverse or
         bidirectional recurrent node, or a Loop, cannot stream (ValueError naming the node).
-        """
-        if self._frozen:
-            return _FrozenLengthStream(self._graph, self._threads or 0, self._frozen)
-        return _core.GraphStream(self._graph, self._threads or 0)
 
-    def stream_pool(self) -> "_core.StreamPool":
+        ``carry={"stateN": "state"}`` carries model outputs into inputs: after each call the
+        output becomes the input of the next call, inside lstmrt, so the caller feeds only the
+        data (Silero VAD's ``state``, DTLN's ``input_3``, ``h0``/``c0`` of exported models).
+        The first call uses what is fed, else zeros of the input's declared shape (symbolic
+        dimensions 1). The carried tensors appear in ``get_state()`` under the input's name.
+        ``carry="auto"`` pairs outputs and inputs whose names say so (``state``/``stateN``,
+        ``h``/``hn``, ``h0``/``hn``) and whose declared shapes agree, and refuses when unsure;
+        ``stream.carry`` tells what was paired. Unknown names, a name used twice, or an output
+        whose declared shape or type differs from its input's raise ValueError naming both.
+        """
+        pairs = self._carry_pairs(carry)
+        if self._frozen:
+            return _FrozenLengthStream(self._graph, self._threads or 0, self._frozen, pairs)
+        return _core.GraphStream(self._graph, self._threads or 0, pairs)
+
+    def stream_pool(self, carry: Any = None, batch_axes: Optional[Mapping[str, int]] = None) -> "_core.StreamPool":
         """Many independent streams (one sequence each) stepped together in batched calls.
 
         ``sid = pool.open()`` starts a stream (zero state), ``pool.close(sid)`` ends it.
         ``pool.run(stream_ids, output_names, feeds)`` runs one chunk for the listed streams at
-        once: row k of every batched feed belongs to ``stream_ids[k]``; their states are
-        gathered into one batch and scattered back afterwards. Streams not listed are untouched.
-        ``pool.reset(sid)``, ``pool.get_state(sid)``, ``pool.set_state(sid, d)`` manage one
-        stream; ``pool.ids`` lists the open ones. Calls on one pool are serialized.
+        once: row k of every batched feed belongs to ``stream_ids[k]`` (a list or an integer
+        array). Streams not listed are untouched. The states live in the pool: a call of the
+        same streams in the same order as the previous one moves no state, another subset moves
+        only the rows that changed place. ``pool.reset(sid)``, ``pool.get_state(sid)``,
+        ``pool.set_state(sid, d)`` manage one stream; ``pool.ids`` lists the open ones. Calls on
+        one pool are serialized; one call uses the session's threads.
+
+        ``carry`` is as for :meth:`stream`, the same for every stream. Each stream is one row
+        along the batch axis of each carried tensor, read from the input's declared symbolic
+        dimension named like a batch (``batch``, ``N``); ``batch_axes={"state": 1}`` gives it
+        where the model does not say. A bad id, a repeated id, or a batch that does not have
+        one row per stream raise ValueError and change no stream's state.
         """
+        pairs = self._carry_pairs(carry)
+        axes = self._carry_batch_axes(pairs, batch_axes)
         if self._frozen:
-            return _FrozenLengthPool(self._graph, self._threads or 0, self._frozen)
-        return _core.StreamPool(self._graph, self._threads or 0)
+            return _FrozenLengthPool(self._graph, self._threads or 0, self._frozen, pairs, axes)
+        return _core.StreamPool(self._graph, self._threads or 0, pairs, axes)
+
+    # -- carry= ----------------------------------------------------------------------------------
+
+    def _carry_pairs(self, carry: Any) -> List[Tuple[str, str]]:
+        """carry= as (output, input) pairs, checked against the declared names, types and shapes."""
+        if carry is None:
+            return []
+        if isinstance(carry, str):
+            if carry != "auto":
+                raise ValueError(f"carry: expected a dict {{output: input}}, 'auto' or None, got {carry!r}")
+            return self._auto_carry()
+        if not isinstance(carry, Mapping):
+            raise TypeError(f"carry: expected a dict {{output name: input name}}, 'auto' or None, got {type(carry).__name__}")
+        ins = {i.name: i for i in self._inputs}
+        outs = {o.name: o for o in self._outputs}
+        pairs = []
+        seen: Dict[str, str] = {}
+        for out, inp in carry.items():
+            if not isinstance(out, str) or not isinstance(inp, str):
+                raise TypeError(f"carry: names must be str, got {out!r}: {inp!r}")
+            if out not in outs:
+                raise ValueError(f"carry: the model has no output {out!r} (its outputs are {', '.join(outs)})")
+            if inp not in ins:
+                raise ValueError(f"carry: the model has no input {inp!r} to carry {out!r} into (its inputs are "
+                                 f"{', '.join(ins)})")
+            if inp in seen:
+                raise ValueError(f"carry: input {inp!r} is fed by both {seen[inp]!r} and {out!r}")
+            seen[inp] = out
+            why = _declared_mismatch(outs[out], ins[inp])
+            if why:
+                raise ValueError(f"carry: output {out!r} cannot feed input {inp!r}: {why}")
+            pairs.append((out, inp))
+        return pairs
+
+    def _auto_carry(self) -> List[Tuple[str, str]]:
+        found: Dict[str, List[str]] = {}
+        for o in self._outputs:
+            found[o.name] = [i.name for i in self._inputs if _names_pair(i.name, o.name) and not _declared_mismatch(o, i)]
+        pairs = []
+        for out, inps in found.items():
+            if len(inps) > 1:
+                raise ValueError(f"carry='auto': output {out!r} could feed any of {inps}; give carry={{...}}")
+            if inps:
+                pairs.append((out, inps[0]))
+        targets = [i for _, i in pairs]
+        for t in set(targets):
+            if targets.count(t) > 1:
+                raise ValueError(f"carry='auto': input {t!r} is paired with several outputs "
+                                 f"{[o for o, i in pairs if i == t]}; give carry={{...}}")
+        if not pairs:
+            raise ValueError("carry='auto' found no output whose name and shape pair it with an input (like "
+                             "stateN/state or hn/h0); give carry={output: input}. Outputs: "
+                             f"{[o.name for o in self._outputs]}, inputs: {[i.name for i in self._inputs]}")
+        return pairs
+
+    def _carry_batch_axes(self, pairs: List[Tuple[str, str]], batch_axes: Optional[Mapping[str, int]]) -> List[int]:
+        given = dict(batch_axes or {})
+        carried = [i for _, i in pairs]
+        for name in given:
+            if name not in carried:
+                raise ValueError(f"batch_axes: {name!r} is not a carried input (carried: {carried})")
+        ins = {i.name: i for i in self._inputs}
+        axes = []
+        for name in carried:
+            shape = ins[name].shape
+            if name in given:
+                a = given[name]
+                if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+                    raise TypeError(f"batch_axes[{name!r}]: expected an int, got {a!r}")
+                rank = len(shape) if shape is not None else None
+                if rank is not None and not -rank <= a < rank:
+                    raise ValueError(f"batch_axes[{name!r}]: axis {a} is out of range for shape {shape}")
+                axes.append(int(a) % rank if rank else int(a))
+                continue
+            named = [k for k, d in enumerate(shape or []) if isinstance(d, str) and _is_batch_name(d)]
+            if len(named) != 1:
+                raise ValueError(f"stream_pool: the batch axis of carried input {name!r} (shape {shape}) is "
+                                 f"{'ambiguous' if named else 'not named in the model'}; give batch_axes="
+                                 f"{{{name!r}: axis}}")
+            axes.append(named[0])
+        return axes
 
     @property
     def frozen_sequence_length(self) -> Optional[int]:
@@ -214,11 +316,38 @@ class InferenceSession:
         return f"InferenceSession(inputs=[{ins}], outputs=[{outs}], recurrent_nodes={len(self.recurrent_nodes)})"
 
 
+def _declared_mismatch(out: NodeArg, inp: NodeArg) -> str:
+    """Why a declared output cannot feed a declared input (empty when it can, or is unknown)."""
+    if out.type != inp.type:
+        return f"it is {out.type} and the input is {inp.type}"
+    if out.shape is None or inp.shape is None:
+        return ""
+    if len(out.shape) != len(inp.shape):
+        return f"its declared shape {out.shape} and the input's {inp.shape} differ in rank"
+    for a, b in zip(out.shape, inp.shape):
+        if isinstance(a, int) and isinstance(b, int) and a != b:
+            return f"its declared shape {out.shape} differs from the input's {inp.shape}"
+    return ""
+
+
+def _names_pair(inp: str, out: str) -> bool:
+    """Whether the names say that `out` is the next value of `inp`: state/stateN, h/hn, h0/hn."""
+    stems = {inp}
+    for tail in ("0", "_0", "_in", "_prev"):
+        if inp.endswith(tail) and len(inp) > len(tail):
+            stems.add(inp[:-len(tail)])
+    return any(out in (s + "N", s + "n", s + "_n", s + "_out", s + "_new", s + "_next") for s in stems)
+
+
+def _is_batch_name(dim: str) -> bool:
+    return dim.lower() in ("n", "b", "bs", "batch", "batch_size", "batchsize") or dim.lower().startswith("batch")
+
+
 # Streams of a model with a frozen sequence length: the same, with errors that say why. Only such
 # models get them, so that other streams keep calling C++ with no Python frame in between.
 class _FrozenLengthStream(_core.GraphStream):
-    def __init__(self, graph: "_core.Graph", threads: int, frozen: List[Dict[str, Any]]):
-        _core.GraphStream.__init__(self, graph, threads)
+    def __init__(self, graph: "_core.Graph", threads: int, frozen: List[Dict[str, Any]], carry: Any = None):
+        _core.GraphStream.__init__(self, graph, threads, carry)
         self._frozen = frozen
 
     def run(self, output_names, feeds):
@@ -230,8 +359,9 @@ class _FrozenLengthStream(_core.GraphStream):
 
 
 class _FrozenLengthPool(_core.StreamPool):
-    def __init__(self, graph: "_core.Graph", threads: int, frozen: List[Dict[str, Any]]):
-        _core.StreamPool.__init__(self, graph, threads)
+    def __init__(self, graph: "_core.Graph", threads: int, frozen: List[Dict[str, Any]], carry: Any = None,
+                 batch_axes: Optional[List[int]] = None):
+        _core.StreamPool.__init__(self, graph, threads, carry, batch_axes or [])
         self._frozen = frozen
 
     def run(self, stream_ids, output_names, feeds):

@@ -76,6 +76,12 @@ struct KernelTable {
   void (*recurrent_gemv)(int64_t N, int64_t K, int64_t split, bool upper_first, const float* a, const float* B,
                          float* C) = nullptr;
 
+  // C[m][n] = sum_k A[m][k] * B[k][n] for m < M, each row summed exactly as recurrent_gemv sums
+  // one: the recurrent product of several rows, whose every row then has the bits it would have
+  // alone (a stream stepped in a pool equals the stream stepped by itself).
+  void (*recurrent_gemm)(int64_t M, int64_t N, int64_t K, int64_t split, const float* A, int64_t lda,
+                         const float* B, float* C, int64_t ldc) = nullptr;
+
   // x[i] = act(x[i]) for i < n, in place.
   void (*activation)(const Activation& act, float* x, int64_t n) = nullptr;
 

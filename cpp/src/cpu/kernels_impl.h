@@ -455,10 +455,81 @@ void recurrent_gemv_impl(int64_t N, int64_t K, int64_t split, bool upper_first, 
     two_chain_tile<1>(K, split, upper_first, p == 0, a, B + p * ps, ps, C + p * kPanelWidth, N - p * kPanelWidth);
 }
 
+// MR rows by NP panels of C = A·B summed as recurrent_gemv sums one row: the chain over k < split
+// is stored, then the chain over k >= split is added to it (two passes, as both chains' registers
+// would not fit at once).
+template <int MR, int NP>
+inline void two_chain_rows(int64_t K, int64_t split, const float* A, int64_t lda, const float* B, int64_t ps,
+                           float* C, int64_t ldc, int64_t cols, bool prefetch_c) {
+  constexpr int NV = NP * kVecPerPanel;
+  if (prefetch_c)  // as in micro_tile: a cold C arrives while the first chain runs
+    for (int m = 0; m < MR; ++m)
+      for (int64_t col = 0; col < NV * W; col += kFloatsPerLine) __builtin_prefetch(C + m * ldc + col, 1, 3);
+  for (int half = 0; half < 2; ++half) {
+    reg acc[MR][NV];
+    for (int m = 0; m < MR; ++m)
+      for (int v = 0; v < NV; ++v) acc[m][v] = Vec::zero();
+    accumulate_k<MR, NP>(half ? split : 0, half ? K : split, A, lda, B, ps, acc);
+    for (int v = 0; v < NV; ++v) {
+      const int64_t col = static_cast<int64_t>(v) * W;
+      const int64_t valid = cols - col;
+      if (valid <= 0) break;
+      const bool full = valid >= W;
+      for (int m = 0; m < MR; ++m) {
+        float* c = C + m * ldc + col;
+        reg out = acc[m][v];
+        if (half) out = Vec::add(full ? Vec::load(c) : Vec::load_partial(c, valid), out);
+        if (full) Vec::store(c, out);
+        else Vec::store_partial(c, out, valid);
+      }
+    }
+  }
+}
+
+template <int MR, int NP>
+inline void two_chain_block(int64_t rows, int64_t K, int64_t split, const float* A, int64_t lda, const float* B,
+                            int64_t ps, float* C, int64_t ldc, int64_t cols, bool prefetch_c) {
+  if constexpr (MR > 1) {
+    if (rows < MR) return two_chain_block<MR - 1, NP>(rows, K, split, A, lda, B, ps, C, ldc, cols, prefetch_c);
+  }
+  two_chain_rows<MR, NP>(K, split, A, lda, B, ps, C, ldc, cols, prefetch_c);
+}
+
+// See KernelTable::recurrent_gemm. Rows in blocks that stay in L2 while the panels pass, as in
+// gemm_rows.
+template <int MR, int NP>
+void recurrent_gemm_impl(int64_t M, int64_t N, int64_t K, int64_t split, const float* A, int64_t lda,
+                         const float* B, float* C, int64_t ldc) {
+  if (split > K) split = K;
+  const int64_t ps = K * kPanelWidth;
+  const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
+  const bool prefetch_c = M * N * static_cast<int64_t>(sizeof(float)) > kColdOutputBytes;
+  int64_t block = (32768 / (K > 0 ? K : 1)) / MR * MR;
+  if (block < MR) block = MR;
+  for (int64_t m0 = 0; m0 < M; m0 += block) {
+    const int64_t m1 = M - m0 < block ? M : m0 + block;
+    for (int64_t p = 0; p < panels;) {
+      const int64_t col = p * kPanelWidth;
+      const bool whole = p + NP <= panels;
+      for (int64_t m = m0; m < m1; m += MR) {
+        const int64_t rows = m1 - m < MR ? m1 - m : MR;
+        if (whole)
+          two_chain_block<MR, NP>(rows, K, split, A + m * lda, lda, B + p * ps, ps, C + m * ldc + col, ldc, N - col,
+                                  prefetch_c);
+        else
+          two_chain_block<MR, 1>(rows, K, split, A + m * lda, lda, B + p * ps, ps, C + m * ldc + col, ldc, N - col,
+                                 prefetch_c);
+      }
+      p += whole ? NP : 1;
+    }
+  }
+}
+
 void fill_table(KernelTable& t, Isa isa) {
   t.isa = isa;
   t.gemm = &gemm_kernel_impl<kGemmRows, kGemmPanels, kGemvPanels>;
   t.recurrent_gemv = &recurrent_gemv_impl<kGemvPanels>;
+  t.recurrent_gemm = &recurrent_gemm_impl<kGemmRows, kGemmPanels>;
   t.activation = &activation_kernel;
   t.lstm_row = &lstm_row_kernel;
   t.gru_row_stage1 = &gru_row_stage1_kernel;

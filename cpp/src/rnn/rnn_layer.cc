@@ -488,12 +488,13 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     const int64_t r1 = team.split_batch ? batch * (local + 1) / team.size : batch;
     const int64_t rows = r1 - r0;
     // H_{t-1}·Rᵀ (or (r ⊙ H_{t-1})·R_hᵀ) for this thread's rows. One row sums in two chains,
-    // starting with the chain that holds the partition's own units when they lie past the split.
+    // starting with the chain that holds the partition's own units when they lie past the split;
+    // several rows sum each row the same way, so that a row's bits do not depend on the batch.
     const int64_t split = recurrent_sum_split(H);
     auto recurrent = [&](const Partition& part, const float* A, int64_t lda, const PackedMatrix& m, float* C,
                          int64_t ldc) {
       if (rows == 1) kt.recurrent_gemv(m.n(), m.k(), split, part.j0 >= split, A, m.panel(0), C);
-      else gemm(kt, rows, A, lda, m, nullptr, false, C, ldc, 1);
+      else kt.recurrent_gemm(rows, m.n(), m.k(), split, A, lda, m.panel(0), C, ldc);
     };
     // Runs fn(p) for the partitions of one phase: through the scheduler when units are split;
     // every partition in turn, for this thread's rows alone, when rows are.

@@ -148,12 +148,14 @@ class Tensor {
     return static_cast<const T*>(data_);
   }
 
-  // Gives the tensor this type and shape in its own buffer, which is kept when it is large enough
-  // (the contents are then unspecified) and otherwise replaced. A view stops being one.
+  // Gives the tensor this type and shape in its own buffer, which is kept, bytes untouched, when
+  // it is large enough, and otherwise replaced. A view stops being one.
   void ensure(DType dtype, Dims shape) {
     if (!owned_as(dtype, shape)) resize_owned(dtype, shape);
   }
   void ensure(DType dtype, std::initializer_list<int64_t> shape) { ensure(dtype, Dims(shape.begin(), shape.size())); }
+  // The bytes ensure() can give this tensor without a new buffer (0 for a view).
+  size_t owned_bytes() const { return data_ != nullptr && data_ == own_.get() ? own_bytes_ : 0; }
   // Makes this tensor show `other`'s elements under `shape` (the same element count), no copy.
   void view_of(const Tensor& other, Dims shape);
   void view_of(const Tensor& other, std::initializer_list<int64_t> shape) {
