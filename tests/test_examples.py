@@ -44,3 +44,18 @@ def test_vad_example_finds_the_same_segments_as_onnxruntime():
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("speech ") == 4, r.stdout
     assert "the same segments: yes" in r.stdout
+
+
+def test_vad_server_example_finds_the_same_segments_as_onnxruntime_per_stream():
+    import real_models
+
+    path, why = real_models.model_path("silero-vad", "silero_vad/data/silero_vad.onnx")
+    if path is None:
+        import pytest
+
+        pytest.skip(why)
+    r = _run([os.path.join("examples", "vad_server.py"), "--streams", "10", "--seconds", "3"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("stream ") >= 10 and "segment(s) 0." in r.stdout, r.stdout
+    assert "per tick (median)" in r.stdout
+    assert "one session per stream: the same segments: yes" in r.stdout

@@ -9,6 +9,8 @@ compared with lone streams and with onnxruntime fed the same rows as one batch. 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
@@ -243,3 +245,51 @@ def test_pool_batch_axes_are_read_from_the_model_or_given():
         sess.stream_pool(carry={"stateN": "state"}, batch_axes={"input": 0})
     pool = sess.stream_pool(carry={"stateN": "state"}, batch_axes={"state": -2})
     assert pool.get_state(pool.open())["state"].shape == (2, 1, 128)
+
+
+MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models")
+
+
+@pytest.mark.parametrize("name,data,state", [
+    ("torch_vad_like_legacy", lambda r: {"x": r.standard_normal((1, 576)).astype(np.float32),
+                                         "sr": np.array(16000, np.int64)}, {"h": (1, 1, 64), "c": (1, 1, 64)}),
+    ("torch_char_lm_legacy", lambda r: {"tokens": r.integers(0, 39, (1, 1)).astype(np.int64)},
+     {"h0": (2, 1, 48), "c0": (2, 1, 48)}),
+])
+def test_committed_fixtures_carry_auto_and_pool_bit_for_bit(name, data, state):
+    """The committed Silero-like VAD (LSTM inside an If, h/c -> hn/cn) and the char LM (h0/c0 ->
+    h_n/c_n, which reach the LSTM's initial state): carry='auto' pairs them; the carried stream
+    equals run() with the state fed by hand, and a pool's streams equal it too, in any order."""
+    path = os.path.join(MODELS, name + ".onnx")
+    sess = lstmrt.InferenceSession(path, threads=1)
+    stream = sess.stream(carry="auto")
+    outs = [o.name for o in sess.get_outputs()]
+    assert sorted(stream.carry.values()) == sorted(state)
+    pool = lstmrt.InferenceSession(path, threads=2).stream_pool(carry="auto")
+    r = np.random.default_rng(7)
+    n = 3
+    ids = [pool.open() for _ in range(n)]
+    held = [{k: np.zeros(s, np.float32) for k, s in state.items()} for _ in range(n)]
+    for tick in range(6):
+        feeds = [data(r) for _ in range(n)]
+        order = [2, 0, 1] if tick % 2 else [0, 1, 2]
+        if tick == 4:
+            order = [1]
+        batch = {k: (np.concatenate([feeds[i][k] for i in order]) if feeds[0][k].ndim else feeds[0][k])
+                 for k in feeds[0]}
+        pooled = pool.run([ids[i] for i in order], [outs[0]], batch)[0]
+        for row, i in enumerate(order):
+            want = sess.run(None, {**feeds[i], **held[i]})
+            held[i] = {inp: want[outs.index(out)] for out, inp in stream.carry.items()}
+            np.testing.assert_array_equal(pooled[row:row + 1], want[0], err_msg=f"{name} tick {tick} stream {i}")
+    for i in range(n):
+        for k, v in held[i].items():
+            np.testing.assert_array_equal(pool.get_state(ids[i])[k], v)
+    # The lone carried stream over stream 0's feeds.
+    r = np.random.default_rng(8)
+    hand = {k: np.zeros(s, np.float32) for k, s in state.items()}
+    for _ in range(4):
+        f = data(r)
+        want = sess.run(None, {**f, **hand})
+        hand = {inp: want[outs.index(out)] for out, inp in stream.carry.items()}
+        np.testing.assert_array_equal(stream.run([outs[0]], f)[0], want[0])
