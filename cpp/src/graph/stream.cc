@@ -117,6 +117,7 @@ RunResult GraphStreamer::run(StreamState& state, RunRequest r) const {
 void GraphStreamer::run(StreamState& state, RunRequest& r, RunResult& result) const {
   const size_t K = num_nodes();
   const size_t P = carry_.size();
+  if (r.inputs.size() < graph_.inputs().size()) r.inputs.resize(graph_.inputs().size(), nullptr);
   const size_t wanted = add_carried_outputs(r);
   if (state.carried.size() != P) state.carried.resize(P);
   for (size_t p = 0; p < P; ++p) {
@@ -339,6 +340,7 @@ void StreamPool::run(const int64_t* ids, size_t n, RunRequest& r, RunResult& res
   }
   const int64_t nn = static_cast<int64_t>(n);
   const GraphStreamer& st = streamer_;
+  if (r.inputs.size() < st.graph().inputs().size()) r.inputs.resize(st.graph().inputs().size(), nullptr);
   const size_t wanted = st.add_carried_outputs(r);
   r.collect_state = true;
   r.state_h.assign(st.num_nodes(), nullptr);
