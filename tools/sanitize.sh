@@ -28,6 +28,6 @@ python3 -c "import lstmrt, sys; assert lstmrt.__file__.startswith('$PWD/$PKG'), 
 if [ "$#" -eq 0 ]; then
   set -- tests/test_isa_paths.py tests/test_layers.py tests/test_layer_stream.py tests/test_bad_input.py \
     tests/test_session_api.py tests/test_session_errors.py tests/test_session_ops.py tests/test_session_rnn.py \
-    tests/test_session_stream.py tests/test_session_robustness.py tests/fuzz
+    tests/test_session_stream.py tests/test_stream_carry.py tests/test_session_robustness.py tests/fuzz
 fi
 exec python3 -m pytest -q -p no:cacheprovider --capture=sys "$@"
