@@ -293,3 +293,27 @@ def test_committed_fixtures_carry_auto_and_pool_bit_for_bit(name, data, state):
         want = sess.run(None, {**f, **hand})
         hand = {inp: want[outs.index(out)] for out, inp in stream.carry.items()}
         np.testing.assert_array_equal(stream.run([outs[0]], f)[0], want[0])
+
+
+def test_carry_auto_refuses_ambiguous_names_and_a_fed_carried_input_wins():
+    nodes = [helper.make_node("Add", ["h", "h0"], ["hn"]), helper.make_node("Identity", ["x"], ["y"])]
+    f = np.zeros((1, 2), np.float32)
+    sess = lstmrt.InferenceSession(make_model(nodes, {"x": f, "h": f, "h0": f}, ["y", "hn"],
+                                              input_shapes={k: ["batch", 2] for k in ("x", "h", "h0")}))
+    with pytest.raises(ValueError, match=r"output 'hn' could feed any of \['h', 'h0'\]"):
+        sess.stream(carry="auto")
+    # A fed value replaces the carried one for that call, in a stream and in a pool.
+    stream = sess.stream(carry={"hn": "h"})
+    one = np.ones((1, 2), np.float32)
+    stream.run(None, {"x": f, "h0": one})
+    stream.run(None, {"x": f, "h0": one, "h": 10 * one})
+    np.testing.assert_array_equal(stream.get_state()["h"], 11 * one)
+    pool = sess.stream_pool(carry={"hn": "h"})
+    a, b = pool.open(), pool.open()
+    pool.run([a, b], None, {"x": np.zeros((2, 2), np.float32), "h0": np.ones((2, 2), np.float32)})
+    pool.run([b, a], None, {"x": np.zeros((2, 2), np.float32), "h0": np.ones((2, 2), np.float32),
+                            "h": np.array([[5, 5], [7, 7]], np.float32)})
+    np.testing.assert_array_equal(pool.get_state(b)["h"], 6 * one)
+    np.testing.assert_array_equal(pool.get_state(a)["h"], 8 * one)
+    pool.run([a], None, {"x": f, "h0": one})
+    np.testing.assert_array_equal(pool.get_state(a)["h"], 9 * one)
