@@ -317,3 +317,19 @@ def test_carry_auto_refuses_ambiguous_names_and_a_fed_carried_input_wins():
     np.testing.assert_array_equal(pool.get_state(a)["h"], 8 * one)
     pool.run([a], None, {"x": f, "h0": one})
     np.testing.assert_array_equal(pool.get_state(a)["h"], 9 * one)
+
+
+def test_recurrent_node_pool_steady_ticks_allocate_nothing():
+    # Subsets, orders and sizes already seen: the state changes places with the run's, no buffer is new.
+    sess = lstmrt.InferenceSession(os.path.join(MODELS, "..", "..", "..", "examples", "models", "anomaly_lstm.onnx"),
+                                   threads=2)
+    pool = sess.stream_pool()
+    ids = [pool.open() for _ in range(20)]
+    x = rng.standard_normal((20, 1, 4)).astype(np.float32)
+    ticks = (ids, ids[:12], ids[::-1], ids[3:15], ids)
+    for sel in ticks:
+        pool.run(sel, None, {"readings": x[:len(sel)]})
+    before = _core.tensor_buffer_allocations()
+    for sel in ticks + ticks:
+        pool.run(sel, None, {"readings": x[:len(sel)]})
+    assert _core.tensor_buffer_allocations() == before
