@@ -232,8 +232,10 @@ std::string output_list(const Graph& g) {
 
 class BoundGraph {
  public:
-  BoundGraph(int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs) {
+  BoundGraph(int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs,
+             const std::string& precision) {
     GraphDesc desc = describe(opset, nodes, initializers, inputs, outputs);
+    desc.weights = parse_weight_type(precision);
     py::gil_scoped_release release;  // folding and packing large weights take a while
     graph_ = std::make_unique<Graph>(std::move(desc));
   }
@@ -405,10 +407,12 @@ py::array tensor_to_numpy(const Tensor& t) { return to_numpy(t); }
 void register_graph(py::module_& m) {
   numpy_generic_type = py::object(py::module_::import("numpy").attr("generic")).release();
   py::class_<BoundGraph>(m, "Graph", "A compiled ONNX graph (built by lstmrt.onnx_import).")
-      .def(py::init([](int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs) {
-             return std::make_unique<BoundGraph>(opset, nodes, initializers, inputs, outputs);
+      .def(py::init([](int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs,
+                       const std::string& precision) {
+             return std::make_unique<BoundGraph>(opset, nodes, initializers, inputs, outputs, precision);
            }),
-           py::arg("opset"), py::arg("nodes"), py::arg("initializers"), py::arg("inputs"), py::arg("outputs"))
+           py::arg("opset"), py::arg("nodes"), py::arg("initializers"), py::arg("inputs"), py::arg("outputs"),
+           py::arg("precision") = "fp32")
       .def("run", &BoundGraph::run, py::arg("feeds"), py::arg("output_names") = py::none(), py::arg("threads") = 0,
            "Runs the graph; returns the outputs (all, or those named) as a list of arrays.")
       .def("run_with_state", &BoundGraph::run_with_state, py::arg("feeds"), py::arg("state_in") = py::none(),

@@ -84,6 +84,16 @@ CpuFeatures detect() {
     f.avx512dq = (r[1] >> 17) & 1;
     f.avx512bw = (r[1] >> 30) & 1;
     f.avx512vl = (r[1] >> 31) & 1;
+    f.avx512vnni = (r[2] >> 11) & 1;
+    f.amx_bf16 = (r[3] >> 22) & 1;
+    f.amx_tile = (r[3] >> 24) & 1;
+    f.amx_int8 = (r[3] >> 25) & 1;
+    const unsigned max_sub = r[0];
+    if (max_sub >= 1) {
+      cpuid(7, 1, r);
+      f.avxvnni = (r[0] >> 4) & 1;
+      f.avx512bf16 = (r[0] >> 5) & 1;
+    }
   }
 #endif
   return f;

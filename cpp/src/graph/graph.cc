@@ -138,7 +138,7 @@ struct Graph::ExecState {
   uint64_t clock = 0;
 };
 
-Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs)) {
+Graph::Graph(GraphDesc desc) : opset_(desc.opset), weights_(desc.weights), inputs_(std::move(desc.inputs)) {
   std::unordered_map<std::string, int> ids;
   auto new_value = [&](const std::string& name) {
     const int id = static_cast<int>(value_names_.size());
@@ -269,7 +269,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
     }
     std::unique_ptr<Op> op;
     {
-      BuildContext ctx(node, opset_, consts);
+      BuildContext ctx(node, opset_, consts, weights_);
       naming_node(where, [&] { op = builder(ctx); });
     }
     std::vector<int> out_ids;

@@ -165,8 +165,9 @@ const char* attribute_kind_name(Attribute::Kind kind) {
   return "?";
 }
 
-BuildContext::BuildContext(const NodeDesc& node, int opset, std::vector<const Tensor*> constants)
-    : node_(node), opset_(opset), constants_(std::move(constants)) {}
+BuildContext::BuildContext(const NodeDesc& node, int opset, std::vector<const Tensor*> constants,
+                           WeightType weights)
+    : node_(node), opset_(opset), constants_(std::move(constants)), weights_(weights) {}
 
 std::string BuildContext::where() const {
   return node_.op_type + " node '" + node_.name + "' (opset " + std::to_string(opset_) + ")";
