@@ -378,10 +378,11 @@ def describe_model(model) -> Dict[str, Any]:
     return {"opset": opset, "nodes": nodes, "initializers": initializers, "inputs": inputs, "outputs": outputs}
 
 
-def compile_model(model) -> "_core.Graph":
-    """Compiles a loaded ModelProto into the C++ graph (folding, packing, op building)."""
+def compile_model(model, precision: str = "fp32") -> "_core.Graph":
+    """Compiles a loaded ModelProto into the C++ graph (folding, packing, op building), its
+    constant weights packed in ``precision`` ("fp32", "bf16" or "int8")."""
     d = describe_model(model)
-    return _core.Graph(d["opset"], d["nodes"], d["initializers"], d["inputs"], d["outputs"])
+    return _core.Graph(d["opset"], d["nodes"], d["initializers"], d["inputs"], d["outputs"], precision)
 
 
 # ------------------------------------------------------------------------------------------------
