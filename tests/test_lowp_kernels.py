@@ -1,5 +1,5 @@
 """Every compiled low-precision GEMM variant (generic, AVX2, AVX2-VNNI, AVX-512 emulation,
-AVX-512 VNNI, AVX512-BF16), at every tail of rows, columns and reduction length, against the NumPy
+AVX-512 VNNI, AVX512-BF16, AMX int8), at every tail of rows, columns and reduction length, against the NumPy
 reference written from the kernels' contract: bit for bit, since each variant sums exactly
 (int8) or in the instruction's own order (bf16). Variants this CPU cannot run are skipped, with
 the reason shown."""
@@ -43,7 +43,8 @@ def test_variant_matches_reference_at_every_tail(precision, variant):
 def test_variant_on_a_recurrent_sized_product(precision, variant):
     # Long reductions, many row blocks and panels: the loops a layer runs, not only the tails.
     rng = np.random.default_rng(3)
-    for M, N, K in [(1, 512, 128), (20, 96, 300), (33, 130, 256)]:
+    # The AMX variant takes blocks of 16 rows when K is a multiple of 64, and hands the rest on.
+    for M, N, K in [(1, 512, 128), (20, 96, 300), (33, 130, 256), (16, 17, 64), (48, 33, 128), (17, 40, 192)]:
         A = np.tanh(rng.standard_normal((M, K))).astype(np.float32)
         W = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float32)
         got = testing.lowp_gemm(variant, precision, A, W, None)
@@ -121,3 +122,40 @@ def test_int8_refuses_weights_it_cannot_scale():
         testing.lowp_pack(W, "int8")
     with pytest.raises(ValueError, match="precision: expected 'fp32', 'bf16' or 'int8', got 'int4'"):
         testing.lowp_pack(W, "int4")
+
+
+def isa_params():
+    supported = _core.cpu_info()["supported_isas"]
+    return [pytest.param(i, marks=[] if i in supported else pytest.mark.skip(reason=f"this CPU cannot run {i}"), id=i)
+            for i in ("generic", "avx2", "avx512")]
+
+
+@pytest.mark.parametrize("isa", isa_params())
+def test_each_path_quantizes_rows_like_the_reference(isa):
+    rng = np.random.default_rng(9)
+    for K in list(range(1, 41)) + [255, 256, 1000]:
+        A = (rng.standard_normal((3, K)) * rng.uniform(0.01, 10)).astype(np.float32)
+        A[1] = np.abs(A[1]) + 0.5  # all positive: zero point 0
+        q, scale, zero = testing.quantize_rows(A, isa)
+        rq, rs, rz = quantize_rows(A)
+        np.testing.assert_array_equal(q, rq, err_msg=f"K={K}")
+        np.testing.assert_array_equal(scale, rs, err_msg=f"K={K}")
+        np.testing.assert_array_equal(zero, rz, err_msg=f"K={K}")
+    bad = np.ones((2, 33), np.float32)
+    bad[0, 32] = np.nan
+    bad[1, 0] = -np.inf
+    _, scale, _ = testing.quantize_rows(bad, isa)
+    assert np.isnan(scale).all()
+
+
+@pytest.mark.parametrize("isa", isa_params())
+def test_each_path_rounds_to_bf16_like_the_reference(isa):
+    rng = np.random.default_rng(10)
+    specials = np.array([0.0, -0.0, 1.0 + 2.0 ** -8, 1.0 + 3 * 2.0 ** -8, 1e-40, -1e-40, np.inf, -np.inf, np.nan,
+                         3.4e38, -2.5e-38, 1.17549435e-38], np.float32)
+    for K in list(range(1, 35)) + [100]:
+        x = rng.standard_normal(K).astype(np.float32) * np.float32(10.0) ** rng.integers(-30, 30, K).astype(np.float32)
+        x[: min(K, len(specials))] = specials[: min(K, len(specials))]
+        got = testing.convert_bf16(x, isa)
+        want = (to_bf16(x).view(np.uint32) >> 16).astype(np.uint16)
+        np.testing.assert_array_equal(got, want, err_msg=f"K={K}")

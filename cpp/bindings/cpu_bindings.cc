@@ -29,6 +29,7 @@ void register_cpu(py::module_& m) {
     features["amx_tile"] = f.amx_tile;
     features["amx_bf16"] = f.amx_bf16;
     features["amx_int8"] = f.amx_int8;
+    features["os_grants_amx"] = f.os_grants_amx;
     py::list supported, compiled;
     for (Isa isa : supported_isas()) supported.append(isa_name(isa));
     for (Isa isa : compiled_isas()) compiled.append(isa_name(isa));
@@ -49,7 +50,8 @@ void register_cpu(py::module_& m) {
     precision["bf16"] = kt.bf16_variant;
     precision["bf16_native"] = std::string(kt.bf16_variant) == "avx512_bf16";
     precision["int8"] = kt.i8_variant;
-    precision["int8_native"] = std::string(kt.i8_variant).find("vnni") != std::string::npos;
+    const std::string i8 = kt.i8_variant;
+    precision["int8_native"] = i8 == "avx2_vnni" || i8 == "avx512_vnni" || i8 == "amx";
     info["precision_kernels"] = precision;
     return info;
   }, "What the CPU has and which kernel path (ISA) is in use.");

@@ -414,7 +414,8 @@ void register_kernel_tests(py::module_& m) {
       "(values [N, K] as packed (int8: the integers), scales [N], column sums [N], quantization error).");
   t.def(
       "quantize_rows",
-      [](py::handle A_obj) {
+      [](py::handle A_obj, const std::string& isa) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
         const auto Ao = float_array(A_obj, "A");
         if (!Ao || Ao->ndim() != 2) throw ValueError("quantize_rows: expected A [M, K]");
         const int64_t M = Ao->shape(0), K = Ao->shape(1);
@@ -422,13 +423,27 @@ void register_kernel_tests(py::module_& m) {
         py::array_t<float> scale(static_cast<py::ssize_t>(M));
         py::array_t<int32_t> zero(static_cast<py::ssize_t>(M));
         for (int64_t m = 0; m < M; ++m) {
-          const RowQuantization r = quantize_row_u8(Ao->data() + m * K, K, K, q.mutable_data() + m * K);
+          const RowQuantization r = kt.quantize_u8(Ao->data() + m * K, K, K, q.mutable_data() + m * K);
           scale.mutable_data()[m] = r.scale;
           zero.mutable_data()[m] = r.zero;
         }
         return py::make_tuple(q, scale, zero);
       },
-      py::arg("A"), "Each row of A quantized to uint8 as the int8 GEMM does: (q, scale, zero point).");
+      py::arg("A"), py::arg("isa") = "generic",
+      "Each row of A quantized to uint8 by one ISA's quantizer, as the int8 GEMM does: (q, scale, zero point).");
+  t.def(
+      "convert_bf16",
+      [](py::handle A_obj, const std::string& isa) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        const auto Ao = float_array(A_obj, "A");
+        if (!Ao || Ao->ndim() != 1) throw ValueError("convert_bf16: expected a 1-D array");
+        const int64_t K = Ao->shape(0);
+        auto x = guarded_copy(Ao->data(), static_cast<size_t>(K));
+        py::array_t<uint16_t> out(static_cast<py::ssize_t>(K));
+        kt.convert_bf16(x->data(), K, K, out.mutable_data());
+        return out;
+      },
+      py::arg("x"), py::arg("isa") = "generic", "x rounded to bfloat16 (the raw 16 bits) by one ISA's converter.");
   t.def(
       "time_gemm",
       [](const std::string& isa, int64_t M, int64_t N, int64_t K, int reps, int threads, bool wall,

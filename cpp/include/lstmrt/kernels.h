@@ -85,6 +85,14 @@ struct LowpGemmArgs {
 };
 using LowpGemmFn = void (*)(const LowpGemmArgs&);
 
+// One activation row quantized to uint8: x ≈ scale * (q - zero), the row's range widened to
+// include 0 so that 0 is exact; scale NaN for a row holding NaN or an infinity (its products
+// then come out NaN, as the float32 product would).
+struct RowQuantization {
+  float scale;
+  int32_t zero;
+};
+
 struct KernelTable {
   Isa isa = Isa::Generic;
 
@@ -112,6 +120,11 @@ struct KernelTable {
   void (*gru_row_stage2)(const GruRowArgs& a) = nullptr;
   void (*rnn_row)(const RnnRowArgs& a) = nullptr;
 
+  // An activation row converted for the low-precision GEMMs (lowp_convert.h has the portable
+  // definitions, which every path reproduces exactly).
+  RowQuantization (*quantize_u8)(const float* x, int64_t k, int64_t k_padded, uint8_t* q) = nullptr;
+  void (*convert_bf16)(const float* x, int64_t k, int64_t k_padded, uint16_t* out) = nullptr;
+
   // Low-precision GEMMs (single-threaded), and the name of the variant each entry is.
   LowpGemmFn gemm_bf16 = nullptr;
   LowpGemmFn gemm_i8 = nullptr;
@@ -121,7 +134,7 @@ struct KernelTable {
 
 // One compiled low-precision kernel, for the tests that run every variant the CPU can run.
 struct LowpVariant {
-  const char* name;   // "generic", "avx2", "avx2_vnni", "avx512", "avx512_vnni", "avx512_bf16"
+  const char* name;   // "generic", "avx2", "avx2_vnni", "avx512", "avx512_vnni", "avx512_bf16", "amx"
   WeightType type;    // BF16 or I8
   bool supported;     // the CPU (and LSTMRT_DISABLE_ISA) allow it
   LowpGemmFn gemm;

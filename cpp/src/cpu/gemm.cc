@@ -51,11 +51,11 @@ void gemm_lowp(const KernelTable& kt, int64_t M, const float* A, int64_t lda, co
   int32_t* a_zero = reinterpret_cast<int32_t*>(s.zero.get());
   for (int64_t m = 0; m < M; ++m) {
     if (i8) {
-      const RowQuantization r = quantize_row_u8(A + m * lda, K, kp, reinterpret_cast<uint8_t*>(s.rows.get()) + m * kp);
+      const RowQuantization r = kt.quantize_u8(A + m * lda, K, kp, reinterpret_cast<uint8_t*>(s.rows.get()) + m * kp);
       a_scale[m] = r.scale;
       a_zero[m] = r.zero;
     } else {
-      convert_row_bf16(A + m * lda, K, kp, reinterpret_cast<uint16_t*>(s.rows.get()) + m * kp);
+      kt.convert_bf16(A + m * lda, K, kp, reinterpret_cast<uint16_t*>(s.rows.get()) + m * kp);
     }
   }
   LowpGemmArgs g;

@@ -5,17 +5,16 @@
 
 namespace lstmrt {
 
-namespace {
-
-// Round to nearest even for |v| < 2^22 by the float adder itself: adding 1.5 * 2^23 pushes the
-// fraction out of the mantissa. Unlike std::nearbyint (a library call on baseline x86-64), the
-// loops below then vectorize.
-inline float round_even(float v) {
-  const float magic = 12582912.0f;
-  return (v + magic) - magic;
+RowQuantization row_quantization(float lo, float hi, bool finite) {
+  RowQuantization r{1.0f, 0};
+  if (!finite) {
+    r.scale = std::numeric_limits<float>::quiet_NaN();
+  } else if (hi > lo) {
+    r.scale = (hi - lo) / 255.0f;
+    r.zero = static_cast<int32_t>(std::min(255.0f, std::max(0.0f, round_even(-lo / r.scale))));
+  }
+  return r;
 }
-
-}  // namespace
 
 RowQuantization quantize_row_u8(const float* x, int64_t k, int64_t k_padded, uint8_t* q) {
   float lo = 0.0f, hi = 0.0f, poison = 0.0f;
@@ -24,15 +23,10 @@ RowQuantization quantize_row_u8(const float* x, int64_t k, int64_t k_padded, uin
     hi = std::max(hi, x[i]);
     poison += x[i] * 0.0f;  // NaN once any value is NaN or infinite
   }
-  RowQuantization r{1.0f, 0};
+  const RowQuantization r = row_quantization(lo, hi, poison == 0.0f);
   if (poison != 0.0f) {
-    r.scale = std::numeric_limits<float>::quiet_NaN();
     std::fill(q, q + k_padded, uint8_t{0});
     return r;
-  }
-  if (hi > lo) {
-    r.scale = (hi - lo) / 255.0f;
-    r.zero = static_cast<int32_t>(std::min(255.0f, std::max(0.0f, round_even(-lo / r.scale))));
   }
   const float inv = 1.0f / r.scale;
   const float zero = static_cast<float>(r.zero);

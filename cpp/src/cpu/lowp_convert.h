@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "lstmrt/kernels.h"
+
 namespace lstmrt {
 
 // Round to nearest even; NaN stays a (quiet) NaN; subnormals become signed zero, as VDPBF16PS
@@ -27,14 +29,20 @@ inline float bf16_to_float(uint16_t b) {
   return x;
 }
 
-// One activation row quantized to uint8: x ≈ scale * (q - zero), the range [min, max] of the row
-// widened to include 0 so that 0 is exact. A row holding NaN or an infinity gets scale NaN, so
-// that its products come out NaN, as the float32 product would.
-struct RowQuantization {
-  float scale;
-  int32_t zero;
-};
 
+// The scale and zero point of a row whose values span [lo, hi] (lo <= 0 <= hi); `finite` false
+// when the row holds NaN or an infinity.
+RowQuantization row_quantization(float lo, float hi, bool finite);
+
+// Round to nearest even for |v| < 2^22 by the float adder itself: adding 1.5 * 2^23 pushes the
+// fraction out of the mantissa. The vector quantizers do the same two additions, so every path
+// rounds alike (std::nearbyint would also be a library call per value on baseline x86-64).
+inline float round_even(float v) {
+  const float magic = 12582912.0f;
+  return (v + magic) - magic;
+}
+
+// The portable quantizer; KernelTable::quantize_u8 holds the fastest path, with the same results.
 RowQuantization quantize_row_u8(const float* x, int64_t k, int64_t k_padded, uint8_t* q);
 // x rounded to bfloat16, zeros from k to k_padded.
 void convert_row_bf16(const float* x, int64_t k, int64_t k_padded, uint16_t* out);

@@ -1,5 +1,6 @@
 #include "cpu/lowp_variants.h"
 
+#include "cpu/lowp_convert.h"
 #include "lstmrt/cpu_features.h"
 
 namespace lstmrt {
@@ -26,6 +27,8 @@ std::vector<Candidate> candidates() {
   c.push_back({"avx512", WeightType::BF16, Isa::Avx512, true, &lowp_avx512_bf16});
   c.push_back({"avx512_vnni", WeightType::I8, Isa::Avx512, f.avx512vnni, &lowp_avx512_vnni_i8});
   c.push_back({"avx512_bf16", WeightType::BF16, Isa::Avx512, f.avx512bf16, &lowp_avx512_bf16_bf16});
+  c.push_back({"amx", WeightType::I8, Isa::Avx512, f.avx512vnni && f.amx_tile && f.amx_int8 && f.os_grants_amx,
+               &lowp_amx_i8});
 #endif
   return c;
 }
@@ -43,6 +46,14 @@ const std::vector<LowpVariant>& lowp_variants() {
 }
 
 void fill_lowp_kernels(KernelTable& t, Isa isa) {
+  t.quantize_u8 = &quantize_row_u8;
+  t.convert_bf16 = &convert_row_bf16;
+#if LSTMRT_HAVE_LOWP_AVX512
+  if (isa == Isa::Avx512 && isa_supported(Isa::Avx512)) {
+    t.quantize_u8 = lowp_avx512_quantize_u8();
+    t.convert_bf16 = lowp_avx512_convert_bf16();
+  }
+#endif
   // Candidates run from the most portable to the fastest: the last one this path may use wins.
   for (const Candidate& c : candidates()) {
     if (static_cast<int>(c.isa) > static_cast<int>(isa) || !c.extension) continue;
