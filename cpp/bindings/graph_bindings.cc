@@ -42,6 +42,8 @@ bool dtype_of_array(const py::array& a, DType* out) {
   else if (kind == 'i' && size == 8) *out = DType::Int64;
   else if (kind == 'i' && size == 4) *out = DType::Int32;
   else if (kind == 'b' && size == 1) *out = DType::Bool;
+  else if (kind == 'u' && size == 1) *out = DType::UInt8;
+  else if (kind == 'i' && size == 1) *out = DType::Int8;
   else return false;
   return true;
 }
@@ -56,6 +58,10 @@ py::dtype numpy_dtype(DType t) {
       return py::dtype::of<int32_t>();
     case DType::Bool:
       return py::dtype::of<bool>();
+    case DType::UInt8:
+      return py::dtype::of<uint8_t>();
+    case DType::Int8:
+      return py::dtype::of<int8_t>();
   }
   return py::dtype::of<float>();
 }
