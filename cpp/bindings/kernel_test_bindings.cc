@@ -16,6 +16,7 @@
 
 #include "bindings.h"
 #include "lstmrt/core_latency.h"
+#include "cpu/lowp_convert.h"
 #include "lstmrt/gemm.h"
 #include "lstmrt/phase_scheduler.h"
 #include "lstmrt/kernels.h"
@@ -325,9 +326,156 @@ void register_kernel_tests(py::module_& m) {
         return out;
       },
       py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("split"));
+
+  // The low-precision GEMMs: every compiled variant, run directly on a W [N, K] packed here and
+  // an A [M, K] converted as lstmrt::gemm converts it.
+  t.def("lowp_variants", [] {
+    py::list out;
+    for (const LowpVariant& v : lowp_variants()) {
+      py::dict d;
+      d["name"] = v.name;
+      d["precision"] = weight_type_name(v.type);
+      d["supported"] = v.supported;
+      out.append(d);
+    }
+    return out;
+  }, "Every compiled low-precision GEMM variant: name, precision and whether this CPU runs it.");
+  t.def(
+      "lowp_gemm",
+      [](const std::string& variant, const std::string& precision, py::handle A_obj, py::handle W_obj,
+         py::handle bias_obj, py::handle C_obj) {
+        const WeightType type = parse_weight_type(precision);
+        LowpGemmFn fn = nullptr;
+        for (const LowpVariant& v : lowp_variants()) {
+          if (v.name != variant || v.type != type) continue;
+          if (!v.supported) throw UnsupportedError("lowp_gemm: this CPU cannot run variant '" + variant + "'");
+          fn = v.gemm;
+        }
+        if (type == WeightType::F32 || fn == nullptr)
+          throw ValueError("lowp_gemm: no " + precision + " variant named '" + variant + "'");
+        const auto Ao = float_array(A_obj, "A");
+        const auto Wo = float_array(W_obj, "W");
+        const auto bias = float_array(bias_obj, "bias");
+        const auto Co = float_array(C_obj, "C");
+        if (!Ao || !Wo || Ao->ndim() != 2 || Wo->ndim() != 2 || Ao->shape(1) != Wo->shape(1))
+          throw ValueError("lowp_gemm: expected A [M, K] and W [N, K]");
+        const int64_t M = Ao->shape(0), K = Ao->shape(1), N = Wo->shape(0);
+        if (bias && (bias->ndim() != 1 || bias->shape(0) != N)) throw ValueError("bias: expected shape [N]");
+        if (Co && (Co->ndim() != 2 || Co->shape(0) != M || Co->shape(1) != N)) throw ValueError("C: expected [M, N]");
+        const PackedMatrix packed(Wo->data(), N, K, K, type);
+        const int64_t kp = packed.k_padded();
+        auto b = guarded_copy(static_cast<const float*>(packed.panel_data(0)),
+                              static_cast<size_t>(packed.panels() * packed.panel_bytes() / 4));
+        const size_t elem = type == WeightType::I8 ? 1 : 2;
+        auto a = std::make_unique<GuardedFloats>((static_cast<size_t>(M * kp) * elem + 3) / 4);
+        std::vector<float> a_scale(static_cast<size_t>(M));
+        std::vector<int32_t> a_zero(static_cast<size_t>(M));
+        for (int64_t m = 0; m < M; ++m) {
+          if (type == WeightType::I8) {
+            const RowQuantization r = quantize_row_u8(Ao->data() + m * K, K, kp, reinterpret_cast<uint8_t*>(a->data()) + m * kp);
+            a_scale[m] = r.scale;
+            a_zero[m] = r.zero;
+          } else {
+            convert_row_bf16(Ao->data() + m * K, K, kp, reinterpret_cast<uint16_t*>(a->data()) + m * kp);
+          }
+        }
+        auto c = Co ? guarded_copy(Co->data(), static_cast<size_t>(M * N)) : std::make_unique<GuardedFloats>(static_cast<size_t>(M * N));
+        auto bs = bias ? guarded_copy(bias->data(), static_cast<size_t>(N)) : nullptr;
+        LowpGemmArgs g;
+        g.M = M;
+        g.N = N;
+        g.kp = kp;
+        g.A = a->data();
+        g.lda = kp;
+        g.a_scale = a_scale.data();
+        g.a_zero = a_zero.data();
+        g.B = b->data();
+        g.panel_bytes = packed.panel_bytes();
+        g.b_scale = packed.scales();
+        g.b_sum = packed.column_sums();
+        g.bias = bs ? bs->data() : nullptr;
+        g.accumulate = Co.has_value();
+        g.C = c->data();
+        g.ldc = N;
+        {
+          py::gil_scoped_release release;
+          fn(g);
+        }
+        py::array_t<float> out({M, N});
+        if (M * N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(M * N) * sizeof(float));
+        return out;
+      },
+      py::arg("variant"), py::arg("precision"), py::arg("A"), py::arg("W"), py::arg("bias") = py::none(),
+      py::arg("C") = py::none(),
+      "C = A·Wᵀ (+ bias, or + C when C is given) by one low-precision variant (KernelTable's contract).");
+  t.def(
+      "lowp_pack",
+      [](py::handle W_obj, const std::string& precision) {
+        const WeightType type = parse_weight_type(precision);
+        const auto Wo = float_array(W_obj, "W");
+        if (!Wo || Wo->ndim() != 2) throw ValueError("lowp_pack: expected W [N, K]");
+        const int64_t N = Wo->shape(0), K = Wo->shape(1);
+        const PackedMatrix packed(Wo->data(), N, K, K, type);
+        // Read back through the documented layout: the test checks the layout and the rounding.
+        const int64_t kg = k_group(type), kp = packed.k_padded();
+        py::array_t<float> values({N, K});
+        float* v = values.mutable_data();
+        for (int64_t n = 0; n < N; ++n) {
+          const char* panel = static_cast<const char*>(packed.panel_data(n / kPanelWidth));
+          for (int64_t k = 0; k < K; ++k) {
+            const int64_t at = (k / kg) * kg * kPanelWidth + (n % kPanelWidth) * kg + k % kg;
+            if (type == WeightType::F32) v[n * K + k] = reinterpret_cast<const float*>(panel)[k * kPanelWidth + n % kPanelWidth];
+            if (type == WeightType::BF16) v[n * K + k] = bf16_to_float(reinterpret_cast<const uint16_t*>(panel)[at]);
+            if (type == WeightType::I8) v[n * K + k] = static_cast<float>(reinterpret_cast<const int8_t*>(panel)[at]);
+          }
+        }
+        py::array_t<float> scales(static_cast<py::ssize_t>(N));
+        py::array_t<int32_t> sums(static_cast<py::ssize_t>(N));
+        for (int64_t n = 0; n < N; ++n) {
+          scales.mutable_data()[n] = type == WeightType::I8 ? packed.scales()[n] : 1.0f;
+          sums.mutable_data()[n] = type == WeightType::I8 ? packed.column_sums()[n] : 0;
+        }
+        (void)kp;
+        return py::make_tuple(values, scales, sums, packed.quantization_error());
+      },
+      py::arg("W"), py::arg("precision"),
+      "(values [N, K] as packed (int8: the integers), scales [N], column sums [N], quantization error).");
+  t.def(
+      "quantize_rows",
+      [](py::handle A_obj, const std::string& isa) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        const auto Ao = float_array(A_obj, "A");
+        if (!Ao || Ao->ndim() != 2) throw ValueError("quantize_rows: expected A [M, K]");
+        const int64_t M = Ao->shape(0), K = Ao->shape(1);
+        py::array_t<uint8_t> q({M, K});
+        py::array_t<float> scale(static_cast<py::ssize_t>(M));
+        py::array_t<int32_t> zero(static_cast<py::ssize_t>(M));
+        for (int64_t m = 0; m < M; ++m) {
+          const RowQuantization r = kt.quantize_u8(Ao->data() + m * K, K, K, q.mutable_data() + m * K);
+          scale.mutable_data()[m] = r.scale;
+          zero.mutable_data()[m] = r.zero;
+        }
+        return py::make_tuple(q, scale, zero);
+      },
+      py::arg("A"), py::arg("isa") = "generic",
+      "Each row of A quantized to uint8 by one ISA's quantizer, as the int8 GEMM does: (q, scale, zero point).");
+  t.def(
+      "convert_bf16",
+      [](py::handle A_obj, const std::string& isa) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        const auto Ao = float_array(A_obj, "A");
+        if (!Ao || Ao->ndim() != 1) throw ValueError("convert_bf16: expected a 1-D array");
+        const int64_t K = Ao->shape(0);
+        auto x = guarded_copy(Ao->data(), static_cast<size_t>(K));
+        py::array_t<uint16_t> out(static_cast<py::ssize_t>(K));
+        kt.convert_bf16(x->data(), K, K, out.mutable_data());
+        return out;
+      },
+      py::arg("x"), py::arg("isa") = "generic", "x rounded to bfloat16 (the raw 16 bits) by one ISA's converter.");
   t.def(
       "time_gemm",
-      [](const std::string& isa, int64_t M, int64_t N, int64_t K, int reps, int threads, bool wall) {
+      [](const std::string& isa, int64_t M, int64_t N, int64_t K, int reps, int threads, bool wall,
+         const std::string& precision) {
         // Packs random weights once, then times `reps` products C = A·Wᵀ (kernel microbenchmark).
         const KernelTable& kt = kernels_for(parse_isa(isa));
         std::mt19937 gen(42);
@@ -335,13 +483,14 @@ void register_kernel_tests(py::module_& m) {
         std::vector<float> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(N * K)), C(static_cast<size_t>(M * N));
         for (float& v : A) v = dist(gen);
         for (float& v : W) v = dist(gen);
-        const PackedMatrix packed(W.data(), N, K, K);
+        const PackedMatrix packed(W.data(), N, K, K, parse_weight_type(precision));
         py::gil_scoped_release release;
         return seconds_per_call(reps, wall,
                                 [&] { gemm(kt, M, A.data(), K, packed, nullptr, false, C.data(), N, threads); });
       },
       py::arg("isa"), py::arg("M"), py::arg("N"), py::arg("K"), py::arg("reps") = 100, py::arg("threads") = 1,
-      py::arg("wall") = false, "Seconds per packed GEMM call (thread CPU time unless wall=True).");
+      py::arg("wall") = false, py::arg("precision") = "fp32",
+      "Seconds per packed GEMM call (thread CPU time unless wall=True).");
 
   t.def(
       "core_to_core_ns",

@@ -197,7 +197,9 @@ void register_rnn(py::module_& m) {
                        std::optional<int64_t> hidden_size, const std::string& direction, int64_t layout,
                        std::vector<std::string> activations, std::vector<float> activation_alpha,
                        std::vector<float> activation_beta, std::optional<float> clip, int64_t input_forget,
-                       int64_t linear_before_reset, const std::string& context, int threads) {
+                       int64_t linear_before_reset, const std::string& context, int threads,
+                       const std::string& precision) {
+             const WeightType weights = parse_weight_type(precision);
              RnnAttributes a;
              a.cell = parse_cell(cell);
              a.has_hidden_size = hidden_size.has_value();
@@ -219,7 +221,7 @@ void register_rnn(py::module_& m) {
              std::unique_ptr<RnnLayer> layer;
              {
                py::gil_scoped_release release;  // packing large weights takes a while
-               layer = std::make_unique<RnnLayer>(a, float_arg(w), float_arg(r), float_arg(b), float_arg(p), threads);
+               layer = std::make_unique<RnnLayer>(a, float_arg(w), float_arg(r), float_arg(b), float_arg(p), threads, weights);
              }
              return std::make_unique<BoundLayer>(std::move(layer), threads);
            }),
@@ -228,7 +230,7 @@ void register_rnn(py::module_& m) {
            py::arg("activations") = std::vector<std::string>{}, py::arg("activation_alpha") = std::vector<float>{},
            py::arg("activation_beta") = std::vector<float>{}, py::arg("clip") = py::none(),
            py::arg("input_forget") = 0, py::arg("linear_before_reset") = 0, py::arg("context") = "",
-           py::arg("threads") = 0)
+           py::arg("threads") = 0, py::arg("precision") = "fp32")
       .def("run", &BoundLayer::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
            py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(),
            "Runs the layer on a whole sequence. " CALL_DOC)
@@ -241,6 +243,8 @@ void register_rnn(py::module_& m) {
       .def_property_readonly("input_size", [](const BoundLayer& b) { return b.layer().input_size(); }, "The input size (int): X's last axis.")
       .def_property_readonly("num_directions", [](const BoundLayer& b) { return b.layer().num_directions(); }, "1, or 2 for a bidirectional layer.")
       .def_property_readonly("layout", [](const BoundLayer& b) { return b.layer().layout(); }, "0: X is [seq_length, batch_size, input_size]; 1: batch first.")
+      .def_property_readonly("precision", [](const BoundLayer& b) { return std::string(weight_type_name(b.layer().weight_type())); },
+                             "The type the weights are packed in: 'fp32', 'bf16' or 'int8'.")
       .def_property_readonly("threads", &BoundLayer::threads, "The thread bound of a call (0: the default, all cores).")
       .def_property_readonly("activations", [](const BoundLayer& b) {
         py::list out;

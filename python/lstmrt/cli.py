@@ -26,6 +26,9 @@ __all__ = ["add_model_commands", "run_command", "MODEL_COMMANDS"]
 MODEL_COMMANDS = ("info", "run", "bench")
 
 
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
 def add_model_commands(sub: "argparse._SubParsersAction") -> None:
     info = sub.add_parser("info", help="describe an ONNX model: inputs, outputs, recurrent layers, operators")
     info.add_argument("model", help="path of the .onnx file")
@@ -37,6 +40,8 @@ def add_model_commands(sub: "argparse._SubParsersAction") -> None:
                      help="an input array (repeat for each input); FILE.npz alone feeds every array it holds")
     run.add_argument("--output", "-o", metavar="OUT.npz", help="write the outputs to this .npz file")
     run.add_argument("--threads", type=int, default=None, help="threads per run (default: all cores)")
+    run.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                     help="the type the weights are packed in (default fp32, exact)")
 
     bench = sub.add_parser("bench", help="time lstmrt (and onnxruntime, when installed) on random inputs")
     bench.add_argument("model", help="path of the .onnx file")
@@ -49,6 +54,9 @@ def add_model_commands(sub: "argparse._SubParsersAction") -> None:
     bench.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     bench.add_argument("--threads", type=int, default=None, help="threads per run for both engines")
     bench.add_argument("--no-ort", action="store_true", help="do not time onnxruntime")
+    bench.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                       help="lstmrt's weight type (default fp32); with int8, onnxruntime runs its own "
+                            "dynamic int8 quantization of the model (quantize_dynamic) for the comparison")
     bench.add_argument("--seed", type=int, default=0)
 
 
@@ -171,7 +179,7 @@ def _threads_text(threads: Optional[int]) -> str:
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     from .session import InferenceSession
 
-    sess = InferenceSession(args.model, threads=args.threads)
+    sess = InferenceSession(args.model, threads=args.threads, precision=args.precision)
     feeds = _read_feeds(args.input, [i.name for i in sess.get_inputs()])
     print(_threads_text(args.threads), file=out)
     outputs = sess.run(None, feeds)
@@ -273,12 +281,27 @@ def _stats(ms: np.ndarray) -> str:
             f"p90 {format_duration(np.percentile(s, 90))}  min {format_duration(s.min())}")
 
 
+def _ort_int8(model_bytes: bytes) -> bytes:
+    """The model as onnxruntime's one-line dynamic quantization makes it (int8 weights)."""
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "model.onnx"), os.path.join(tmp, "model.int8.onnx")
+        with open(src, "wb") as f:
+            f.write(model_bytes)
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        with open(dst, "rb") as f:
+            return f.read()
+
+
 def _bench(args: argparse.Namespace, out: TextIO) -> int:
     from . import onnx_import
     from .session import InferenceSession
 
     proto = onnx_import.load_model(args.model)
-    sess = InferenceSession(proto, threads=args.threads)
+    sess = InferenceSession(proto, threads=args.threads, precision=args.precision)
     symbolic = sorted({d for i in sess.get_inputs() for d in (i.shape or []) if isinstance(d, str)})
     dims: Dict[str, int] = {}
     for spec in args.dim:
@@ -296,6 +319,7 @@ def _bench(args: argparse.Namespace, out: TextIO) -> int:
     print(f"model: {args.model}", file=out)
     print(f"inputs: {shapes}", file=out)
     print(_threads_text(args.threads), file=out)
+    print(f"precision: {args.precision}", file=out)
     results = {"lstmrt": _time(lambda: sess.run(None, feeds), args.iters, args.warmup, "lstmrt", sys.stderr)}
     if not args.no_ort:
         try:
@@ -308,7 +332,11 @@ def _bench(args: argparse.Namespace, out: TextIO) -> int:
             if args.threads:
                 so.intra_op_num_threads = args.threads
             try:
-                osess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
+                model_bytes = proto.SerializeToString()
+                if args.precision == "int8":
+                    model_bytes = _ort_int8(model_bytes)
+                    print("onnxruntime: int8 (quantize_dynamic, QInt8 weights)", file=out)
+                osess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
                 ort_feeds = {k: v for k, v in feeds.items() if k in {i.name for i in osess.get_inputs()}}
                 results["onnxruntime"] = _time(lambda: osess.run(None, ort_feeds), args.iters, args.warmup,
                                                "onnxruntime", sys.stderr)

@@ -25,8 +25,10 @@ MIN_OPSET = 7
 MAX_OPSET = 22
 
 # Element types the graph computes with (ONNX TensorProto codes): FLOAT, INT32, INT64, BOOL.
-_SUPPORTED_ELEM_TYPES = {1: "tensor(float)", 6: "tensor(int32)", 7: "tensor(int64)", 9: "tensor(bool)"}
-_SUPPORTED_NUMPY = (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_))
+_SUPPORTED_ELEM_TYPES = {1: "tensor(float)", 6: "tensor(int32)", 7: "tensor(int64)", 9: "tensor(bool)",
+                         2: "tensor(uint8)", 3: "tensor(int8)"}
+_SUPPORTED_NUMPY = (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_),
+                    np.dtype(np.uint8), np.dtype(np.int8))
 
 
 def _onnx():
@@ -378,10 +380,11 @@ def describe_model(model) -> Dict[str, Any]:
     return {"opset": opset, "nodes": nodes, "initializers": initializers, "inputs": inputs, "outputs": outputs}
 
 
-def compile_model(model) -> "_core.Graph":
-    """Compiles a loaded ModelProto into the C++ graph (folding, packing, op building)."""
+def compile_model(model, precision: str = "fp32") -> "_core.Graph":
+    """Compiles a loaded ModelProto into the C++ graph (folding, packing, op building), its
+    constant weights packed in ``precision`` ("fp32", "bf16" or "int8")."""
     d = describe_model(model)
-    return _core.Graph(d["opset"], d["nodes"], d["initializers"], d["inputs"], d["outputs"])
+    return _core.Graph(d["opset"], d["nodes"], d["initializers"], d["inputs"], d["outputs"], precision)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -44,6 +44,15 @@ def _attributes(
     )
 
 
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def _check_precision(precision) -> str:
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
+    return precision
+
+
 class _Layer(_core.RnnLayer):
     """Base of the prepacked layers. Calling one goes straight to C++ (no Python frame)."""
 
@@ -51,11 +60,11 @@ class _Layer(_core.RnnLayer):
 
     def __init__(self, W, R, B=None, P=None, *, hidden_size=None, direction="forward", layout=0,
                  activations=None, activation_alpha=None, activation_beta=None, clip=None,
-                 input_forget=0, linear_before_reset=0, threads=None):
+                 input_forget=0, linear_before_reset=0, threads=None, precision="fp32"):
         _core.RnnLayer.__init__(
             self, self._cell, W, R, B, P,
             input_forget=int(input_forget), linear_before_reset=int(linear_before_reset),
-            threads=0 if threads is None else int(threads),
+            threads=0 if threads is None else int(threads), precision=_check_precision(precision),
             **_attributes(hidden_size, direction, layout, activations, activation_alpha, activation_beta, clip),
         )
 
@@ -81,7 +90,8 @@ class LSTM(_Layer):
 
     ``LSTM(W, R, B=None, P=None, **attributes)`` takes the weights and attributes of :func:`lstm`
     (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
-    ``LSTMRT_NUM_THREADS``). ``layer(X, sequence_lens=None, initial_h=None, initial_c=None)`` returns
+    ``LSTMRT_NUM_THREADS``; ``precision`` is ``"fp32"``, ``"bf16"`` or ``"int8"``, the type W and R
+    are packed in, see :class:`lstmrt.InferenceSession`). ``layer(X, sequence_lens=None, initial_h=None, initial_c=None)`` returns
     ``(Y, Y_h, Y_c)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`lstm` documents. Properties: ``input_size``,
     ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
     stateful handle for feeding a sequence in chunks.
@@ -91,11 +101,11 @@ class LSTM(_Layer):
 
     def __init__(self, W, R, B=None, P=None, *, hidden_size=None, direction="forward", layout=0,
                  activations=None, activation_alpha=None, activation_beta=None, clip=None,
-                 input_forget=0, threads=None):
+                 input_forget=0, threads=None, precision="fp32"):
         super().__init__(W, R, B, P, hidden_size=hidden_size, direction=direction, layout=layout,
                          activations=activations, activation_alpha=activation_alpha,
                          activation_beta=activation_beta, clip=clip, input_forget=input_forget,
-                         threads=threads)
+                         threads=threads, precision=precision)
 
 
 
@@ -104,7 +114,8 @@ class GRU(_Layer):
 
     ``GRU(W, R, B=None, **attributes)`` takes the weights and attributes of :func:`gru`
     (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
-    ``LSTMRT_NUM_THREADS``). ``layer(X, sequence_lens=None, initial_h=None)`` returns
+    ``LSTMRT_NUM_THREADS``; ``precision`` is ``"fp32"``, ``"bf16"`` or ``"int8"``, the type W and R
+    are packed in, see :class:`lstmrt.InferenceSession`). ``layer(X, sequence_lens=None, initial_h=None)`` returns
     ``(Y, Y_h)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`gru` documents. Properties: ``input_size``,
     ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
     stateful handle for feeding a sequence in chunks.
@@ -114,11 +125,11 @@ class GRU(_Layer):
 
     def __init__(self, W, R, B=None, *, hidden_size=None, direction="forward", layout=0,
                  activations=None, activation_alpha=None, activation_beta=None, clip=None,
-                 linear_before_reset=0, threads=None):
+                 linear_before_reset=0, threads=None, precision="fp32"):
         super().__init__(W, R, B, None, hidden_size=hidden_size, direction=direction, layout=layout,
                          activations=activations, activation_alpha=activation_alpha,
                          activation_beta=activation_beta, clip=clip,
-                         linear_before_reset=linear_before_reset, threads=threads)
+                         linear_before_reset=linear_before_reset, threads=threads, precision=precision)
 
 
 
@@ -127,7 +138,8 @@ class RNN(_Layer):
 
     ``RNN(W, R, B=None, **attributes)`` takes the weights and attributes of :func:`rnn`
     (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
-    ``LSTMRT_NUM_THREADS``). ``layer(X, sequence_lens=None, initial_h=None)`` returns
+    ``LSTMRT_NUM_THREADS``; ``precision`` is ``"fp32"``, ``"bf16"`` or ``"int8"``, the type W and R
+    are packed in, see :class:`lstmrt.InferenceSession`). ``layer(X, sequence_lens=None, initial_h=None)`` returns
     ``(Y, Y_h)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`rnn` documents. Properties: ``input_size``,
     ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
     stateful handle for feeding a sequence in chunks.
@@ -136,10 +148,11 @@ class RNN(_Layer):
     _cell = "RNN"
 
     def __init__(self, W, R, B=None, *, hidden_size=None, direction="forward", layout=0,
-                 activations=None, activation_alpha=None, activation_beta=None, clip=None, threads=None):
+                 activations=None, activation_alpha=None, activation_beta=None, clip=None, threads=None,
+                 precision="fp32"):
         super().__init__(W, R, B, None, hidden_size=hidden_size, direction=direction, layout=layout,
                          activations=activations, activation_alpha=activation_alpha,
-                         activation_beta=activation_beta, clip=clip, threads=threads)
+                         activation_beta=activation_beta, clip=clip, threads=threads, precision=precision)
 
 
 

@@ -42,8 +42,8 @@ class NodeArg:
         return hash((self.name, self.type))
 
 
-def _restore(model_bytes: bytes, threads: Optional[int]) -> "InferenceSession":
-    return InferenceSession(model_bytes, threads=threads)
+def _restore(model_bytes: bytes, threads: Optional[int], precision: str = "fp32") -> "InferenceSession":
+    return InferenceSession(model_bytes, threads=threads, precision=precision)
 
 
 class InferenceSession:
@@ -56,6 +56,14 @@ class InferenceSession:
     ``sess_options.intra_op_num_threads`` when ``threads`` is None. Any other keyword is a
     TypeError naming it (a misspelt ``thread=1`` is not silently ignored).
 
+    ``precision`` is the type every constant weight matrix (of LSTM, GRU, RNN, Gemm, MatMul and
+    Conv) is packed in at load: ``"fp32"`` (exact), ``"bf16"`` (bfloat16 weights; each product
+    rounds its activations to bfloat16 too) or ``"int8"`` (int8 weights with a scale per output
+    channel; each product quantizes its activations per row to uint8). Activations between
+    products, the recurrent and cell states and the gate math stay float32 in every case. bf16
+    runs on AVX512-BF16 and int8 on VNNI where the CPU has them, elsewhere on exact emulations
+    (``lstmrt.cpu_info()["precision_kernels"]`` says which).
+
     Loading fails with ValueError naming the node for an unsupported operator or attribute, and
     for an empty, truncated or non-ONNX file or an unknown opset. ``run`` raises TypeError for a
     feed of the wrong dtype and ValueError for a missing or unknown feed, a wrong rank or a
@@ -63,7 +71,7 @@ class InferenceSession:
     """
 
     def __init__(self, model: Any, sess_options: Any = None, providers: Any = None,
-                 provider_options: Any = None, *, threads: Optional[int] = None):
+                 provider_options: Any = None, *, threads: Optional[int] = None, precision: str = "fp32"):
         # onnxruntime's ``sess_options``/``providers``/``provider_options`` are accepted so that
         # code written for onnxruntime runs unchanged; only intra_op_num_threads is read.
         if threads is None and sess_options is not None:
@@ -72,9 +80,12 @@ class InferenceSession:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
                                     or threads < 0):
             raise ValueError(f"threads: expected a non-negative integer or None, got {threads!r}")
+        if not isinstance(precision, str) or precision not in ("fp32", "bf16", "int8"):
+            raise ValueError(f"precision: expected 'fp32', 'bf16' or 'int8', got {precision!r}")
         proto = onnx_import.load_model(model)
         self._threads = None if threads is None else int(threads)
-        self._graph = onnx_import.compile_model(proto)
+        self._precision = precision
+        self._graph = onnx_import.compile_model(proto, precision)
         # Reshapes that fix the sequence length (PyTorch's dynamo exporter): named in errors.
         self._frozen = onnx_import.frozen_sequence_reshapes(proto)
         # Kept for pickling; bytes passed in are reused as they are.
@@ -292,6 +303,11 @@ class InferenceSession:
         return list(self._graph.optional_inputs)
 
     @property
+    def precision(self) -> str:
+        """The type the constant weights are packed in: ``"fp32"``, ``"bf16"`` or ``"int8"``."""
+        return self._precision
+
+    @property
     def threads(self) -> Optional[int]:
         """The thread bound given at construction (None: the default, all cores)."""
         return self._threads
@@ -308,7 +324,7 @@ class InferenceSession:
         return self._model_bytes
 
     def __reduce__(self):
-        return (_restore, (self._model, self._threads))
+        return (_restore, (self._model, self._threads, self._precision))
 
     def __repr__(self) -> str:
         ins = ", ".join(i.name for i in self._inputs)

@@ -21,6 +21,13 @@ struct CpuFeatures {
   bool avx512dq = false;
   bool avx512bw = false;
   bool avx512vl = false;
+  bool avx512vnni = false;  // VPDPBUSD on ZMM: the int8 dot product
+  bool avx512bf16 = false;  // VDPBF16PS: the bfloat16 dot product
+  bool avxvnni = false;     // VPDPBUSD on YMM without AVX-512
+  bool amx_tile = false;    // AMX tiles, with amx_bf16 / amx_int8 their dot products
+  bool amx_bf16 = false;
+  bool amx_int8 = false;
+  bool os_grants_amx = false;  // Linux granted this process the tile data state (arch_prctl)
   bool os_saves_ymm = false;  // XCR0 has the SSE and AVX state bits.
   bool os_saves_zmm = false;  // XCR0 has the opmask and ZMM state bits too.
 };

@@ -6,10 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "lstmrt/activation.h"
 #include "lstmrt/cpu_features.h"
 #include "lstmrt/packed_matrix.h"
+#include "lstmrt/weight_type.h"
 
 namespace lstmrt {
 
@@ -57,6 +59,40 @@ struct RnnRowArgs {
   float clip;
 };
 
+// One low-precision GEMM: C[m][n] = init + the product of row m of A and column n of B, where B
+// is a PackedMatrix of type BF16 or I8 and A has been converted to match (lowp_convert.h):
+//   bf16: A holds bfloat16 rows; each k-pair adds the odd product, then the even one, to the
+//         column's float32 sum (exactly what VDPBF16PS does), starting from 0; init is added last.
+//   int8: A holds uint8 rows with a scale and zero point per row; the integer dot product s is
+//         exact, and C = float(s - zero[m] * b_sum[n]) * (a_scale[m] * b_scale[n]) + init.
+// init as in KernelTable::gemm. Every ISA path gives the same bits.
+struct LowpGemmArgs {
+  int64_t M = 0;
+  int64_t N = 0;   // columns of C, from B's first column
+  int64_t kp = 0;  // the padded reduction length, PackedMatrix::k_padded()
+  const void* A = nullptr;  // uint8_t (int8) or uint16_t (bf16) rows
+  int64_t lda = 0;          // elements from one row of A to the next
+  const float* a_scale = nullptr;   // int8: per row of A
+  const int32_t* a_zero = nullptr;  // int8: per row of A
+  const void* B = nullptr;          // B's first panel
+  int64_t panel_bytes = 0;
+  const float* b_scale = nullptr;  // int8: per column, from B's first column
+  const int32_t* b_sum = nullptr;  // int8: per column
+  const float* bias = nullptr;
+  bool accumulate = false;
+  float* C = nullptr;
+  int64_t ldc = 0;
+};
+using LowpGemmFn = void (*)(const LowpGemmArgs&);
+
+// One activation row quantized to uint8: x ≈ scale * (q - zero), the row's range widened to
+// include 0 so that 0 is exact; scale NaN for a row holding NaN or an infinity (its products
+// then come out NaN, as the float32 product would).
+struct RowQuantization {
+  float scale;
+  int32_t zero;
+};
+
 struct KernelTable {
   Isa isa = Isa::Generic;
 
@@ -89,7 +125,27 @@ struct KernelTable {
   void (*gru_row_stage1)(const GruRowArgs& a) = nullptr;
   void (*gru_row_stage2)(const GruRowArgs& a) = nullptr;
   void (*rnn_row)(const RnnRowArgs& a) = nullptr;
+
+  // An activation row converted for the low-precision GEMMs (lowp_convert.h has the portable
+  // definitions, which every path reproduces exactly).
+  RowQuantization (*quantize_u8)(const float* x, int64_t k, int64_t k_padded, uint8_t* q) = nullptr;
+  void (*convert_bf16)(const float* x, int64_t k, int64_t k_padded, uint16_t* out) = nullptr;
+
+  // Low-precision GEMMs (single-threaded), and the name of the variant each entry is.
+  LowpGemmFn gemm_bf16 = nullptr;
+  LowpGemmFn gemm_i8 = nullptr;
+  const char* bf16_variant = "";
+  const char* i8_variant = "";
 };
+
+// One compiled low-precision kernel, for the tests that run every variant the CPU can run.
+struct LowpVariant {
+  const char* name;   // "generic", "avx2", "avx2_vnni", "avx512", "avx512_vnni", "avx512_bf16", "amx"
+  WeightType type;    // BF16 or I8
+  bool supported;     // the CPU (and LSTMRT_DISABLE_ISA) allow it
+  LowpGemmFn gemm;
+};
+const std::vector<LowpVariant>& lowp_variants();
 
 // The table in use by this process: the best the CPU supports, or LSTMRT_ISA's choice.
 const KernelTable& kernels();

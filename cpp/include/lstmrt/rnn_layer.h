@@ -73,8 +73,10 @@ class RnnLayer {
  public:
   // `threads` (<= 0: the default) sets how many partitions of the hidden units the weights are
   // packed into; a call may still use fewer threads (each then works several partitions).
+  // `weights` is the type W and R are packed in (see weight_type.h); biases, peepholes and
+  // every state stay float32.
   RnnLayer(const RnnAttributes& attributes, const FloatArg& W, const FloatArg& R, const FloatArg& B,
-           const FloatArg& P, int threads = 0);
+           const FloatArg& P, int threads = 0, WeightType weights = WeightType::F32);
 
   CellKind cell() const { return cell_; }
   Direction direction() const { return direction_; }
@@ -82,6 +84,7 @@ class RnnLayer {
   int64_t hidden_size() const { return hidden_; }
   int64_t input_size() const { return input_; }
   int64_t layout() const { return layout_; }
+  WeightType weight_type() const { return weights_; }
   const std::vector<Activation>& activations() const { return acts_; }
   const std::string& context() const { return context_; }
 
@@ -129,6 +132,7 @@ class RnnLayer {
   int64_t hidden_;
   int64_t input_;
   int64_t layout_;
+  WeightType weights_;
   float clip_;  // <= 0: none
   bool input_forget_;
   bool linear_before_reset_;

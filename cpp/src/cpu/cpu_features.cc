@@ -14,6 +14,11 @@
 #else
 #include <cpuid.h>
 #endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define LSTMRT_LINUX_AMX 1
+#endif
 #endif
 
 namespace lstmrt {
@@ -40,6 +45,18 @@ unsigned long long xgetbv0() {
 #endif
 }
 #endif
+
+// Linux hands the 8 KiB of AMX tile state to a process only on request; without it the first
+// tile instruction faults. Asked once, at detection, and only when the CPU has the tiles.
+bool request_amx() {
+#if LSTMRT_LINUX_AMX
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
 
 CpuFeatures detect() {
   CpuFeatures f;
@@ -84,6 +101,17 @@ CpuFeatures detect() {
     f.avx512dq = (r[1] >> 17) & 1;
     f.avx512bw = (r[1] >> 30) & 1;
     f.avx512vl = (r[1] >> 31) & 1;
+    f.avx512vnni = (r[2] >> 11) & 1;
+    f.amx_bf16 = (r[3] >> 22) & 1;
+    f.amx_tile = (r[3] >> 24) & 1;
+    f.amx_int8 = (r[3] >> 25) & 1;
+    if (f.amx_tile && f.amx_int8) f.os_grants_amx = request_amx();
+    const unsigned max_sub = r[0];
+    if (max_sub >= 1) {
+      cpuid(7, 1, r);
+      f.avxvnni = (r[0] >> 4) & 1;
+      f.avx512bf16 = (r[0] >> 5) & 1;
+    }
   }
 #endif
   return f;

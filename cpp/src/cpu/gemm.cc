@@ -1,31 +1,115 @@
 #include "lstmrt/gemm.h"
 
+#include "cpu/lowp_convert.h"
 #include "lstmrt/threading.h"
 
 namespace lstmrt {
+namespace {
+
+// Below ~256 kFLOP a fork/join costs more than it saves.
+constexpr double kMinFlopsForThreads = 262144.0;
+// Rows per thread below which a GEMM splits its column panels instead of its rows.
+constexpr int64_t kMinRowsPerThread = 8;
+
+// Runs fn(m0, m1, p0, p1) over row or column-panel ranges of an M x `panels` product.
+template <class Fn>
+void split_work(int64_t M, int64_t panels, double flops, int threads, Fn&& fn) {
+  if (threads <= 1 || flops < kMinFlopsForThreads) return fn(0, M, 0, panels);
+  if (M >= kMinRowsPerThread * threads)
+    parallel_for(M, threads, kMinRowsPerThread, [&](int64_t m0, int64_t m1) { fn(m0, m1, 0, panels); });
+  else
+    parallel_for(panels, threads, 1, [&](int64_t p0, int64_t p1) { fn(0, M, p0, p1); });
+}
+
+// Each thread's activations converted for a low-precision GEMM; grown to the largest call and
+// kept, so that a steady stream of calls allocates nothing.
+struct LowpScratch {
+  AlignedBuffer rows, scale, zero;
+  size_t row_bytes = 0, row_count = 0;
+  void reserve(size_t bytes, size_t count) {
+    if (bytes > row_bytes) {
+      rows = aligned_alloc_floats((bytes + 3) / 4);
+      row_bytes = bytes;
+    }
+    if (count > row_count) {
+      scale = aligned_alloc_floats(count);
+      zero = aligned_alloc_floats(count);
+      row_count = count;
+    }
+  }
+};
+thread_local LowpScratch lowp_scratch;
+
+void gemm_lowp(const KernelTable& kt, int64_t M, const float* A, int64_t lda, const PackedMatrix& B,
+               const float* bias, bool accumulate, float* C, int64_t ldc, int threads) {
+  const int64_t K = B.k(), kp = B.k_padded();
+  const bool i8 = B.type() == WeightType::I8;
+  const size_t elem = i8 ? 1 : 2;
+  LowpScratch& s = lowp_scratch;
+  s.reserve(static_cast<size_t>(M * kp) * elem, static_cast<size_t>(M));
+  float* a_scale = s.scale.get();
+  int32_t* a_zero = reinterpret_cast<int32_t*>(s.zero.get());
+  for (int64_t m = 0; m < M; ++m) {
+    if (i8) {
+      const RowQuantization r = kt.quantize_u8(A + m * lda, K, kp, reinterpret_cast<uint8_t*>(s.rows.get()) + m * kp);
+      a_scale[m] = r.scale;
+      a_zero[m] = r.zero;
+    } else {
+      kt.convert_bf16(A + m * lda, K, kp, reinterpret_cast<uint16_t*>(s.rows.get()) + m * kp);
+    }
+  }
+  LowpGemmArgs g;
+  g.M = M;
+  g.N = B.n();
+  g.kp = kp;
+  g.A = s.rows.get();
+  g.lda = kp;
+  g.a_scale = a_scale;
+  g.a_zero = a_zero;
+  g.B = B.panel_data(0);
+  g.panel_bytes = B.panel_bytes();
+  g.b_scale = B.scales();
+  g.b_sum = B.column_sums();
+  g.bias = bias;
+  g.accumulate = accumulate;
+  g.C = C;
+  g.ldc = ldc;
+  const LowpGemmFn fn = i8 ? kt.gemm_i8 : kt.gemm_bf16;
+  const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(g.N) * static_cast<double>(K);
+  split_work(M, B.panels(), flops, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+    LowpGemmArgs part = g;
+    const int64_t c0 = p0 * kPanelWidth;
+    part.M = m1 - m0;
+    part.N = (p1 * kPanelWidth < g.N ? p1 * kPanelWidth : g.N) - c0;
+    part.A = static_cast<const char*>(g.A) + m0 * kp * static_cast<int64_t>(elem);
+    part.a_scale = a_scale + m0;
+    part.a_zero = a_zero + m0;
+    part.B = B.panel_data(p0);
+    if (i8) {
+      part.b_scale = g.b_scale + c0;
+      part.b_sum = g.b_sum + c0;
+    }
+    part.bias = bias ? bias + c0 : nullptr;
+    part.C = C + m0 * ldc + c0;
+    fn(part);
+  });
+}
+
+}  // namespace
 
 void gemm(const KernelTable& kt, int64_t M, const float* A, int64_t lda, const PackedMatrix& B,
           const float* bias, bool accumulate, float* C, int64_t ldc, int threads) {
   const int64_t N = B.n();
   const int64_t K = B.k();
   if (M <= 0 || N <= 0) return;
-  // Below ~256 kFLOP a fork/join costs more than it saves.
+  if (B.type() != WeightType::F32) return gemm_lowp(kt, M, A, lda, B, bias, accumulate, C, ldc, threads);
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  if (threads <= 1 || flops < 262144.0) {
-    kt.gemm(M, N, K, A, lda, B.panel(0), bias, accumulate, C, ldc);
-    return;
-  }
-  if (M >= 8 * threads) {
-    parallel_for(M, threads, 8, [&](int64_t m0, int64_t m1) {
-      kt.gemm(m1 - m0, N, K, A + m0 * lda, lda, B.panel(0), bias, accumulate, C + m0 * ldc, ldc);
-    });
-  } else {
-    parallel_for(B.panels(), threads, 1, [&](int64_t p0, int64_t p1) {
-      const int64_t c0 = p0 * kPanelWidth;
-      const int64_t c1 = p1 * kPanelWidth < N ? p1 * kPanelWidth : N;
-      kt.gemm(M, c1 - c0, K, A, lda, B.panel(p0), bias ? bias + c0 : nullptr, accumulate, C + c0, ldc);
-    });
-  }
+  split_work(M, B.panels(), flops, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+    const int64_t c0 = p0 * kPanelWidth;
+    const int64_t c1 = p1 * kPanelWidth < N ? p1 * kPanelWidth : N;
+    kt.gemm(m1 - m0, c1 - c0, K, A + m0 * lda, lda, B.panel(p0), bias ? bias + c0 : nullptr, accumulate,
+            C + m0 * ldc + c0, ldc);
+  });
 }
 
 }  // namespace lstmrt

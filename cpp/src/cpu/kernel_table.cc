@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "cpu/lowp_variants.h"
 #include "lstmrt/errors.h"
 #include "lstmrt/kernels.h"
 
@@ -20,6 +21,7 @@ struct Tables {
 #if LSTMRT_HAVE_AVX512
     fill_avx512_kernels(by_isa[static_cast<int>(Isa::Avx512)]);
 #endif
+    for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512}) fill_lowp_kernels(by_isa[static_cast<int>(isa)], isa);
   }
 };
 

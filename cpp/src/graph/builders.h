@@ -84,6 +84,14 @@ OpPtr build_stft(const BuildContext& ctx);
 // ops_math.cc
 OpPtr build_gemm(const BuildContext& ctx);
 OpPtr build_matmul(const BuildContext& ctx);
+
+// ops_quantized.cc
+OpPtr build_quantize_linear(const BuildContext& ctx);
+OpPtr build_dequantize_linear(const BuildContext& ctx);
+OpPtr build_dynamic_quantize_linear(const BuildContext& ctx);
+OpPtr build_conv_integer(const BuildContext& ctx);
+OpPtr build_matmul_integer(const BuildContext& ctx);
+OpPtr build_dynamic_quantize_lstm(const BuildContext& ctx);
 OpPtr build_softmax(const BuildContext& ctx);    // Softmax, LogSoftmax
 OpPtr build_reduce(const BuildContext& ctx);     // ReduceMean, ReduceSum, ReduceMax, ...
 OpPtr build_arg_reduce(const BuildContext& ctx); // ArgMax, ArgMin

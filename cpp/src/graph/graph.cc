@@ -18,7 +18,16 @@ namespace {
 // keeps a bounded amount of memory.
 constexpr size_t kMaxPlans = 8;
 
-bool is_recurrent_op(const std::string& op) { return op == "LSTM" || op == "GRU" || op == "RNN"; }
+bool is_recurrent_op(const std::string& op) {
+  return op == "LSTM" || op == "GRU" || op == "RNN" || op == "DynamicQuantizeLSTM";
+}
+bool has_cell_state(const std::string& op) { return op == "LSTM" || op == "DynamicQuantizeLSTM"; }
+
+// The registry's name of a node's operator: the op_type for ai.onnx, "domain::op_type" otherwise.
+std::string registry_key(const NodeDesc& node) {
+  const bool standard = node.domain.empty() || node.domain == "ai.onnx";
+  return standard ? node.op_type : node.domain + "::" + node.op_type;
+}
 
 // Operators that only move or select data from their first input: an absent (omitted initial
 // state) first input makes their outputs absent rather than an error.
@@ -138,7 +147,7 @@ struct Graph::ExecState {
   uint64_t clock = 0;
 };
 
-Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs)) {
+Graph::Graph(GraphDesc desc) : opset_(desc.opset), weights_(desc.weights), inputs_(std::move(desc.inputs)) {
   std::unordered_map<std::string, int> ids;
   auto new_value = [&](const std::string& name) {
     const int id = static_cast<int>(value_names_.size());
@@ -231,9 +240,8 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
   std::vector<std::string> unsupported;
   for (size_t n : order) {
     const NodeDesc& node = desc.nodes[n];
-    const bool standard = node.domain.empty() || node.domain == "ai.onnx";
-    if (standard && find_op(node.op_type)) continue;
-    const std::string op = standard ? node.op_type : node.domain + "::" + node.op_type;
+    if (find_op(registry_key(node))) continue;
+    const std::string op = registry_key(node);
     unsupported.push_back("'" + op + "' (node '" + node.name + "')");
   }
   if (!unsupported.empty())
@@ -246,7 +254,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
   for (size_t n : order) {
     NodeDesc& node = desc.nodes[n];
     const std::string where = node.op_type + " node '" + node.name + "' (opset " + std::to_string(opset_) + ")";
-    const OpSchema& schema = *find_op(node.op_type);
+    const OpSchema& schema = *find_op(registry_key(node));
     OpBuilder builder = schema.build;
     check_arity(schema, node, where);
     // Recurrent nodes always produce their final states (streaming reads them), so their output
@@ -269,7 +277,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
     }
     std::unique_ptr<Op> op;
     {
-      BuildContext ctx(node, opset_, consts);
+      BuildContext ctx(node, opset_, consts, weights_);
       naming_node(where, [&] { op = builder(ctx); });
     }
     std::vector<int> out_ids;
@@ -348,7 +356,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), inputs_(std::move(desc.inputs
       const Node& node = *nodes_[rs.first];
       const std::string& op = node.desc.op_type;
       if (is_recurrent_op(op)) {
-        ok = rs.second == 5 || (rs.second == 6 && op == "LSTM");
+        ok = rs.second == 5 || (rs.second == 6 && has_cell_state(op));
       } else if (rs.second == 0 && propagates_absence(op)) {
         for (size_t k = 0; k < node.out.size() && ok; ++k)
           ok = !node.out_needed[k] || only_state(node.out[k]);

@@ -123,7 +123,7 @@ struct ShapeMemo final : OpState {
 // The ShapeMemo of this node in this plan, made on first use (for ops with no other OpState).
 ShapeMemo& shape_memo(RunContext& ctx);
 
-// Calls fn(T()) with T the C++ type of `t` (float, int64_t, int32_t, bool).
+// Calls fn(T()) with T the C++ type of `t` (float, int64_t, int32_t, bool, uint8_t, int8_t).
 template <class Fn>
 void dispatch_all(DType t, Fn&& fn) {
   switch (t) {
@@ -138,6 +138,12 @@ void dispatch_all(DType t, Fn&& fn) {
       return;
     case DType::Bool:
       fn(bool());
+      return;
+    case DType::UInt8:
+      fn(uint8_t());
+      return;
+    case DType::Int8:
+      fn(int8_t());
       return;
   }
 }

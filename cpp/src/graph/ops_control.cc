@@ -158,6 +158,7 @@ OpPtr build_loop(const BuildContext& ctx) {
 
   GraphDesc sub;
   sub.opset = ctx.opset();
+  sub.weights = ctx.weight_type();
   sub.nodes = body->nodes;
   sub.initializers = body->initializers;
   sub.outputs = body->outputs;

@@ -115,7 +115,7 @@ class ConvOp final : public Op {
     if (W) check_weights(ctx, *W);
     const Tensor* B = ctx.constant(2);
     if (W && B) check_bias(ctx, *B, W->dim(0));
-    if (W && W->dtype() == DType::Float32 && (!ctx.has_input(2) || B)) pack(*W, B);
+    if (W && W->dtype() == DType::Float32 && (!ctx.has_input(2) || B)) pack(*W, B, ctx.weight_type());
   }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
@@ -166,7 +166,10 @@ class ConvOp final : public Op {
                     Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P);
       return;
     }
-    if (positions_in_panels(P, cs.group_out)) {
+    // That path multiplies float32 weights as the row operand: weights packed in a lower
+    // precision take the position-major path, where they are the packed operand.
+    const bool low_precision = has_packed_ && packed_[0].type() != WeightType::F32;
+    if (positions_in_panels(P, cs.group_out) && !low_precision) {
       by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), Kg, static_cast<ConvState&>(**ctx.state).col, Y,
                       resolve_threads(ctx.threads));
       return;
@@ -217,10 +220,10 @@ class ConvOp final : public Op {
   }
 
   // Packs each group's weights [group_out][C/group * KS], as they lie in W, for the GEMM.
-  void pack(const Tensor& W, const Tensor* B) {
+  void pack(const Tensor& W, const Tensor* B, WeightType type) {
     const int64_t M = W.dim(0), Mg = M / group_, Kg = W.numel() / std::max<int64_t>(M, 1);
     if (Mg == 0 || Kg == 0) return;
-    for (int64_t g = 0; g < group_; ++g) packed_.emplace_back(W.data<float>() + g * Mg * Kg, Mg, Kg, Kg);
+    for (int64_t g = 0; g < group_; ++g) packed_.emplace_back(W.data<float>() + g * Mg * Kg, Mg, Kg, Kg, type);
     if (B) bias_.assign(B->data<float>(), B->data<float>() + M);
     has_packed_ = true;
   }

@@ -71,6 +71,7 @@ Branch compile_branch(const BuildContext& ctx, const GraphDesc& body, const std:
              std::to_string(ctx.num_outputs()));
   GraphDesc sub;
   sub.opset = ctx.opset();
+  sub.weights = ctx.weight_type();
   sub.nodes = body.nodes;
   sub.initializers = body.initializers;
   sub.outputs = body.outputs;

@@ -38,14 +38,14 @@ void naive_matmul(int64_t M, int64_t N, int64_t K, const T* A, int64_t sam, int6
 }
 
 // W[N][K] = (B viewed as [K][N])ᵀ · scale, the layout PackedMatrix packs.
-PackedMatrix pack_kn(const Tensor& B, bool b_is_nk, float scale) {
+PackedMatrix pack_kn(const Tensor& B, bool b_is_nk, float scale, WeightType type) {
   const int64_t N = b_is_nk ? B.dim(0) : B.dim(1);
   const int64_t K = b_is_nk ? B.dim(1) : B.dim(0);
   std::vector<float> w(static_cast<size_t>(N * K));
   const float* b = B.data<float>();
   for (int64_t n = 0; n < N; ++n)
     for (int64_t k = 0; k < K; ++k) w[n * K + k] = scale * (b_is_nk ? b[n * K + k] : b[k * N + n]);
-  return PackedMatrix(w.data(), N, K, K);
+  return PackedMatrix(w.data(), N, K, K, type);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -61,7 +61,7 @@ class GemmOp final : public Op {
     const Tensor* B = ctx.constant(1);
     if (B && B->dtype() == DType::Float32) {
       if (B->rank() != 2) ctx.fail("B must be 2-D, got shape " + shape_to_string(B->shape()));
-      packed_ = pack_kn(*B, trans_b_, alpha_);
+      packed_ = pack_kn(*B, trans_b_, alpha_, ctx.weight_type());
       has_packed_ = true;
       const Tensor* C = ctx.constant(2);
       // A constant C that varies only along N (shapes [], [1], [N], [1, N]) becomes the GEMM's
@@ -159,7 +159,7 @@ class MatMulOp final : public Op {
   explicit MatMulOp(const BuildContext& ctx) {
     const Tensor* B = ctx.constant(1);
     if (B && B->dtype() == DType::Float32 && B->rank() == 2) {
-      packed_ = pack_kn(*B, false, 1.0f);
+      packed_ = pack_kn(*B, false, 1.0f, ctx.weight_type());
       has_packed_ = true;
     }
   }

@@ -91,7 +91,7 @@ class RecurrentOp final : public Op {
       // Packed once, here, for every run.
       layer_ = std::make_unique<RnnLayer>(attributes_, float_arg_of(ctx.constant(kW), "W"),
                                           float_arg_of(ctx.constant(kR), "R"), float_arg_of(ctx.constant(kB), "B"),
-                                          float_arg_of(ctx.constant(kP), "P"));
+                                          float_arg_of(ctx.constant(kP), "P"), 0, ctx.weight_type());
     }
   }
 

@@ -176,6 +176,7 @@ OpPtr build_scan(const BuildContext& ctx) {
 
   GraphDesc sub;
   sub.opset = ctx.opset();
+  sub.weights = ctx.weight_type();
   sub.nodes = body->nodes;
   sub.initializers = body->initializers;
   sub.outputs = body->outputs;

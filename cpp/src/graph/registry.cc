@@ -122,6 +122,13 @@ const OpSchema kRegistry[] = {
     {"ScatterElements", build_scatter_elements, 3, 3, 1},
     {"Scatter", build_scatter_elements, 3, 3, 1},
     {"ReverseSequence", build_reverse_sequence, 2, 2, 1},
+    // Quantized models (onnxruntime's quantization tools).
+    {"QuantizeLinear", build_quantize_linear, 2, 3, 1},
+    {"DequantizeLinear", build_dequantize_linear, 2, 3, 1},
+    {"DynamicQuantizeLinear", build_dynamic_quantize_linear, 1, 1, 3},
+    {"ConvInteger", build_conv_integer, 2, 4, 1},
+    {"MatMulInteger", build_matmul_integer, 2, 4, 1},
+    {"com.microsoft::DynamicQuantizeLSTM", build_dynamic_quantize_lstm, 3, 12, 3},
     // Control flow.
     {"Loop", build_loop, 0, kAny, kAny},
     {"If", build_if, 1, kAny, kAny},
@@ -165,8 +172,9 @@ const char* attribute_kind_name(Attribute::Kind kind) {
   return "?";
 }
 
-BuildContext::BuildContext(const NodeDesc& node, int opset, std::vector<const Tensor*> constants)
-    : node_(node), opset_(opset), constants_(std::move(constants)) {}
+BuildContext::BuildContext(const NodeDesc& node, int opset, std::vector<const Tensor*> constants,
+                           WeightType weights)
+    : node_(node), opset_(opset), constants_(std::move(constants)), weights_(weights) {}
 
 std::string BuildContext::where() const {
   return node_.op_type + " node '" + node_.name + "' (opset " + std::to_string(opset_) + ")";

@@ -67,6 +67,10 @@ const char* dtype_name(DType t) {
       return "int32";
     case DType::Bool:
       return "bool";
+    case DType::UInt8:
+      return "uint8";
+    case DType::Int8:
+      return "int8";
   }
   return "?";
 }
@@ -81,6 +85,10 @@ const char* onnx_type_string(DType t) {
       return "tensor(int32)";
     case DType::Bool:
       return "tensor(bool)";
+    case DType::UInt8:
+      return "tensor(uint8)";
+    case DType::Int8:
+      return "tensor(int8)";
   }
   return "tensor(?)";
 }
@@ -95,6 +103,10 @@ int onnx_type_code(DType t) {
       return 6;
     case DType::Bool:
       return 9;
+    case DType::UInt8:
+      return 2;
+    case DType::Int8:
+      return 3;
   }
   return 0;
 }
@@ -112,6 +124,12 @@ bool dtype_from_onnx(int64_t code, DType* out) {
       return true;
     case 9:
       *out = DType::Bool;
+      return true;
+    case 2:
+      *out = DType::UInt8;
+      return true;
+    case 3:
+      *out = DType::Int8;
       return true;
     default:
       return false;
@@ -238,6 +256,10 @@ int64_t Tensor::int_at(int64_t i) const {
       return data<int32_t>()[i];
     case DType::Bool:
       return data<bool>()[i] ? 1 : 0;
+    case DType::UInt8:
+      return data<uint8_t>()[i];
+    case DType::Int8:
+      return data<int8_t>()[i];
   }
   return 0;
 }
@@ -252,6 +274,10 @@ double Tensor::double_at(int64_t i) const {
       return data<int32_t>()[i];
     case DType::Bool:
       return data<bool>()[i] ? 1.0 : 0.0;
+    case DType::UInt8:
+      return data<uint8_t>()[i];
+    case DType::Int8:
+      return data<int8_t>()[i];
   }
   return 0.0;
 }

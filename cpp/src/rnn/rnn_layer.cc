@@ -52,8 +52,8 @@ Direction parse_direction(const std::string& d, const std::string& argument) {
 }  // namespace
 
 RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R, const FloatArg& B,
-                   const FloatArg& P, int threads)
-    : cell_(a.cell), context_(a.context) {
+                   const FloatArg& P, int threads, WeightType weights)
+    : cell_(a.cell), weights_(weights), context_(a.context) {
   direction_ = parse_direction(a.direction, where("direction"));
   num_dir_ = direction_ == Direction::Bidirectional ? 2 : 1;
   const std::string dir_note =
@@ -164,7 +164,7 @@ RnnLayer::RnnLayer(const RnnAttributes& a, const FloatArg& W, const FloatArg& R,
   // 2-thread split of a GRU with H=32 ran its single-thread calls 1.36x slower than one partition
   // (100 steps, batch 1). Small layers therefore keep a whole copy too; large ones would double
   // their memory for a few percent.
-  const double packed_bytes = 4.0 * gate_count(cell_) * hidden_ * (input_ + hidden_) * num_dir_;
+  const double packed_bytes = bytes_per_weight(weights_) * gate_count(cell_) * hidden_ * (input_ + hidden_) * num_dir_;
   if (parts > 1 && packed_bytes <= kMaxWholeCopyBytes) whole_ = pack_partitions(W, R, B, P, 1);
 }
 
@@ -191,20 +191,24 @@ std::vector<std::vector<RnnLayer::Partition>> RnnLayer::pack_partitions(const Fl
       const int64_t u = part.units;
       if (u == 0) continue;
       // Gathers rows g*H + j0 .. g*H + j0 + u of a [G*H, cols] matrix for the given gates.
-      auto gather = [&](const float* m, int64_t cols, int g_begin, int g_end) {
+      auto gather = [&](const float* m, int64_t cols, int g_begin, int g_end, const char* name) {
         rows.assign(static_cast<size_t>((g_end - g_begin) * u * cols), 0.0f);
         for (int g = g_begin; g < g_end; ++g)
           std::memcpy(rows.data() + (g - g_begin) * u * cols, m + (g * H + part.j0) * cols,
                       static_cast<size_t>(u * cols) * sizeof(float));
-        return PackedMatrix(rows.data(), (g_end - g_begin) * u, cols, cols);
+        try {
+          return PackedMatrix(rows.data(), (g_end - g_begin) * u, cols, cols, weights_);
+        } catch (const ValueError& e) {
+          throw ValueError(where(name) + " (direction " + std::to_string(d) + "): " + e.what());
+        }
       };
-      part.w = gather(Wd, I, 0, G);
+      part.w = gather(Wd, I, 0, G, "W");
       if (cell_ == CellKind::GRU && !linear_before_reset_) {
         // GRU gate order z, r, h: z and r come from H_{t-1} directly, h from r ⊙ H_{t-1}.
-        part.r = gather(Rd, H, 0, 2);
-        part.r_h = gather(Rd, H, 2, 3);
+        part.r = gather(Rd, H, 0, 2, "R");
+        part.r_h = gather(Rd, H, 2, 3, "R");
       } else {
-        part.r = gather(Rd, H, 0, G);
+        part.r = gather(Rd, H, 0, G, "R");
       }
       // Biases: B = [Wb, Rb] per direction, each G*H. Everything that is simply added before an
       // activation is folded into one vector added by the input GEMM; GRU's Rbh with
@@ -403,7 +407,7 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
   // recurrent weights fit in one core's L2 cache next to the rest (each thread then reads all
   // of them every step), or fill it but each thread has rows enough to run its GEMMs at the
   // peak anyway; otherwise units split, so that each core keeps its share of R.
-  const double r_bytes = 4.0 * G * H * H;
+  const double r_bytes = bytes_per_weight(weights_) * G * H * H;
   const int64_t rows_each = batch / per_direction;
   team.split_batch = per_direction >= 2 && rows_each >= 4 &&
                      (r_bytes <= kMaxSharedRecurrentBytes ||
@@ -416,7 +420,7 @@ void RnnLayer::run(const RnnShapes& s, const float* X, const int32_t* lens, cons
 
   // Scratch, per direction. Workspace::get may reallocate a slot, so everything is fetched here.
   const int64_t rows_per_thread = team.split_batch ? rows_each : batch;  // team.size = per_direction then
-  const double w_bytes_per_thread = 4.0 * G * H * input_ / (team.split_batch ? 1 : team.size);
+  const double w_bytes_per_thread = bytes_per_weight(weights_) * G * H * input_ / (team.split_batch ? 1 : team.size);
   for (int d = 0; d < num_dir_; ++d) {
     const int base = d * 8;
     Team::Buffers& b = team.buf[d];
@@ -493,7 +497,10 @@ void RnnLayer::run_team(const Team& team, int member, const RnnShapes& s, const 
     const int64_t split = recurrent_sum_split(H);
     auto recurrent = [&](const Partition& part, const float* A, int64_t lda, const PackedMatrix& m, float* C,
                          int64_t ldc) {
-      if (rows == 1) kt.recurrent_gemv(m.n(), m.k(), split, part.j0 >= split, A, m.panel(0), C);
+      // The two-chain order matters for float32 sums only: the low-precision GEMMs sum each
+      // column the same way for any row count and any partition.
+      if (m.type() != WeightType::F32) gemm(kt, rows, A, lda, m, nullptr, false, C, ldc, 1);
+      else if (rows == 1) kt.recurrent_gemv(m.n(), m.k(), split, part.j0 >= split, A, m.panel(0), C);
       else kt.recurrent_gemm(rows, m.n(), m.k(), split, A, lda, m.panel(0), C, ldc);
     };
     // Runs fn(p) for the partitions of one phase: through the scheduler when units are split;

@@ -13,6 +13,7 @@
 #include "lstmrt/graph/op.h"
 #include "lstmrt/graph/tensor.h"
 #include "lstmrt/rnn_layer.h"
+#include "lstmrt/weight_type.h"
 
 namespace lstmrt {
 
@@ -33,6 +34,7 @@ struct GraphDesc {
   std::vector<std::pair<std::string, Tensor>> initializers;
   std::vector<GraphInputDesc> inputs;  // initializers excluded
   std::vector<std::string> outputs;
+  WeightType weights = WeightType::F32;  // the session's precision, for every constant weight
 };
 
 // A recurrent node, for listing and for streaming.
@@ -141,6 +143,7 @@ class Graph {
   const Tensor& value(const Plan& plan, int id) const;
 
   int opset_;
+  WeightType weights_;
   std::vector<GraphInputDesc> inputs_;
   std::vector<bool> input_optional_;
   std::vector<std::string> output_names_;

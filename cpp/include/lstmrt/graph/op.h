@@ -45,10 +45,13 @@ struct NodeDesc {
 // present and which of those are constants (initializers or folded subgraphs) with their values.
 class BuildContext {
  public:
-  BuildContext(const NodeDesc& node, int opset, std::vector<const Tensor*> constants);
+  BuildContext(const NodeDesc& node, int opset, std::vector<const Tensor*> constants,
+               WeightType weights = WeightType::F32);
 
   const NodeDesc& node() const { return node_; }
   int opset() const { return opset_; }
+  // The type constant weights are packed in (the session's precision).
+  WeightType weight_type() const { return weights_; }
   // "LSTM node 'encoder' (opset 14)", the prefix of every message about this node.
   std::string where() const;
   [[noreturn]] void fail(const std::string& message) const;
@@ -80,6 +83,7 @@ class BuildContext {
   const NodeDesc& node_;
   int opset_;
   std::vector<const Tensor*> constants_;
+  WeightType weights_;
 };
 
 // What an op keeps from one run to the next in a run plan (a Loop's nested plans).

@@ -13,7 +13,9 @@ namespace lstmrt {
 
 // The element types the graph computes with: float32 carries the model's numbers, int64 and int32
 // the shape arithmetic that exporters emit, bool the masks of Where/Equal/Not.
-enum class DType : uint8_t { Float32, Int64, Int32, Bool };
+// UInt8 and Int8 carry quantized models' tensors (QuantizeLinear, DynamicQuantizeLinear, the
+// integer convolution and product); the other ops compute with them as ONNX defines.
+enum class DType : uint8_t { Float32, Int64, Int32, Bool, UInt8, Int8 };
 
 using Shape = std::vector<int64_t>;
 
@@ -21,7 +23,9 @@ using Shape = std::vector<int64_t>;
 const char* dtype_name(DType t);
 // "tensor(float)", "tensor(int64)", ... (ONNX Runtime's type strings).
 const char* onnx_type_string(DType t);
-inline size_t dtype_size(DType t) { return t == DType::Int64 ? 8 : (t == DType::Bool ? 1 : 4); }
+inline size_t dtype_size(DType t) {
+  return t == DType::Int64 ? 8 : (t == DType::Bool || t == DType::UInt8 || t == DType::Int8) ? 1 : 4;
+}
 // The ONNX TensorProto element type code (FLOAT = 1, INT64 = 7, INT32 = 6, BOOL = 9).
 int onnx_type_code(DType t);
 // Maps an ONNX element type code to a DType; false for types the runtime does not compute with.
@@ -46,6 +50,14 @@ struct DTypeOf<int32_t> {
 template <>
 struct DTypeOf<bool> {
   static constexpr DType value = DType::Bool;
+};
+template <>
+struct DTypeOf<uint8_t> {
+  static constexpr DType value = DType::UInt8;
+};
+template <>
+struct DTypeOf<int8_t> {
+  static constexpr DType value = DType::Int8;
 };
 
 // A read-only view of a shape's dimensions: a Shape, or any container of int64_t with data() and

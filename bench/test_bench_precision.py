@@ -1,0 +1,69 @@
+"""lstmrt at each precision against onnxruntime at fp32 and at its one-line int8
+(``quantize_dynamic(..., weight_type=QuantType.QInt8)``, which turns an LSTM into
+DynamicQuantizeLSTM; it has no int8 GRU, so its GRU rows stay fp32), interleaved in one run.
+
+Rows: LSTM and GRU (linear_before_reset=1, as PyTorch exports it), input = hidden in 128, 256,
+512, (seq, batch) in (1, 1), (100, 1), (100, 32), 1 and 2 threads. Each row also records the max
+absolute error of every low-precision engine against lstmrt fp32 on the same input (the
+accuracy table of bench/RESULTS.md). OpenVINO, tract and PyTorch's dynamic quantization are not
+installed by the project (bench extra) and are not rows here.
+
+    PYTHONPATH=python python -m pytest bench/test_bench_precision.py --benchmark-only -s
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import pytest
+
+ort = pytest.importorskip("onnxruntime")
+from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
+
+import lstmrt  # noqa: E402
+from bench_models import make_input, make_weights, onnx_rnn_model, ort_session, record, run_interleaved  # noqa: E402
+
+ROWS = [(cell, H, seq, batch) for cell in ("lstm", "gru") for H in (128, 256, 512)
+        for seq, batch in ((1, 1), (100, 1), (100, 32))]
+
+
+def ort_int8(model):
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "m.onnx"), os.path.join(tmp, "m8.onnx")
+        with open(src, "wb") as f:
+            f.write(model.SerializeToString())
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+def layer(cell, weights, threads, precision):
+    W, R, B = weights
+    if cell == "lstm":
+        return lstmrt.ops.LSTM(W, R, B, threads=threads, precision=precision)
+    return lstmrt.ops.GRU(W, R, B, linear_before_reset=1, threads=threads, precision=precision)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cell,H,seq,batch", ROWS, ids=[f"{c}-h{h}-s{s}-b{b}" for c, h, s, b in ROWS])
+def test_precision(benchmark, request, cell, H, seq, batch, threads):
+    weights = make_weights(cell, H, H)
+    X = make_input(seq, batch, H)
+    model = onnx_rnn_model(cell, [weights], H)
+    layers = {p: layer(cell, weights, threads, p) for p in ("fp32", "bf16", "int8")}
+    sessions = {"onnxruntime fp32": ort_session(model, threads)}
+    if cell == "lstm":
+        sessions["onnxruntime int8"] = ort_session(ort_int8(model), threads)
+    exact = layers["fp32"](X)[0]
+    errors = {f"lstmrt {p}": float(np.abs(layers[p](X)[0] - exact).max()) for p in ("bf16", "int8")}
+    for name, s in sessions.items():
+        errors[name] = float(np.abs(s.run(["Y"], {"X": X})[0] - exact).max())
+    calls = {f"lstmrt {p}": (lambda l=l: l(X)) for p, l in layers.items()}
+    calls.update({name: (lambda s=s: s.run(None, {"X": X})) for name, s in sessions.items()})
+    result = run_interleaved(benchmark, request, calls)
+    record(benchmark, "precision", cell=cell, hidden=H, seq=seq, batch=batch, threads=threads, errors=errors)
+    if result:
+        us = {n: r["median"] * 1e6 for n, r in result.items()}
+        line = ", ".join(f"{n} {v:.1f} us" for n, v in us.items())
+        err = ", ".join(f"{n} {v:.1e}" for n, v in errors.items())
+        print(f"\n{cell} H={H} seq={seq} batch={batch} threads={threads}: {line}; max error vs fp32: {err}")
