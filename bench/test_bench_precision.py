@@ -5,8 +5,9 @@ DynamicQuantizeLSTM; it has no int8 GRU, so its GRU rows stay fp32), interleaved
 Rows: LSTM and GRU (linear_before_reset=1, as PyTorch exports it), input = hidden in 128, 256,
 512, (seq, batch) in (1, 1), (100, 1), (100, 32), 1 and 2 threads. Each row also records the max
 absolute error of every low-precision engine against lstmrt fp32 on the same input (the
-accuracy table of bench/RESULTS.md). OpenVINO, tract and PyTorch's dynamic quantization are not
-installed by the project (bench extra) and are not rows here.
+accuracy table of bench/RESULTS.md). OpenVINO (bench extra) runs at its default precision on
+this CPU (bf16 where it has AVX512-BF16 or AMX, which the row records) and at fp32; without it
+those columns are left out. tract and PyTorch's dynamic quantization are not rows here.
 
     PYTHONPATH=python python -m pytest bench/test_bench_precision.py --benchmark-only -s
 """
@@ -37,6 +38,25 @@ def ort_int8(model):
             return f.read()
 
 
+def openvino_models(model, threads):
+    """OpenVINO's CPU plugin compiled at its default precision and at fp32, or {} when not installed."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return {}
+    core = ov.Core()
+    default = core.get_property("CPU", "INFERENCE_PRECISION_HINT")
+    read = core.read_model(model.SerializeToString(), b"")
+    out = {}
+    default_name = default.get_type_name() if hasattr(default, "get_type_name") else str(default)
+    for name, hint in ((f"openvino default ({default_name})", None), ("openvino fp32", "f32")):
+        config = {"INFERENCE_NUM_THREADS": threads}
+        if hint:
+            config["INFERENCE_PRECISION_HINT"] = hint
+        out[name] = core.compile_model(read, "CPU", config)
+    return out
+
+
 def layer(cell, weights, threads, precision):
     W, R, B = weights
     if cell == "lstm":
@@ -54,12 +74,17 @@ def test_precision(benchmark, request, cell, H, seq, batch, threads):
     sessions = {"onnxruntime fp32": ort_session(model, threads)}
     if cell == "lstm":
         sessions["onnxruntime int8"] = ort_session(ort_int8(model), threads)
+    compiled = openvino_models(model, threads)
     exact = layers["fp32"](X)[0]
     errors = {f"lstmrt {p}": float(np.abs(layers[p](X)[0] - exact).max()) for p in ("bf16", "int8")}
     for name, s in sessions.items():
         errors[name] = float(np.abs(s.run(["Y"], {"X": X})[0] - exact).max())
+    requests = {name: c.create_infer_request() for name, c in compiled.items()}
+    for name, r in requests.items():
+        errors[name] = float(np.abs(r.infer({"X": X})["Y"] - exact).max())
     calls = {f"lstmrt {p}": (lambda l=l: l(X)) for p, l in layers.items()}
     calls.update({name: (lambda s=s: s.run(None, {"X": X})) for name, s in sessions.items()})
+    calls.update({name: (lambda r=r: r.infer({"X": X})) for name, r in requests.items()})
     result = run_interleaved(benchmark, request, calls)
     record(benchmark, "precision", cell=cell, hidden=H, seq=seq, batch=batch, threads=threads, errors=errors)
     if result:

@@ -53,12 +53,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                        help="the type the model's weights are packed in")
     args = parser.parse_args(argv)
 
     readings = normal_stream(args.steps, seed=1000 + args.seed)
     faults = inject_faults(readings, seed=args.seed)
 
-    session = lstmrt.InferenceSession(MODEL)
+    session = lstmrt.InferenceSession(MODEL, precision=args.precision)
     stream = session.stream()
     monitor = ErrorMonitor()
     flagged = []
@@ -86,7 +88,8 @@ def main(argv=None) -> int:
         (found if hits else missed).append((f, hits))
     false_alarms = [t for t in flagged if t not in inside and t not in aftermath]
 
-    print(f"{args.steps} readings from 4 sensors, {len(faults)} injected faults, one lstmrt stream step per reading\n")
+    print(f"{args.steps} readings from 4 sensors, {len(faults)} injected faults, one lstmrt stream step per reading "
+          f"({args.precision} weights)\n")
     for f, hits in found:
         print(f"  found   {f.kind:6s} on sensor {f.sensor} at steps {f.start}-{f.start + f.length - 1}: "
               f"first flagged at step {hits[0]} ({len(hits)} steps flagged)")

@@ -74,19 +74,21 @@ def segments(probs: list[float], threshold: float = 0.5, min_speech_ms: int = 25
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("wav", nargs="?", help="16 kHz mono 16-bit WAV file (default: a synthetic recording)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                        help="the type lstmrt packs the weights in (onnxruntime runs fp32)")
     args = parser.parse_args()
     path, why = real_models.model_path("silero-vad", "silero_vad/data/silero_vad.onnx")
     if path is None:
         print(f"cannot get the Silero VAD model: {why}")
         return 2
     audio = read_wav(args.wav) if args.wav else real_models.speech_like_audio(8.0)
-    session = lstmrt.InferenceSession(path, threads=1)
+    session = lstmrt.InferenceSession(path, threads=1, precision=args.precision)
     probs, per_call = speech_probabilities(session, audio)
     found = segments(probs)
     print(f"{len(audio) / RATE:.1f} s of audio, {len(probs)} chunks of 32 ms")
     for start, end in found:
         print(f"  speech {start:7.3f} s - {end:7.3f} s")
-    print(f"lstmrt: {format_duration(per_call)} per chunk (median, 1 thread)")
+    print(f"lstmrt ({args.precision}): {format_duration(per_call)} per chunk (median, 1 thread)")
     try:
         import onnxruntime as ort
     except ImportError:

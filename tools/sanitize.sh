@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds lstmrt._core with AddressSanitizer and UndefinedBehaviorSanitizer (LSTMRT_SANITIZE=ON)
 # into build/sanitize and runs a representative part of the test suite on it: the layers on every
-# ISA, sessions, streams, pools, bad input and the fuzz corpus replay. Any sanitizer report fails.
+# ISA, sessions, streams, pools, bad input, the fuzz corpus replay and the low-precision paths. Any sanitizer report fails.
 # Arguments, when given, replace that selection (pytest arguments: paths, -k, -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,7 @@ python3 -c "import lstmrt, sys; assert lstmrt.__file__.startswith('$PWD/$PKG'), 
 if [ "$#" -eq 0 ]; then
   set -- tests/test_isa_paths.py tests/test_layers.py tests/test_layer_stream.py tests/test_bad_input.py \
     tests/test_session_api.py tests/test_session_errors.py tests/test_session_ops.py tests/test_session_rnn.py \
-    tests/test_session_stream.py tests/test_stream_carry.py tests/test_session_robustness.py tests/fuzz
+    tests/test_session_stream.py tests/test_stream_carry.py tests/test_session_robustness.py tests/fuzz \
+    tests/test_lowp_kernels.py tests/test_precision.py tests/test_session_quantized.py
 fi
 exec python3 -m pytest -q -p no:cacheprovider --capture=sys "$@"

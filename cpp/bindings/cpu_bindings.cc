@@ -48,7 +48,7 @@ void register_cpu(py::module_& m) {
     const KernelTable& kt = kernels();
     py::dict precision;
     precision["bf16"] = kt.bf16_variant;
-    precision["bf16_native"] = std::string(kt.bf16_variant) == "avx512_bf16";
+    precision["bf16_native"] = std::string(kt.bf16_variant) == "avx512_bf16" || std::string(kt.bf16_variant) == "amx";
     precision["int8"] = kt.i8_variant;
     const std::string i8 = kt.i8_variant;
     precision["int8_native"] = i8 == "avx2_vnni" || i8 == "avx512_vnni" || i8 == "amx";

@@ -105,7 +105,7 @@ CpuFeatures detect() {
     f.amx_bf16 = (r[3] >> 22) & 1;
     f.amx_tile = (r[3] >> 24) & 1;
     f.amx_int8 = (r[3] >> 25) & 1;
-    if (f.amx_tile && f.amx_int8) f.os_grants_amx = request_amx();
+    if (f.amx_tile && (f.amx_int8 || f.amx_bf16)) f.os_grants_amx = request_amx();
     const unsigned max_sub = r[0];
     if (max_sub >= 1) {
       cpuid(7, 1, r);

@@ -29,6 +29,8 @@ std::vector<Candidate> candidates() {
   c.push_back({"avx512_bf16", WeightType::BF16, Isa::Avx512, f.avx512bf16, &lowp_avx512_bf16_bf16});
   c.push_back({"amx", WeightType::I8, Isa::Avx512, f.avx512vnni && f.amx_tile && f.amx_int8 && f.os_grants_amx,
                &lowp_amx_i8});
+  c.push_back({"amx", WeightType::BF16, Isa::Avx512, f.avx512bf16 && f.amx_tile && f.amx_bf16 && f.os_grants_amx,
+               &lowp_amx_bf16});
 #endif
   return c;
 }

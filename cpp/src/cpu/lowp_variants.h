@@ -15,6 +15,7 @@ LowpGemmFn lowp_avx512_bf16();
 LowpGemmFn lowp_avx512_vnni_i8();
 LowpGemmFn lowp_avx512_bf16_bf16();
 LowpGemmFn lowp_amx_i8();
+LowpGemmFn lowp_amx_bf16();
 
 using QuantizeRowFn = RowQuantization (*)(const float*, int64_t, int64_t, uint8_t*);
 using ConvertRowFn = void (*)(const float*, int64_t, int64_t, uint16_t*);
