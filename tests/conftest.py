@@ -11,3 +11,12 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+# Worker processes that the tests start (Ray actors, Dask workers, subprocesses) import the same
+# lstmrt as the tests, from whatever directory they run in: a relative PYTHONPATH=python would
+# not find it from another working directory.
+import lstmrt as _lstmrt  # noqa: E402
+
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(_lstmrt.__file__)))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_PACKAGE_PARENT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
