@@ -180,3 +180,22 @@ def test_runner_pickles_without_its_session_and_takes_sessions_and_bytes():
     from_bytes = SequenceRunner(model, threads=1)
     for a, b in zip(again.run_rows(seqs), from_bytes.run_rows(seqs)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_precision_reaches_the_session_only_when_given(monkeypatch):
+    # The session's precision= keyword comes with another change; the runner must work before it.
+    import lstmrt.session as session_module
+
+    seen = []
+    real = session_module.InferenceSession
+
+    class Recording(real):
+        def __init__(self, model, **kwargs):
+            seen.append(sorted(kwargs))
+            kwargs.pop("precision", None)
+            super().__init__(model, **kwargs)
+
+    monkeypatch.setattr(session_module, "InferenceSession", Recording)
+    SequenceRunner(SENTIMENT).session
+    SequenceRunner(SENTIMENT, precision="bf16").session
+    assert seen == [["threads"], ["precision", "threads"]]
