@@ -60,3 +60,11 @@ class Reference:
             f"row {label}: not bit-identical to the sequence run alone or as a pair " \
             f"(max |got - alone| = {np.abs(got - alone).max() if got.shape == alone.shape else got.shape})"
         assert_close(got, alone, atol=ALONE_ATOL, rtol=ALONE_RTOL, name=self.output, context=f"row {label}")
+
+
+def restore_environment(saved: dict) -> None:
+    """Puts os.environ back to ``saved`` (a dict copy): Ray and Dask set variables in the
+    environment of the process that starts them, which later tests' subprocesses would inherit."""
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -6,6 +6,8 @@ on_error="skip"."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -15,16 +17,19 @@ pytest.importorskip("dask.dataframe")
 
 import pandas as pd  # noqa: E402
 
-from integration_refs import CHAR_LM, PACKED_BILSTM, SENTIMENT, Reference, token_sequences  # noqa: E402
+from integration_refs import (CHAR_LM, PACKED_BILSTM, SENTIMENT, Reference, restore_environment,  # noqa: E402
+                              token_sequences)
 
 
 @pytest.fixture(scope="module")
 def client():
+    saved = dict(os.environ)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     client = distributed.Client(cluster)
     yield client
     client.close()
     cluster.close()
+    restore_environment(saved)
 
 
 def _frame(seqs, column="tokens", npartitions=6, start=50_000):

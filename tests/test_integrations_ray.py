@@ -5,6 +5,8 @@ named by their id, or nulls with on_error="skip"."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -12,15 +14,17 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
 import lstmrt  # noqa: E402
-from integration_refs import CHAR_LM, SENTIMENT, Reference, token_sequences  # noqa: E402
+from integration_refs import CHAR_LM, SENTIMENT, Reference, restore_environment, token_sequences  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cluster():
+    saved = dict(os.environ)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()
+    restore_environment(saved)
 
 
 def _dataset(seqs):

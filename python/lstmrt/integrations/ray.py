@@ -35,13 +35,14 @@ def actor_threads() -> int:
 
 class SequencePredictor:
     """A callable class for ``Dataset.map_batches(..., batch_format="pyarrow")``: reads
-    ``input_column`` (one sequence per row) and writes ``output_column`` (one array per row; None
-    for a skipped row).
+    ``input_column`` (one sequence per row) and writes ``output_column``: each row's output as
+    nested Arrow lists of its dtype (one type for every batch, so that Ray can join them), null
+    for a skipped row.
 
     ``model`` is a path, the model's bytes or an :class:`lstmrt.InferenceSession`; it is loaded
     once per actor. ``index_column`` names the column whose value identifies a row in errors
     (default: the row's position in its batch). ``on_error="raise"`` fails the job with a
-    :class:`~lstmrt.integrations.batching.RowError` naming the row; ``"skip"`` writes None and
+    :class:`~lstmrt.integrations.batching.RowError` naming the row; ``"skip"`` writes null and
     goes on. Other keywords (``padding``, ``max_batch``, ``batch_first``, ``input_name``,
     ``output_name``, ``precision``) go to :class:`~lstmrt.integrations.batching.SequenceRunner`.
     """
