@@ -53,3 +53,26 @@ def test_operator_docs_give_shapes_and_dtypes(fn):
         parts.append("hidden_size]")
     for part in parts:
         assert part in doc, (fn, part)
+
+
+INTEGRATIONS = ["lstmrt.integrations", "lstmrt.integrations.batching", "lstmrt.integrations.checkpoint",
+                "lstmrt.integrations.ray", "lstmrt.integrations.dask"]
+
+
+@pytest.mark.parametrize("module", INTEGRATIONS)
+def test_integration_modules_describe_their_public_names(module):
+    engine = module.rsplit(".", 1)[-1]
+    if engine in ("ray", "dask"):
+        pytest.importorskip(engine)
+    import importlib
+
+    mod = importlib.import_module(module)
+    assert _described(mod), module
+    missing = [name for name in mod.__all__ if not _described(getattr(mod, name))]
+    for name in mod.__all__:
+        obj = getattr(mod, name)
+        if inspect.isclass(obj):
+            # Only what the class defines: an exception's inherited ``args`` is Python's.
+            missing += [f"{name}.{m}" for m in _public(obj) if m in vars(obj)
+                        and not inspect.ismemberdescriptor(vars(obj)[m]) and not _described(getattr(obj, m))]
+    assert not missing, f"{module}: no docstring on {missing}"

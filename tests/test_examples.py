@@ -59,3 +59,18 @@ def test_vad_server_example_finds_the_same_segments_as_onnxruntime_per_stream():
     assert r.stdout.count("stream ") >= 10 and "segment(s) 0." in r.stdout, r.stdout
     assert "per tick (median)" in r.stdout
     assert "one session per stream: the same segments: yes" in r.stdout
+
+
+def test_batch_vad_example_finds_on_ray_the_segments_of_one_process():
+    import pytest
+    import real_models
+
+    path, why = real_models.model_path("silero-vad", "silero_vad/data/silero_vad.onnx")
+    if path is None:
+        pytest.skip(why)
+    pytest.importorskip("ray")
+    r = _run([os.path.join("examples", "batch_vad.py"), "--files", "6", "--batch", "3"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "s of audio per second" in r.stdout
+    assert r.stdout.count(".wav: ") == 6, r.stdout
+    assert "the same segments as one process, file by file: yes (6 of 6)" in r.stdout
