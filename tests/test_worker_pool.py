@@ -360,7 +360,11 @@ def test_small_calls_faster_than_the_spin_time_wake_a_sleeping_worker():
         delta = _pool_delta(before)
         testing.set_worker_spin_us(0)  # no 5 s of spinning left behind
     assert delta["jobs_by_workers"] >= 1, delta
-    assert delta["wakes"] == 1 and delta["sleepers_left"] == 1, delta
+    # On a machine whose CPUs other processes keep busy, the woken worker may not get a CPU in
+    # time: the caller then takes its share back, and a later call wakes it again. Every wake
+    # past the first must come from such a take-back, never from the worker sleeping on its own.
+    assert delta["sleepers_left"] == 1, delta
+    assert delta["wakes"] == 1 or delta["wakes"] - 1 <= delta["members_taken_back"], delta
 
 
 @pytest.mark.skipif(lstmrt.cpu_info()["default_threads"] < 2, reason="lstmrt uses one thread here")
