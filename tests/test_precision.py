@@ -203,6 +203,16 @@ def test_zero_rows_and_outliers_stay_exact_or_bounded():
     assert float(np.abs(got - exact).max()) < BOUND["int8"]
 
 
+def test_int8_warns_when_outliers_flatten_a_channel_naming_node_and_tensor():
+    rng = np.random.default_rng(8)
+    W, R, B = weights(rng, 4, 32, 8)
+    R[0, 40, 0] = 1e4
+    model = lstm_model(W, R, B, 3, 1)
+    with pytest.warns(RuntimeWarning, match=r"LSTM node .*: R: int8 rounds 97% of one output channel's nonzero weights to 0"):
+        lstmrt.InferenceSession(model.SerializeToString(), precision="int8")
+    lstmrt.InferenceSession(model.SerializeToString(), precision="bf16")  # no warning: bf16 keeps them
+
+
 def test_cpu_info_names_the_precision_kernels():
     info = lstmrt.cpu_info()["precision_kernels"]
     assert info["int8"] in {"generic", "avx2", "avx2_vnni", "avx512_vnni", "amx"}

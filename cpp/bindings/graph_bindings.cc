@@ -477,6 +477,8 @@ void register_graph(py::module_& m) {
                              })
       .def_property_readonly("op_counts", [](const BoundGraph& b) { return b.graph().op_counts(); })
       .def_property_readonly("model_op_counts", [](const BoundGraph& b) { return b.graph().model_op_counts(); })
+      .def_property_readonly("load_warnings", [](const BoundGraph& b) { return b.graph().load_warnings(); },
+                             "What loading found worth telling the user, one message per node and tensor.")
       .def_property_readonly("num_nodes", [](const BoundGraph& b) { return b.graph().num_nodes(); })
       .def_property_readonly("num_folded", [](const BoundGraph& b) { return b.graph().num_folded(); })
       .def_property_readonly("num_buffers", [](const BoundGraph& b) { return b.graph().num_buffers(); })

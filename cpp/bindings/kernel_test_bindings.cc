@@ -436,10 +436,10 @@ void register_kernel_tests(py::module_& m) {
           sums.mutable_data()[n] = type == WeightType::I8 ? packed.column_sums()[n] : 0;
         }
         (void)kp;
-        return py::make_tuple(values, scales, sums, packed.quantization_error());
+        return py::make_tuple(values, scales, sums, packed.lost_weight_fraction());
       },
       py::arg("W"), py::arg("precision"),
-      "(values [N, K] as packed (int8: the integers), scales [N], column sums [N], quantization error).");
+      "(values [N, K] as packed (int8: the integers), scales [N], column sums [N], lost weight fraction).");
   t.def(
       "quantize_rows",
       [](py::handle A_obj, const std::string& isa) {

@@ -10,6 +10,7 @@ Sessions pickle (they carry the model bytes, not a path), so they travel to work
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -86,6 +87,8 @@ class InferenceSession:
         self._threads = None if threads is None else int(threads)
         self._precision = precision
         self._graph = onnx_import.compile_model(proto, precision)
+        for message in self._graph.load_warnings:
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
         # Reshapes that fix the sequence length (PyTorch's dynamo exporter): named in errors.
         self._frozen = onnx_import.frozen_sequence_reshapes(proto)
         # Kept for pickling; bytes passed in are reused as they are.

@@ -58,9 +58,9 @@ class PackedMatrix {
   // int8: the scale of each column and the sum of its quantized weights, 16 per panel.
   const float* scales() const { return scales_.get(); }
   const int32_t* column_sums() const { return reinterpret_cast<const int32_t*>(sums_.get()); }
-  // int8: the largest relative RMS error of one column's quantized weights against its floats
-  // (0 for the other types): a column with a few huge outliers loses its small weights.
-  double quantization_error() const { return quant_error_; }
+  // int8: the largest share, over the columns, of a column's nonzero weights that round to 0
+  // (0 for the other types). A column whose scale a few huge outliers set loses the rest so.
+  double lost_weight_fraction() const { return lost_fraction_; }
   bool empty() const { return n_ == 0; }
 
  private:
@@ -76,7 +76,7 @@ class PackedMatrix {
   AlignedBuffer data_;
   AlignedBuffer scales_;
   AlignedBuffer sums_;  // int32 values
-  double quant_error_ = 0.0;
+  double lost_fraction_ = 0.0;
 };
 
 }  // namespace lstmrt

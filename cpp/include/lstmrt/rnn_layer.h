@@ -85,6 +85,8 @@ class RnnLayer {
   int64_t input_size() const { return input_; }
   int64_t layout() const { return layout_; }
   WeightType weight_type() const { return weights_; }
+  // int8: the largest share of one output channel's weights rounded to 0, in W or in R.
+  double lost_weight_fraction(bool recurrent) const;
   const std::vector<Activation>& activations() const { return acts_; }
   const std::string& context() const { return context_; }
 

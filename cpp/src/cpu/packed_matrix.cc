@@ -117,17 +117,16 @@ void PackedMatrix::pack_i8(const float* w, int64_t ldw) {
     scales_[n] = scale;
     int8_t* dst = out + (n / kPanelWidth) * kp_ * kPanelWidth + (n % kPanelWidth) * 4;
     int32_t sum = 0;
-    double err = 0.0, norm = 0.0;
+    int64_t nonzero = 0, lost = 0;
     for (int64_t kk = 0; kk < k_; ++kk) {
       const float q = std::min(127.0f, std::max(-127.0f, std::nearbyint(src[kk] / scale)));
       dst[(kk / 4) * 4 * kPanelWidth + kk % 4] = static_cast<int8_t>(q);
       sum += static_cast<int32_t>(q);
-      const double diff = static_cast<double>(q) * scale - src[kk];
-      err += diff * diff;
-      norm += static_cast<double>(src[kk]) * src[kk];
+      nonzero += src[kk] != 0.0f;
+      lost += src[kk] != 0.0f && q == 0.0f;
     }
     sums[n] = sum;
-    if (norm > 0.0) quant_error_ = std::max(quant_error_, std::sqrt(err / norm));
+    if (nonzero > 0) lost_fraction_ = std::max(lost_fraction_, static_cast<double>(lost) / static_cast<double>(nonzero));
   }
 }
 

@@ -277,7 +277,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), weights_(desc.weights), input
     }
     std::unique_ptr<Op> op;
     {
-      BuildContext ctx(node, opset_, consts, weights_);
+      BuildContext ctx(node, opset_, consts, weights_, &warnings_);
       naming_node(where, [&] { op = builder(ctx); });
     }
     std::vector<int> out_ids;

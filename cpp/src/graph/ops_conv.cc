@@ -115,7 +115,12 @@ class ConvOp final : public Op {
     if (W) check_weights(ctx, *W);
     const Tensor* B = ctx.constant(2);
     if (W && B) check_bias(ctx, *B, W->dim(0));
-    if (W && W->dtype() == DType::Float32 && (!ctx.has_input(2) || B)) pack(*W, B, ctx.weight_type());
+    if (W && W->dtype() == DType::Float32 && (!ctx.has_input(2) || B)) {
+      pack(*W, B, ctx.weight_type());
+      double lost = 0.0;
+      for (const PackedMatrix& p : packed_) lost = std::max(lost, p.lost_weight_fraction());
+      ctx.warn_if_int8_lost(lost, "W");
+    }
   }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {

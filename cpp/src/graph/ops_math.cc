@@ -62,6 +62,7 @@ class GemmOp final : public Op {
     if (B && B->dtype() == DType::Float32) {
       if (B->rank() != 2) ctx.fail("B must be 2-D, got shape " + shape_to_string(B->shape()));
       packed_ = pack_kn(*B, trans_b_, alpha_, ctx.weight_type());
+      ctx.warn_if_int8_lost(packed_.lost_weight_fraction(), "B");
       has_packed_ = true;
       const Tensor* C = ctx.constant(2);
       // A constant C that varies only along N (shapes [], [1], [N], [1, N]) becomes the GEMM's
@@ -160,6 +161,7 @@ class MatMulOp final : public Op {
     const Tensor* B = ctx.constant(1);
     if (B && B->dtype() == DType::Float32 && B->rank() == 2) {
       packed_ = pack_kn(*B, false, 1.0f, ctx.weight_type());
+      ctx.warn_if_int8_lost(packed_.lost_weight_fraction(), "B");
       has_packed_ = true;
     }
   }

@@ -92,6 +92,8 @@ class RecurrentOp final : public Op {
       layer_ = std::make_unique<RnnLayer>(attributes_, float_arg_of(ctx.constant(kW), "W"),
                                           float_arg_of(ctx.constant(kR), "R"), float_arg_of(ctx.constant(kB), "B"),
                                           float_arg_of(ctx.constant(kP), "P"), 0, ctx.weight_type());
+      ctx.warn_if_int8_lost(layer_->lost_weight_fraction(false), "W");
+      ctx.warn_if_int8_lost(layer_->lost_weight_fraction(true), "R");
     }
   }
 

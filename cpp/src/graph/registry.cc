@@ -173,8 +173,25 @@ const char* attribute_kind_name(Attribute::Kind kind) {
 }
 
 BuildContext::BuildContext(const NodeDesc& node, int opset, std::vector<const Tensor*> constants,
-                           WeightType weights)
-    : node_(node), opset_(opset), constants_(std::move(constants)), weights_(weights) {}
+                           WeightType weights, std::vector<std::string>* warnings)
+    : node_(node), opset_(opset), constants_(std::move(constants)), weights_(weights), warnings_(warnings) {}
+
+void BuildContext::warn(const std::string& message) const {
+  if (warnings_) warnings_->push_back(where() + ": " + message);
+}
+
+namespace {
+// A column that loses more than this share of its weights to rounding has been scaled by a few
+// outliers; tests/test_precision.py's outlier case is far beyond it, Gaussian weights far below.
+constexpr double kMaxLostWeightFraction = 0.25;
+}  // namespace
+
+void BuildContext::warn_if_int8_lost(double lost, const std::string& tensor) const {
+  if (lost <= kMaxLostWeightFraction) return;
+  warn(tensor + ": int8 rounds " + std::to_string(static_cast<int>(lost * 100.0 + 0.5)) +
+       "% of one output channel's nonzero weights to 0 (a few large weights set its scale); precision='bf16' or "
+       "'fp32' keeps them");
+}
 
 std::string BuildContext::where() const {
   return node_.op_type + " node '" + node_.name + "' (opset " + std::to_string(opset_) + ")";

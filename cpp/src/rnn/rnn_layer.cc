@@ -238,6 +238,16 @@ std::vector<std::vector<RnnLayer::Partition>> RnnLayer::pack_partitions(const Fl
   return out;
 }
 
+double RnnLayer::lost_weight_fraction(bool recurrent) const {
+  double lost = 0.0;
+  for (const auto& direction : parts_)
+    for (const Partition& p : direction) {
+      if (recurrent) lost = std::max({lost, p.r.lost_weight_fraction(), p.r_h.lost_weight_fraction()});
+      else lost = std::max(lost, p.w.lost_weight_fraction());
+    }
+  return lost;
+}
+
 RnnShapes RnnLayer::check_inputs(const std::vector<int64_t>& x_shape, const int32_t* sequence_lens,
                                  const std::vector<int64_t>* lens_shape, const std::vector<int64_t>* h_shape,
                                  const std::vector<int64_t>* c_shape) const {

@@ -92,6 +92,8 @@ class Graph {
   // Operator counts of the compiled graph (after folding), and of the model as given.
   std::map<std::string, int> op_counts() const;
   const std::map<std::string, int>& model_op_counts() const { return model_op_counts_; }
+  // What loading found worth telling the user (int8 weights that lost many values), per node.
+  const std::vector<std::string>& load_warnings() const { return warnings_; }
   size_t num_nodes() const { return nodes_.size(); }
   size_t num_folded() const { return folded_; }
   // Tensors per run plan: graph inputs plus the buffers the computed values share.
@@ -166,6 +168,7 @@ class Graph {
   std::vector<RecurrentNodeInfo> recurrent_info_;
   std::vector<std::vector<int>> recurrent_state_inputs_;
   std::map<std::string, int> model_op_counts_;
+  std::vector<std::string> warnings_;
   size_t folded_ = 0;
 
   mutable std::mutex mutex_;

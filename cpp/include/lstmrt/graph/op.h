@@ -46,12 +46,16 @@ struct NodeDesc {
 class BuildContext {
  public:
   BuildContext(const NodeDesc& node, int opset, std::vector<const Tensor*> constants,
-               WeightType weights = WeightType::F32);
+               WeightType weights = WeightType::F32, std::vector<std::string>* warnings = nullptr);
 
   const NodeDesc& node() const { return node_; }
   int opset() const { return opset_; }
   // The type constant weights are packed in (the session's precision).
   WeightType weight_type() const { return weights_; }
+  // A warning for the user about this node, prefixed with where(): the session shows it at load.
+  void warn(const std::string& message) const;
+  // Warns when weights packed as int8 lost many of their values (see lost_weight_fraction).
+  void warn_if_int8_lost(double lost_fraction, const std::string& tensor) const;
   // "LSTM node 'encoder' (opset 14)", the prefix of every message about this node.
   std::string where() const;
   [[noreturn]] void fail(const std::string& message) const;
@@ -84,6 +88,7 @@ class BuildContext {
   int opset_;
   std::vector<const Tensor*> constants_;
   WeightType weights_;
+  std::vector<std::string>* warnings_;
 };
 
 // What an op keeps from one run to the next in a run plan (a Loop's nested plans).
