@@ -2,7 +2,7 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <fstream>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <thread>
@@ -25,6 +25,18 @@ namespace {
 // Physical cores among the CPUs this process may run on (Linux: distinct (package, core) pairs
 // of the affinity mask); 0 when unknown. Hyperthreads share a core's FMA units and caches, so a
 // second worker per core only adds contention to these kernels.
+// The non-negative integer a sysfs file holds, or -1. C stdio rather than iostreams: a process
+// whose first-loaded libstdc++ is another build's (a wheel's bundled copy) crashed in the
+// iostream locale code here, on a machine where NumPy had loaded first.
+int read_int_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return -1;
+  int value = -1;
+  if (std::fscanf(f, "%d", &value) != 1) value = -1;
+  std::fclose(f);
+  return value;
+}
+
 int physical_cores() {
 #if defined(__linux__)
   cpu_set_t set;
@@ -33,9 +45,8 @@ int physical_cores() {
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
     if (!CPU_ISSET(cpu, &set)) continue;
     const std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
-    std::ifstream core(base + "core_id"), package(base + "physical_package_id");
-    int core_id = -1, package_id = -1;
-    if (!(core >> core_id) || !(package >> package_id)) return 0;
+    const int core_id = read_int_file(base + "core_id"), package_id = read_int_file(base + "physical_package_id");
+    if (core_id < 0 || package_id < 0) return 0;
     cores.insert({package_id, core_id});
   }
   return static_cast<int>(cores.size());
