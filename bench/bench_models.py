@@ -157,6 +157,23 @@ def onnx_rnn_model(cell: str, layers: List[LayerWeights], hidden: int, bidirecti
     return model
 
 
+def ort_int8_model(model) -> bytes:
+    """The model as onnxruntime's one-line dynamic quantization makes it (int8 weights:
+    DynamicQuantizeLSTM for an LSTM; GRU and RNN stay fp32)."""
+    import os
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "m.onnx"), os.path.join(tmp, "q.onnx")
+        with open(src, "wb") as f:
+            f.write(model.SerializeToString())
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        with open(dst, "rb") as f:
+            return f.read()
+
+
 def ort_session(model, threads: int):
     """onnxruntime on the CPU provider with ``threads`` intra-op threads and one inter-op thread
     (its other settings at their defaults, spinning thread pool included)."""

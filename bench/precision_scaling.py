@@ -8,27 +8,16 @@ line per row and thread count on stdout, and $OUT/scaling.json (or /tmp) at the 
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
-import onnxruntime as ort
-from onnxruntime.quantization import QuantType, quantize_dynamic
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lstmrt  # noqa: E402
-from bench_models import make_input, make_weights, onnx_rnn_model  # noqa: E402
+from bench_models import make_input, make_weights, onnx_rnn_model, ort_int8_model, ort_session  # noqa: E402
 
 ROWS = [("lstm", 256, 100, 1), ("lstm", 512, 100, 1), ("lstm", 256, 100, 32), ("lstm", 512, 100, 32),
         ("gru", 512, 100, 32)]
-
-
-def ort_session(data, threads):
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
 
 
 def median_seconds(fn, seconds=0.6):
@@ -39,16 +28,6 @@ def median_seconds(fn, seconds=0.6):
         fn()
         samples.append(time.perf_counter() - t)
     return float(np.median(samples))
-
-
-def int8_model(model):
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = os.path.join(tmp, "m.onnx"), os.path.join(tmp, "q.onnx")
-        with open(src, "wb") as f:
-            f.write(model.SerializeToString())
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
-        with open(dst, "rb") as f:
-            return f.read()
 
 
 def layer(cell, weights, threads, precision):
@@ -64,7 +43,7 @@ def main():
         weights = make_weights(cell, H, H)
         X = make_input(seq, batch, H)
         model = onnx_rnn_model(cell, [weights], H)
-        quantized = int8_model(model) if cell == "lstm" else None
+        quantized = ort_int8_model(model) if cell == "lstm" else None
         for threads in (1, 2, 4, 8):
             row = {"cell": cell, "H": H, "seq": seq, "batch": batch, "threads": threads}
             for precision in ("fp32", "bf16", "int8"):

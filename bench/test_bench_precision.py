@@ -12,30 +12,17 @@ those columns are left out. tract and PyTorch's dynamic quantization are not row
     PYTHONPATH=python python -m pytest bench/test_bench_precision.py --benchmark-only -s
 """
 
-import os
-import tempfile
-
 import numpy as np
 import pytest
 
 ort = pytest.importorskip("onnxruntime")
-from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
 
 import lstmrt  # noqa: E402
-from bench_models import make_input, make_weights, onnx_rnn_model, ort_session, record, run_interleaved  # noqa: E402
+from bench_models import (make_input, make_weights, onnx_rnn_model, ort_int8_model, ort_session, record,  # noqa: E402
+                          run_interleaved)
 
 ROWS = [(cell, H, seq, batch) for cell in ("lstm", "gru") for H in (128, 256, 512)
         for seq, batch in ((1, 1), (100, 1), (100, 32))]
-
-
-def ort_int8(model):
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = os.path.join(tmp, "m.onnx"), os.path.join(tmp, "m8.onnx")
-        with open(src, "wb") as f:
-            f.write(model.SerializeToString())
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
-        with open(dst, "rb") as f:
-            return f.read()
 
 
 def openvino_models(model, threads):
@@ -73,7 +60,7 @@ def test_precision(benchmark, request, cell, H, seq, batch, threads):
     layers = {p: layer(cell, weights, threads, p) for p in ("fp32", "bf16", "int8")}
     sessions = {"onnxruntime fp32": ort_session(model, threads)}
     if cell == "lstm":
-        sessions["onnxruntime int8"] = ort_session(ort_int8(model), threads)
+        sessions["onnxruntime int8"] = ort_session(ort_int8_model(model), threads)
     compiled = openvino_models(model, threads)
     exact = layers["fp32"](X)[0]
     errors = {f"lstmrt {p}": float(np.abs(layers[p](X)[0] - exact).max()) for p in ("bf16", "int8")}

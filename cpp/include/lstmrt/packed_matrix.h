@@ -47,7 +47,8 @@ class PackedMatrix {
   WeightType type() const { return type_; }
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
-  // K rounded up to the type's k-group: the length of the reduction the kernels run.
+  // K rounded up to the type's k-group, or to a whole AMX tile row where that adds at most a
+  // quarter: the length of the reduction the kernels run (the padding is zeros).
   int64_t k_padded() const { return kp_; }
   int64_t panels() const { return (n_ + kPanelWidth - 1) / kPanelWidth; }
   // Float32 panels only.

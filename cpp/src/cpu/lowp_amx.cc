@@ -43,26 +43,57 @@ const TileConfig& tile_config() {
   return config;
 }
 
-// C for rows m0..m0+16*RB-1 and panels p0..p0+PB-1, through the int32 sums in `sums`.
-template <int RB, int PB>
-void amx_block(const LowpGemmArgs& g, int64_t m0, int64_t p0, int32_t* sums) {
+// The four tile products of a 2 x 2 block: C tiles 0-3 from A tiles 4-5 and B tiles 6-7. The
+// intrinsics are macros that paste the tile numbers into the instruction, so they are literals.
+#define LSTMRT_TILE_PRODUCTS(INSTRUCTION)    \
+  static void dot0() { INSTRUCTION(0, 4, 6); } \
+  static void dot1() { INSTRUCTION(1, 4, 7); } \
+  static void dot2() { INSTRUCTION(2, 5, 6); } \
+  static void dot3() { INSTRUCTION(3, 5, 7); }
+
+// What differs between the int8 and bf16 tiles: the dot-product instruction, the bytes of one k,
+// and how a row of sums becomes C.
+struct Int8Tiles {
+  using Sum = int32_t;
+  static constexpr int64_t kBytesPerK = 1;
+  LSTMRT_TILE_PRODUCTS(_tile_dpbusd)
+  static void store(const LowpGemmArgs& g, int64_t m, int64_t col, __mmask16 mask, const int32_t* sums) {
+    store_i8_row(g, m, col, mask, _mm512_loadu_si512(sums));
+  }
+};
+
+struct Bf16Tiles {
+  using Sum = float;
+  static constexpr int64_t kBytesPerK = 2;
+  LSTMRT_TILE_PRODUCTS(_tile_dpbf16ps)
+  static void store(const LowpGemmArgs& g, int64_t m, int64_t col, __mmask16 mask, const float* sums) {
+    store_row(g, m, col, mask, _mm512_loadu_ps(sums));
+  }
+};
+
+// C for `rows` rows (at most 16 * RB) from m0, whose A rows start at `a` and lie `lda` elements
+// apart, and panels p0..p0+PB-1, through the [32][32] sums in `sums`.
+template <class T, int RB, int PB>
+void amx_block(const LowpGemmArgs& g, const void* a, int64_t lda, int64_t m0, int64_t rows, int64_t p0,
+               typename T::Sum* sums) {
   _tile_zero(0);
   if constexpr (PB > 1) _tile_zero(1);
   if constexpr (RB > 1) _tile_zero(2);
   if constexpr (RB > 1 && PB > 1) _tile_zero(3);
-  const uint8_t* A = static_cast<const uint8_t*>(g.A) + m0 * g.lda;
+  const char* A = static_cast<const char*>(a);
   const char* B = static_cast<const char*>(g.B) + p0 * g.panel_bytes;
-  for (int64_t k = 0; k < g.kp; k += kTileK) {
-    _tile_loadd(4, A + k, g.lda);
-    _tile_loadd(6, B + k * 16, 64);
-    if constexpr (PB > 1) _tile_loadd(7, B + g.panel_bytes + k * 16, 64);
-    if constexpr (RB > 1) _tile_loadd(5, A + kTileRows * g.lda + k, g.lda);
-    _tile_dpbusd(0, 4, 6);
-    if constexpr (PB > 1) _tile_dpbusd(1, 4, 7);
-    if constexpr (RB > 1) _tile_dpbusd(2, 5, 6);
-    if constexpr (RB > 1 && PB > 1) _tile_dpbusd(3, 5, 7);
+  const int64_t stride = lda * T::kBytesPerK;
+  // One tile row is 64 bytes of k; a panel's k-groups are 64 bytes per group of 64 / 16 bytes.
+  for (int64_t kb = 0; kb < g.kp * T::kBytesPerK; kb += kTileK) {
+    _tile_loadd(4, A + kb, stride);
+    _tile_loadd(6, B + kb * 16, 64);
+    if constexpr (PB > 1) _tile_loadd(7, B + g.panel_bytes + kb * 16, 64);
+    if constexpr (RB > 1) _tile_loadd(5, A + kTileRows * stride + kb, stride);
+    T::dot0();
+    if constexpr (PB > 1) T::dot1();
+    if constexpr (RB > 1) T::dot2();
+    if constexpr (RB > 1 && PB > 1) T::dot3();
   }
-  // sums is [32 rows][32 columns] int32.
   constexpr int64_t ld = 32 * 4;
   _tile_stored(0, sums, ld);
   if constexpr (PB > 1) _tile_stored(1, sums + 16, ld);
@@ -72,90 +103,48 @@ void amx_block(const LowpGemmArgs& g, int64_t m0, int64_t p0, int32_t* sums) {
     const int64_t col = (p0 + p) * 16;
     if (col >= g.N) break;
     const __mmask16 mask = columns_mask(g.N - col);
-    for (int64_t r = 0; r < kTileRows * RB; ++r)
-      store_i8_row(g, m0 + r, col, mask, _mm512_loadu_si512(sums + r * 32 + p * 16));
+    for (int64_t r = 0; r < rows; ++r) T::store(g, m0 + r, col, mask, sums + r * 32 + p * 16);
+  }
+}
+
+// Rows m0..m0+rows-1 (rows <= 32) against every panel, two panels at a time.
+template <class T>
+void amx_rows(const LowpGemmArgs& g, const void* a, int64_t lda, int64_t m0, int64_t rows, typename T::Sum* sums) {
+  const int64_t panels = (g.N + 15) / 16;
+  const bool two = rows > kTileRows;
+  int64_t p = 0;
+  for (; p + 2 <= panels; p += 2) {
+    if (two) amx_block<T, 2, 2>(g, a, lda, m0, rows, p, sums);
+    else amx_block<T, 1, 2>(g, a, lda, m0, rows, p, sums);
+  }
+  if (p < panels) {
+    if (two) amx_block<T, 2, 1>(g, a, lda, m0, rows, p, sums);
+    else amx_block<T, 1, 1>(g, a, lda, m0, rows, p, sums);
   }
 }
 
 void gemm_i8_amx(const LowpGemmArgs& g) {
-  const int64_t amx_rows = g.kp % kTileK == 0 ? g.M / kTileRows * kTileRows : 0;
-  if (amx_rows > 0) {
+  const int64_t tiled = g.kp % kTileK == 0 ? g.M / kTileRows * kTileRows : 0;
+  if (tiled > 0) {
     _tile_loadconfig(&tile_config());
     alignas(64) int32_t sums[32 * 32];
-    const int64_t panels = (g.N + 15) / 16;
-    for (int64_t m0 = 0; m0 < amx_rows; m0 += 2 * kTileRows) {
-      const bool two_rows = m0 + 2 * kTileRows <= amx_rows;
-      int64_t p = 0;
-      for (; p + 2 <= panels; p += 2) {
-        if (two_rows) amx_block<2, 2>(g, m0, p, sums);
-        else amx_block<1, 2>(g, m0, p, sums);
-      }
-      if (p < panels) {
-        if (two_rows) amx_block<2, 1>(g, m0, p, sums);
-        else amx_block<1, 1>(g, m0, p, sums);
-      }
+    const uint8_t* A = static_cast<const uint8_t*>(g.A);
+    for (int64_t m0 = 0; m0 < tiled; m0 += 2 * kTileRows) {
+      const int64_t rows = tiled - m0 < 2 * kTileRows ? tiled - m0 : 2 * kTileRows;
+      amx_rows<Int8Tiles>(g, A + m0 * g.lda, g.lda, m0, rows, sums);
     }
     // Tiles back to their initial state: the OS then saves none of them on a context switch,
     // and another library's tile configuration in this thread is not ours to keep.
     _tile_release();
   }
-  if (amx_rows < g.M) {
+  if (tiled < g.M) {
     LowpGemmArgs rest = g;
-    rest.M = g.M - amx_rows;
-    rest.A = static_cast<const uint8_t*>(g.A) + amx_rows * g.lda;
-    rest.a_scale = g.a_scale + amx_rows;
-    rest.a_zero = g.a_zero + amx_rows;
-    rest.C = g.C + amx_rows * g.ldc;
+    rest.M = g.M - tiled;
+    rest.A = static_cast<const uint8_t*>(g.A) + tiled * g.lda;
+    rest.a_scale = g.a_scale + tiled;
+    rest.a_zero = g.a_zero + tiled;
+    rest.C = g.C + tiled * g.ldc;
     lowp_avx512_vnni_i8()(rest);
-  }
-}
-
-// C for rows m0..m0+rows-1 (rows <= 32, A rows `lda` elements apart from `a`) and panels
-// p0..p0+PB-1, through the float sums in `sums`.
-template <int RB, int PB>
-void amx_bf16_block(const LowpGemmArgs& g, const uint16_t* a, int64_t lda, int64_t m0, int64_t rows, int64_t p0,
-                    float* sums) {
-  _tile_zero(0);
-  if constexpr (PB > 1) _tile_zero(1);
-  if constexpr (RB > 1) _tile_zero(2);
-  if constexpr (RB > 1 && PB > 1) _tile_zero(3);
-  const char* B = static_cast<const char*>(g.B) + p0 * g.panel_bytes;
-  const int64_t stride = lda * 2;
-  for (int64_t k = 0; k < g.kp; k += kTileK / 2) {
-    _tile_loadd(4, a + k, stride);
-    _tile_loadd(6, B + k * 32, 64);
-    if constexpr (PB > 1) _tile_loadd(7, B + g.panel_bytes + k * 32, 64);
-    if constexpr (RB > 1) _tile_loadd(5, a + kTileRows * lda + k, stride);
-    _tile_dpbf16ps(0, 4, 6);
-    if constexpr (PB > 1) _tile_dpbf16ps(1, 4, 7);
-    if constexpr (RB > 1) _tile_dpbf16ps(2, 5, 6);
-    if constexpr (RB > 1 && PB > 1) _tile_dpbf16ps(3, 5, 7);
-  }
-  constexpr int64_t ld = 32 * 4;
-  _tile_stored(0, sums, ld);
-  if constexpr (PB > 1) _tile_stored(1, sums + 16, ld);
-  if constexpr (RB > 1) _tile_stored(2, sums + 16 * 32, ld);
-  if constexpr (RB > 1 && PB > 1) _tile_stored(3, sums + 16 * 32 + 16, ld);
-  for (int p = 0; p < PB; ++p) {
-    const int64_t col = (p0 + p) * 16;
-    if (col >= g.N) break;
-    const __mmask16 mask = columns_mask(g.N - col);
-    for (int64_t r = 0; r < rows; ++r) store_row(g, m0 + r, col, mask, _mm512_loadu_ps(sums + r * 32 + p * 16));
-  }
-}
-
-// Rows m0..m0+rows-1 (rows <= 32) against every panel.
-void amx_bf16_rows(const LowpGemmArgs& g, const uint16_t* a, int64_t lda, int64_t m0, int64_t rows, float* sums) {
-  const int64_t panels = (g.N + 15) / 16;
-  const bool two = rows > kTileRows;
-  int64_t p = 0;
-  for (; p + 2 <= panels; p += 2) {
-    if (two) amx_bf16_block<2, 2>(g, a, lda, m0, rows, p, sums);
-    else amx_bf16_block<1, 2>(g, a, lda, m0, rows, p, sums);
-  }
-  if (p < panels) {
-    if (two) amx_bf16_block<2, 1>(g, a, lda, m0, rows, p, sums);
-    else amx_bf16_block<1, 1>(g, a, lda, m0, rows, p, sums);
   }
 }
 
@@ -168,14 +157,14 @@ void gemm_bf16_amx(const LowpGemmArgs& g) {
   alignas(64) float sums[32 * 32];
   const uint16_t* A = static_cast<const uint16_t*>(g.A);
   const int64_t whole = g.M / (2 * kTileRows) * (2 * kTileRows);
-  for (int64_t m0 = 0; m0 < whole; m0 += 2 * kTileRows) amx_bf16_rows(g, A + m0 * g.lda, g.lda, m0, 2 * kTileRows, sums);
+  for (int64_t m0 = 0; m0 < whole; m0 += 2 * kTileRows) amx_rows<Bf16Tiles>(g, A + m0 * g.lda, g.lda, m0, 2 * kTileRows, sums);
   if (whole < g.M) {
     const int64_t rows = g.M - whole;
     const int64_t tiles = rows > kTileRows ? 2 : 1;
     padded_rows.assign(static_cast<size_t>(tiles * kTileRows * g.kp), 0);
     for (int64_t r = 0; r < rows; ++r)
       std::memcpy(padded_rows.data() + r * g.kp, A + (whole + r) * g.lda, static_cast<size_t>(g.kp) * 2);
-    amx_bf16_rows(g, padded_rows.data(), g.kp, whole, rows, sums);
+    amx_rows<Bf16Tiles>(g, padded_rows.data(), g.kp, whole, rows, sums);
   }
   _tile_release();
 }

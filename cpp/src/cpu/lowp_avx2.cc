@@ -18,12 +18,17 @@ inline __m256i quad_as_int16(const uint8_t* a) {
   return _mm256_set1_epi64x(static_cast<long long>(q));
 }
 
-struct I8MaddTile {
+// The drivers' tile interface over a kernel that does one panel at a time (AVX2 has registers
+// for one panel of these accumulators, not more).
+template <class Panel>
+struct OnePanelAtATime {
   template <int MR, int NP>
   void run(const LowpGemmArgs& g, int64_t m0, int64_t p0) const {
-    for (int p = 0; p < NP; ++p) run_panel<MR>(g, m0, p0 + p);
+    for (int p = 0; p < NP; ++p) Panel::template run_panel<MR>(g, m0, p0 + p);
   }
+};
 
+struct I8MaddPanel {
   template <int MR>
   static void run_panel(const LowpGemmArgs& g, int64_t m0, int64_t p) {
     const int64_t col = p * 16;
@@ -52,12 +57,7 @@ struct I8MaddTile {
   }
 };
 
-struct Bf16EmulatedTile {
-  template <int MR, int NP>
-  void run(const LowpGemmArgs& g, int64_t m0, int64_t p0) const {
-    for (int p = 0; p < NP; ++p) run_panel<MR>(g, m0, p0 + p);
-  }
-
+struct Bf16EmulatedPanel {
   template <int MR>
   static void run_panel(const LowpGemmArgs& g, int64_t m0, int64_t p) {
     const int64_t col = p * 16;
@@ -87,8 +87,8 @@ struct Bf16EmulatedTile {
   }
 };
 
-void gemm_i8_avx2(const LowpGemmArgs& g) { lowp_gemm_drive<2, 1, 1>(I8MaddTile{}, g); }
-void gemm_bf16_avx2(const LowpGemmArgs& g) { lowp_gemm_drive<4, 1, 1>(Bf16EmulatedTile{}, g); }
+void gemm_i8_avx2(const LowpGemmArgs& g) { lowp_gemm_drive<2, 1, 1>(OnePanelAtATime<I8MaddPanel>{}, g); }
+void gemm_bf16_avx2(const LowpGemmArgs& g) { lowp_gemm_drive<4, 1, 1>(OnePanelAtATime<Bf16EmulatedPanel>{}, g); }
 
 }  // namespace
 

@@ -47,6 +47,13 @@ PackedMatrix::PackedMatrix(const float* w, int64_t n, int64_t k, int64_t ldw, We
     : type_(type), n_(n), k_(k) {
   const int64_t kg = k_group(type);
   kp_ = (k + kg - 1) / kg * kg;
+  // A reduction padded to whole AMX tile rows (64 bytes of k) runs on the tiles where the CPU has
+  // them; it is padded so when that adds at most a quarter to it.
+  if (type != WeightType::F32) {
+    const int64_t tile_k = 64 / static_cast<int64_t>(bytes_per_weight(type));
+    const int64_t tiled = (k + tile_k - 1) / tile_k * tile_k;
+    if (4 * tiled <= 5 * k) kp_ = tiled;
+  }
   const size_t bytes = static_cast<size_t>(panels() * panel_bytes());
   capacity_ = (bytes + sizeof(float) - 1) / sizeof(float);
   data_ = aligned_alloc_floats(capacity_);
