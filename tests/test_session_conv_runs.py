@@ -4,7 +4,7 @@ fixed step is copied without its table lookups, any other (padding, a wrap to th
 through the table. The cases sweep the group's tail (1 to 16 positions in the last
 group), row widths that do and do not divide 16, strides 1 to 3, dilations and padding, for the
 GEMM path with positions in column panels, the depthwise loop and a strided one-channel Conv1d
-(the STFT front-ends).
+(the STFT front-ends); and long Pad rows (their kept part is copied whole).
 
 Tolerances as in test_session_conv.py: 1e-5 absolute plus 1e-5 relative, inputs in [-1, 1].
 """
@@ -84,3 +84,13 @@ def test_strided_conv1d_front_end(frames, threads):
     # of positions reads its kernel position at a step of 16.
     x = f(2, 1, (frames - 1) * 16 + 40)
     check(x, f(42, 1, 40), f(42), threads=threads, strides=[16])
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+@pytest.mark.parametrize("pads", [[0, 200, 0, 200], [0, 0, 0, 7], [0, 3, 0, -5], [1, -4, 0, 9]])
+def test_pad_long_rows(mode, pads):
+    x = f(2, 4000)
+    node = helper.make_node("Pad", ["x", "p"], ["y"], mode=mode)
+    model = make_model([node], {"x": x}, ["y"], opset=13, initializers={"p": np.array(pads, np.int64)})
+    got = lstmrt.InferenceSession(model).run(None, {"x": x})[0]
+    assert_same(got, ort_run(model, {"x": x})[0], atol=0, rtol=0)
