@@ -353,23 +353,31 @@ class ReduceOp final : public Op {
           else
             for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] && v[j];
         } else {
+          // acc = f(acc, v) along the row; a kept last axis (sy == 1) gets its own loop, which
+          // the compiler vectorizes, with each element's sum in the same order.
+          auto each = [&](auto f) {
+            if (sy == 1)
+              for (int64_t j = 0; j < n; ++j) acc[j] = f(acc[j], v[j]);
+            else
+              for (int64_t j = 0; j < n; ++j) acc[j * sy] = f(acc[j * sy], v[j]);
+          };
           switch (kind) {
             case Reduce::Mean:
             case Reduce::Sum:
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] += v[j];
+              each([](T a, T b) { return static_cast<T>(a + b); });
               break;
             case Reduce::SumSquare:
             case Reduce::L2:
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] += v[j] * v[j];
+              each([](T a, T b) { return static_cast<T>(a + b * b); });
               break;
             case Reduce::Max:
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] = (v[j] > acc[j * sy] || v[j] != v[j]) ? v[j] : acc[j * sy];
+              each([](T a, T b) { return (b > a || b != b) ? b : a; });
               break;
             case Reduce::Min:
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] = (v[j] < acc[j * sy] || v[j] != v[j]) ? v[j] : acc[j * sy];
+              each([](T a, T b) { return (b < a || b != b) ? b : a; });
               break;
             case Reduce::Prod:
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] *= v[j];
+              each([](T a, T b) { return static_cast<T>(a * b); });
               break;
           }
         }
