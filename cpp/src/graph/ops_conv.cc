@@ -65,8 +65,9 @@ void pack_columns(const float* x, int64_t channels, const Window& w, const int64
       for (int64_t c = 0; c < channels; ++c) {
         const float* xc = x + c * plane;
         for (int64_t k = 0; k < KS; ++k, dst += kPanelWidth) {
-          if (run[k] >= 0 && step == 1) {
-            std::memcpy(dst, xc + run[k], static_cast<size_t>(count) * sizeof(float));
+          if (run[k] >= 0 && step == 1 && count == kPanelWidth) {
+            // A copy of constant size, which the compiler inlines as vector moves.
+            std::memcpy(dst, xc + run[k], kPanelWidth * sizeof(float));
           } else if (run[k] >= 0) {
             const float* src = xc + run[k];
             for (int64_t j = 0; j < count; ++j) dst[j] = src[j * step];

@@ -82,12 +82,14 @@ class PadOp final : public Op {
     DimVector start(r, 0);  // where each axis's map begins in `maps`
     int64_t* m = maps.data<int64_t>();
     // The last axis's unpadded part, which every inside row copies whole: its map entries are
-    // never read, and are left unset.
+    // never read, and are left unset (all of them in constant mode, which fills the pads).
     const Run run{std::max<int64_t>(pads[r - 1], 0), -std::min<int64_t>(pads[r - 1], 0),
                   std::max<int64_t>(X.dim(r - 1) + std::min<int64_t>(pads[r - 1], 0) +
                                         std::min<int64_t>(pads[2 * r - 1], 0), 0)};
+    const bool constant = mode_ == PadMode::Constant;
     for (size_t d = 0, at = 0; d < r; at += shape[d], ++d) {
       start[d] = static_cast<int64_t>(at);
+      if (d + 1 == r && constant) break;
       for (int64_t i = 0; i < shape[d]; ++i) {
         if (d + 1 == r && i == run.out && run.length > 0) {
           i += run.length - 1;
@@ -98,7 +100,7 @@ class PadOp final : public Op {
     }
     dispatch_all(X.dtype(), [&](auto t) {
       using T = decltype(t);
-      copy_rows<T>(X, Y, m, start, run, constant_value<T>(in));
+      copy_rows<T>(X, Y, m, start, run, constant, constant_value<T>(in));
     });
   }
 
@@ -165,7 +167,7 @@ class PadOp final : public Op {
   // row is the constant.
   template <class T>
   static void copy_rows(const Tensor& X, Tensor& Y, const int64_t* m, const DimVector& start, const Run& run,
-                        T value) {
+                        bool constant, T value) {
     const size_t r = X.rank();
     const DimVector xs = row_major_strides(X.shape());
     const int64_t width = Y.dim(r - 1), rows = Y.numel() / width;
@@ -184,6 +186,10 @@ class PadOp final : public Op {
       T* dst = y + row * width;
       if (!inside) {
         for (int64_t i = 0; i < width; ++i) dst[i] = value;
+      } else if (constant) {
+        std::fill(dst, dst + std::min(run.out, width), value);
+        if (run.length > 0) std::memcpy(dst + run.out, x + off + run.in, static_cast<size_t>(run.length) * sizeof(T));
+        if (run.out + run.length < width) std::fill(dst + run.out + run.length, dst + width, value);
       } else {
         for (int64_t i = 0, n = std::min(run.out, width); i < n; ++i) dst[i] = last[i] >= 0 ? x[off + last[i]] : value;
         if (run.length > 0) std::memcpy(dst + run.out, x + off + run.in, static_cast<size_t>(run.length) * sizeof(T));
