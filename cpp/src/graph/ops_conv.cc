@@ -99,39 +99,45 @@ bool positions_in_panels(int64_t positions, int64_t channels) {
   return positions >= 4 * kPanelWidth && positions >= channels / 4;
 }
 
+// d[j] += s[j] * w for j < n; the restrict parameters let the compiler vectorize it.
+inline void add_scaled(float* __restrict d, const float* __restrict s, float w, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) d[j] += s[j] * w;
+}
+
 // out[m][p] = bias + the window of p in the single input channel x, weighted by w[m]: the
 // depthwise case (one input channel per group), where a GEMM per group would be a thin one.
-// Positions go kPanelWidth at a time, as window_runs groups them, so that a contiguous run is a
-// loop of independent multiply-adds that the compiler vectorizes.
+// The kernel positions go outermost, each adding its term to the whole output row, so that
+// every output keeps the order bias, k = 0, 1, ...; positions go kPanelWidth at a time, as
+// window_runs groups them, and a contiguous run is a fixed-length loop of independent
+// multiply-adds that the compiler vectorizes.
 void depthwise(const float* x, const float* w, const float* bias, int64_t Mg, const Window& wd,
                const int64_t* table, const int64_t* runs, float* out) {
   const int64_t P = wd.out_count, KS = wd.kernel_count, step = wd.stride.back();
   for (int64_t m = 0; m < Mg; ++m) {
     const float* wm = w + m * KS;
     float* y = out + m * P;
-    const float b = bias ? bias[m] : 0.0f;
-    for (int64_t first = 0; first < P; first += kPanelWidth) {
-      const int64_t count = std::min<int64_t>(kPanelWidth, P - first);
-      const int64_t* offs = table + first * KS;
-      const int64_t* run = runs + first / kPanelWidth * KS;
-      float acc[kPanelWidth];
-      for (int64_t j = 0; j < kPanelWidth; ++j) acc[j] = b;
-      for (int64_t k = 0; k < KS; ++k) {
-        const float wk = wm[k];
-        if (run[k] >= 0 && step == 1 && count == kPanelWidth) {
-          const float* src = x + run[k];
-          for (int64_t j = 0; j < kPanelWidth; ++j) acc[j] += src[j] * wk;
-        } else if (run[k] >= 0) {
-          const float* src = x + run[k];
-          for (int64_t j = 0; j < count; ++j) acc[j] += src[j * step] * wk;
+    std::fill(y, y + P, bias ? bias[m] : 0.0f);
+    for (int64_t k = 0; k < KS; ++k) {
+      const float wk = wm[k];
+      for (int64_t first = 0; first < P;) {
+        int64_t count = std::min<int64_t>(kPanelWidth, P - first);
+        const int64_t run = runs[first / kPanelWidth * KS + k];
+        float* d = y + first;
+        if (run >= 0 && step == 1) {
+          // Consecutive groups whose runs continue this one make one contiguous stretch.
+          while (first + count < P && runs[(first + count) / kPanelWidth * KS + k] == run + count)
+            count += std::min<int64_t>(kPanelWidth, P - first - count);
+          add_scaled(d, x + run, wk, count);
+        } else if (run >= 0) {
+          const float* src = x + run;
+          for (int64_t j = 0; j < count; ++j) d[j] += src[j * step] * wk;
         } else {
-          for (int64_t j = 0; j < count; ++j) {
-            const int64_t o = offs[j * KS + k];
-            if (o >= 0) acc[j] += x[o] * wk;
-          }
+          const int64_t* offs = table + first * KS + k;
+          for (int64_t j = 0; j < count; ++j)
+            if (offs[j * KS] >= 0) d[j] += x[offs[j * KS]] * wk;
         }
+        first += count;
       }
-      std::memcpy(y + first, acc, static_cast<size_t>(count) * sizeof(float));
     }
   }
 }
