@@ -99,20 +99,16 @@ bool positions_in_panels(int64_t positions, int64_t channels) {
   return positions >= 4 * kPanelWidth && positions >= channels / 4;
 }
 
-// d[j] += s[j] * w for j < n; the restrict parameters let the compiler vectorize it.
-inline void add_scaled(float* __restrict d, const float* __restrict s, float w, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) d[j] += s[j] * w;
-}
-
 // out[m][p] = bias + the window of p in the single input channel x, weighted by w[m]: the
 // depthwise case (one input channel per group), where a GEMM per group would be a thin one.
 // The kernel positions go outermost, each adding its term to the whole output row, so that
 // every output keeps the order bias, k = 0, 1, ...; positions go kPanelWidth at a time, as
-// window_runs groups them, and a contiguous run is a fixed-length loop of independent
-// multiply-adds that the compiler vectorizes.
+// window_runs groups them, and a stretch of contiguous runs is one call of the kernel table's
+// vector multiply-add.
 void depthwise(const float* x, const float* w, const float* bias, int64_t Mg, const Window& wd,
                const int64_t* table, const int64_t* runs, float* out) {
   const int64_t P = wd.out_count, KS = wd.kernel_count, step = wd.stride.back();
+  const KernelTable& kt = kernels();
   for (int64_t m = 0; m < Mg; ++m) {
     const float* wm = w + m * KS;
     float* y = out + m * P;
@@ -127,7 +123,7 @@ void depthwise(const float* x, const float* w, const float* bias, int64_t Mg, co
           // Consecutive groups whose runs continue this one make one contiguous stretch.
           while (first + count < P && runs[(first + count) / kPanelWidth * KS + k] == run + count)
             count += std::min<int64_t>(kPanelWidth, P - first - count);
-          add_scaled(d, x + run, wk, count);
+          kt.add_scaled(d, x + run, wk, count);
         } else if (run >= 0) {
           const float* src = x + run;
           for (int64_t j = 0; j < count; ++j) d[j] += src[j * step] * wk;
