@@ -219,6 +219,27 @@ def test_gemm_every_tail(isa):
         _check_gemm(isa, M, N, K, with_bias=bool(i % 2), rng=rng)
 
 
+def test_add_scaled_every_length(isa):
+    """Conv's depthwise multiply-add d + s * w at every length from 0 to 127 (every tail of every
+    vector width), with infinities and NaN: within 2u of |d| + |s * w| of the float64 value (one
+    fused rounding on the FMA paths, a multiply and an add on the generic one)."""
+    rng = np.random.default_rng(13)
+    for n in range(128):
+        d = rng.uniform(-4, 4, n).astype(F32)
+        s = rng.uniform(-4, 4, n).astype(F32)
+        w = F32(rng.uniform(-2, 2))
+        got = testing.add_scaled(isa, d, s, float(w))
+        want = d.astype(np.float64) + s.astype(np.float64) * np.float64(w)
+        bound = 2 * U * (np.abs(d) + np.abs(s * np.float64(w))) + TINY
+        bad = ~(np.abs(got - want) <= bound)
+        if np.any(bad):
+            raise AssertionError(f"{isa} add_scaled n={n}: {int(bad.sum())} entries beyond the bound\n"
+                                 + mismatch_report(got, want, bad, bound))
+    special = np.array([np.inf, -np.inf, np.nan, 1.0, 0.0], F32)
+    got = testing.add_scaled(isa, special, np.ones(5, F32), 2.0)
+    np.testing.assert_array_equal(got, np.array([np.inf, -np.inf, np.nan, 3.0, 2.0], F32))
+
+
 def test_gemm_sizes_that_prefetch(isa):
     """The GEMM prefetches C when it is larger than a core's L2 (over 1 MiB) and the weights when
     they stream from memory (16 MiB and more): kColdOutputBytes and kStreamedWeightBytes in

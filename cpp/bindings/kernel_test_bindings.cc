@@ -246,6 +246,29 @@ void register_kernel_tests(py::module_& m) {
       py::arg("isa"), py::arg("name"), py::arg("x"), py::arg("alpha") = 0.0f, py::arg("beta") = 0.0f);
 
   t.def(
+      "add_scaled",
+      [](const std::string& isa, py::handle d_obj, py::handle s_obj, float w) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        const auto d = float_array(d_obj, "d");
+        const auto s = float_array(s_obj, "s");
+        if (!d || !s) throw ValueError("d and s: required");
+        if (d->ndim() != 1 || s->ndim() != 1 || d->size() != s->size())
+          throw ValueError("d and s: expected 1-D arrays of one length");
+        const size_t n = static_cast<size_t>(d->size());
+        auto dbuf = guarded_copy(d->data(), n);
+        auto sbuf = guarded_copy(s->data(), n);
+        {
+          py::gil_scoped_release release;
+          kt.add_scaled(dbuf->data(), sbuf->data(), w, static_cast<int64_t>(n));
+        }
+        py::array_t<float> out(static_cast<py::ssize_t>(n));
+        if (n) std::memcpy(out.mutable_data(), dbuf->data(), n * sizeof(float));
+        return out;
+      },
+      py::arg("isa"), py::arg("d"), py::arg("s"), py::arg("w"),
+      "d + s * w through one ISA's add_scaled kernel, on guarded copies.");
+
+  t.def(
       "gemm",
       [](const std::string& isa, py::handle A_obj, py::handle W_obj, py::handle bias_obj) {
         const KernelTable& kt = kernels_for(parse_isa(isa));

@@ -121,6 +121,10 @@ struct KernelTable {
   // x[i] = act(x[i]) for i < n, in place.
   void (*activation)(const Activation& act, float* x, int64_t n) = nullptr;
 
+  // d[i] += s[i] * w for i < n, one fused multiply-add per element where the ISA has FMA (the
+  // generic path multiplies, then adds). d and s do not overlap. Conv's depthwise loop.
+  void (*add_scaled)(float* d, const float* s, float w, int64_t n) = nullptr;
+
   void (*lstm_row)(const LstmRowArgs& a) = nullptr;
   void (*gru_row_stage1)(const GruRowArgs& a) = nullptr;
   void (*gru_row_stage2)(const GruRowArgs& a) = nullptr;

@@ -185,6 +185,13 @@ void activation_kernel(const Activation& act, float* x, int64_t n) {
     st<Tail>(x + j, apply(act, ld<Tail>(x + j, c)), c); });
 }
 
+void add_scaled_kernel(float* d, const float* s, float w, int64_t n) {
+  const reg wv = Vec::set1(w);
+  for_each_chunk(n, [&](auto tail, int64_t j, int64_t c) {
+    LSTMRT_TAIL;
+    st<Tail>(d + j, Vec::fmadd(ld<Tail>(s + j, c), wv, ld<Tail>(d + j, c)), c); });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fused per-row passes. ONNX gate order: LSTM i, o, f, c; GRU z, r, h.
 
@@ -531,6 +538,7 @@ void fill_table(KernelTable& t, Isa isa) {
   t.recurrent_gemv = &recurrent_gemv_impl<kGemvPanels>;
   t.recurrent_gemm = &recurrent_gemm_impl<kGemmRows, kGemmPanels>;
   t.activation = &activation_kernel;
+  t.add_scaled = &add_scaled_kernel;
   t.lstm_row = &lstm_row_kernel;
   t.gru_row_stage1 = &gru_row_stage1_kernel;
   t.gru_row_stage2 = &gru_row_stage2_kernel;

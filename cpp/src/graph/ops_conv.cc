@@ -47,10 +47,12 @@ void im2row(const float* x, int64_t channels, const Window& w, const int64_t* ta
 // Packs the windows of output positions [p0, p0 + col.n()) of one image and group as the GEMM's
 // column operand: panel q holds, for each channel c and kernel position k, the inputs that its 16
 // positions read there (zero in the padding, and past the last position). `x` points at the
-// group's first channel; `table` is window_offsets' table.
-void pack_columns(const float* x, int64_t channels, const Window& w, const int64_t* table, int64_t p0,
-                  PackedMatrix& col, int threads) {
-  const int64_t KS = w.kernel_count, plane = w.in_count, n = col.n();
+// group's first channel; `table` is window_offsets' table and `runs` window_runs' for it, with
+// panels of positions as the groups and the last spatial stride as the step; p0 is a multiple of
+// kPanelWidth.
+void pack_columns(const float* x, int64_t channels, const Window& w, const int64_t* table, const int64_t* runs,
+                  int64_t p0, PackedMatrix& col, int threads) {
+  const int64_t KS = w.kernel_count, plane = w.in_count, n = col.n(), step = w.stride.back();
   // A panel is a few hundred nanoseconds per channel: below a few thousand floats, spreading
   // panels over threads costs more than it saves.
   const int workers = col.k() * n >= 65536 ? threads : 1;
@@ -58,13 +60,22 @@ void pack_columns(const float* x, int64_t channels, const Window& w, const int64
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t first = q * kPanelWidth, count = std::min<int64_t>(kPanelWidth, n - first);
       const int64_t* offs = table + (p0 + first) * KS;
+      const int64_t* run = runs + (p0 + first) / kPanelWidth * KS;
       float* dst = col.mutable_panel(q);
       for (int64_t c = 0; c < channels; ++c) {
         const float* xc = x + c * plane;
         for (int64_t k = 0; k < KS; ++k, dst += kPanelWidth) {
-          for (int64_t j = 0; j < count; ++j) {
-            const int64_t o = offs[j * KS + k];
-            dst[j] = o >= 0 ? xc[o] : 0.0f;
+          if (run[k] >= 0 && step == 1 && count == kPanelWidth) {
+            // A copy of constant size, which the compiler inlines as vector moves.
+            std::memcpy(dst, xc + run[k], kPanelWidth * sizeof(float));
+          } else if (run[k] >= 0) {
+            const float* src = xc + run[k];
+            for (int64_t j = 0; j < count; ++j) dst[j] = src[j * step];
+          } else {
+            for (int64_t j = 0; j < count; ++j) {
+              const int64_t o = offs[j * KS + k];
+              dst[j] = o >= 0 ? xc[o] : 0.0f;
+            }
           }
           for (int64_t j = count; j < kPanelWidth; ++j) dst[j] = 0.0f;
         }
@@ -90,19 +101,39 @@ bool positions_in_panels(int64_t positions, int64_t channels) {
 
 // out[m][p] = bias + the window of p in the single input channel x, weighted by w[m]: the
 // depthwise case (one input channel per group), where a GEMM per group would be a thin one.
+// The kernel positions go outermost, each adding its term to the whole output row, so that
+// every output keeps the order bias, k = 0, 1, ...; positions go kPanelWidth at a time, as
+// window_runs groups them, and a stretch of contiguous runs is one call of the kernel table's
+// vector multiply-add.
 void depthwise(const float* x, const float* w, const float* bias, int64_t Mg, const Window& wd,
-               const int64_t* table, float* out) {
-  const int64_t P = wd.out_count, KS = wd.kernel_count;
+               const int64_t* table, const int64_t* runs, float* out) {
+  const int64_t P = wd.out_count, KS = wd.kernel_count, step = wd.stride.back();
+  const KernelTable& kt = kernels();
   for (int64_t m = 0; m < Mg; ++m) {
     const float* wm = w + m * KS;
     float* y = out + m * P;
-    const float b = bias ? bias[m] : 0.0f;
-    for (int64_t p = 0; p < P; ++p) {
-      const int64_t* offs = table + p * KS;
-      float acc = b;
-      for (int64_t k = 0; k < KS; ++k)
-        if (offs[k] >= 0) acc += x[offs[k]] * wm[k];
-      y[p] = acc;
+    std::fill(y, y + P, bias ? bias[m] : 0.0f);
+    for (int64_t k = 0; k < KS; ++k) {
+      const float wk = wm[k];
+      for (int64_t first = 0; first < P;) {
+        int64_t count = std::min<int64_t>(kPanelWidth, P - first);
+        const int64_t run = runs[first / kPanelWidth * KS + k];
+        float* d = y + first;
+        if (run >= 0 && step == 1) {
+          // Consecutive groups whose runs continue this one make one contiguous stretch.
+          while (first + count < P && runs[(first + count) / kPanelWidth * KS + k] == run + count)
+            count += std::min<int64_t>(kPanelWidth, P - first - count);
+          kt.add_scaled(d, x + run, wk, count);
+        } else if (run >= 0) {
+          const float* src = x + run;
+          for (int64_t j = 0; j < count; ++j) d[j] += src[j * step] * wk;
+        } else {
+          const int64_t* offs = table + first * KS + k;
+          for (int64_t j = 0; j < count; ++j)
+            if (offs[j * KS] >= 0) d[j] += x[offs[j * KS]] * wk;
+        }
+        first += count;
+      }
     }
   }
 }
@@ -151,13 +182,16 @@ class ConvOp final : public Op {
     if (Y.numel() == 0) return;
     const int64_t P = w.out_count, KS = w.kernel_count, Kg = checked_mul(cs.group_in, KS, "the window row");
     checked_mul(P, Kg, "the window rows");
-    ctx.scratch_tensor(2);  // sizes the scratch list first: growing it would move the tensors
+    ctx.scratch_tensor(3);  // sizes the scratch list first: growing it would move the tensors
     Tensor& table = ctx.scratch_tensor(0);
+    Tensor& runs = ctx.scratch_tensor(3);
     if (!*ctx.state) *ctx.state = std::make_unique<ConvState>();
     TableMemo& memo = table_memo(ctx);
     if (!memo.same(in_sp, k_sp)) {
       table.ensure(DType::Int64, {P, KS});
       window_offsets(w, table.data<int64_t>(), nullptr);
+      runs.ensure(DType::Int64, {(P + kPanelWidth - 1) / kPanelWidth, KS});
+      window_runs(w, table.data<int64_t>(), kPanelWidth, w.stride.back(), runs.data<int64_t>());
       memo.valid = true;
     }
     // A single group of one input channel (a waveform into a filter bank, an image's first layer)
@@ -168,14 +202,14 @@ class ConvOp final : public Op {
         for (int64_t g = 0; g < group_; ++g)
           depthwise(X.data<float>() + (n * cs.channels + g) * w.in_count, W.data<float>() + g * cs.group_out * KS,
                     bias ? bias + g * cs.group_out : nullptr, cs.group_out, w, table.data<int64_t>(),
-                    Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P);
+                    runs.data<int64_t>(), Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P);
       return;
     }
     // That path multiplies float32 weights as the row operand: weights packed in a lower
     // precision take the position-major path, where they are the packed operand.
     const bool low_precision = has_packed_ && packed_[0].type() != WeightType::F32;
     if (positions_in_panels(P, cs.group_out) && !low_precision) {
-      by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), Kg, static_cast<ConvState&>(**ctx.state).col, Y,
+      by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), runs.data<int64_t>(), Kg, static_cast<ConvState&>(**ctx.state).col, Y,
                       resolve_threads(ctx.threads));
       return;
     }
@@ -251,7 +285,8 @@ class ConvOp final : public Op {
 
   // Y_g[group_out][P] = W_g · col + B_g, the windows packed as the column operand block by block.
   void by_channel_rows(const Tensor& X, const Tensor& W, const Tensor* B, const ConvShape& cs, const Window& w,
-                       const int64_t* table, int64_t Kg, PackedMatrix& col, Tensor& Y, int threads) const {
+                       const int64_t* table, const int64_t* runs, int64_t Kg, PackedMatrix& col, Tensor& Y,
+                       int threads) const {
     const int64_t P = w.out_count;
     const int64_t block = std::min(P, std::max<int64_t>(1, kWindowBlockFloats / std::max<int64_t>(Kg, 1) /
                                                                kPanelWidth) * kPanelWidth);
@@ -263,7 +298,7 @@ class ConvOp final : public Op {
         for (int64_t p0 = 0; p0 < P; p0 += block) {
           const int64_t p1 = std::min(P, p0 + block);
           col.resize(p1 - p0, Kg);
-          pack_columns(x, cs.group_in, w, table, p0, col, threads);
+          pack_columns(x, cs.group_in, w, table, runs, p0, col, threads);
           if (B)
             for (int64_t m = 0; m < cs.group_out; ++m)
               std::fill(y + m * P + p0, y + m * P + p1, B->data<float>()[g * cs.group_out + m]);

@@ -6,6 +6,8 @@
 #include <type_traits>
 
 #include "builders.h"
+#include "lstmrt/activation.h"
+#include "lstmrt/kernels.h"
 #include "op_util.h"
 
 namespace lstmrt {
@@ -124,6 +126,15 @@ class UnaryOp final : public Op {
     for (int64_t i = 0; i < n; ++i) d[i] = f(s[i]);
   }
 
+  // d = act(s) through the kernel table's vector activation (the LSTM's own, ULP-bounded on
+  // every ISA): the libm call per element costs several times as much.
+  static void vector_activation(ActKind kind, const float* s, float* d, int64_t n) {
+    if (s != d) std::memcpy(d, s, static_cast<size_t>(n) * sizeof(float));
+    Activation act;
+    act.kind = kind;
+    kernels().activation(act, d, n);
+  }
+
   void apply_float(const float* s, float* d, int64_t n) const {
     const float a = alpha_, b = beta_;
     switch (kind_) {
@@ -132,18 +143,13 @@ class UnaryOp final : public Op {
       case Unary::LeakyRelu:
         return map(s, d, n, [a](float v) { return v >= 0.0f ? v : a * v; });
       case Unary::Sigmoid:
-        return map(s, d, n, [](float v) {
-          // Split on the sign so that exp never overflows.
-          if (v >= 0.0f) return 1.0f / (1.0f + std::exp(-v));
-          const float e = std::exp(v);
-          return e / (1.0f + e);
-        });
+        return vector_activation(ActKind::Sigmoid, s, d, n);
       case Unary::HardSigmoid:
         return map(s, d, n, [a, b](float v) { return std::fmax(0.0f, std::fmin(1.0f, a * v + b)); });
       case Unary::HardSwish:
         return map(s, d, n, [](float v) { return v * std::fmax(0.0f, std::fmin(1.0f, v / 6.0f + 0.5f)); });
       case Unary::Tanh:
-        return map(s, d, n, [](float v) { return std::tanh(v); });
+        return vector_activation(ActKind::Tanh, s, d, n);
       case Unary::Elu:
         return map(s, d, n, [a](float v) { return v >= 0.0f ? v : a * (std::exp(v) - 1.0f); });
       case Unary::Selu:

@@ -296,6 +296,47 @@ class SoftmaxOp final : public Op {
 
 enum class Reduce { Mean, Sum, Max, Min, Prod, SumSquare, L2 };
 
+// The largest (IsMax) or smallest of acc, v[0], ..., v[n - 1], exactly as the running
+// acc = (v > acc || v != v) ? v : acc gives it: the last NaN if there is one, and of equal zeros
+// the first. The main loop keeps independent lanes, which the compiler vectorizes; the rare
+// cases (a NaN, a zero result) are settled by a second look at v.
+template <bool IsMax>
+float extreme(float acc, const float* v, int64_t n) {
+  constexpr int L = 16;
+  float lane[L];
+  int nan[L];
+  for (int l = 0; l < L; ++l) {
+    lane[l] = acc;
+    nan[l] = 0;
+  }
+  int64_t j = 0;
+  for (; j + L <= n; j += L)
+    for (int l = 0; l < L; ++l) {
+      const float b = v[j + l];
+      nan[l] |= b != b;
+      lane[l] = (IsMax ? b > lane[l] : b < lane[l]) ? b : lane[l];
+    }
+  float r = acc;
+  int any_nan = acc != acc;
+  for (int l = 0; l < L; ++l) {
+    r = (IsMax ? lane[l] > r : lane[l] < r) ? lane[l] : r;
+    any_nan |= nan[l];
+  }
+  for (; j < n; ++j) {
+    any_nan |= v[j] != v[j];
+    r = (IsMax ? v[j] > r : v[j] < r) ? v[j] : r;
+  }
+  if (any_nan) {
+    for (int64_t i = n; i-- > 0;)
+      if (v[i] != v[i]) return v[i];
+    return acc;
+  }
+  if (r == 0.0f && acc != 0.0f)
+    for (int64_t i = 0; i < n; ++i)
+      if (v[i] == 0.0f) return v[i];
+  return r;
+}
+
 class ReduceOp final : public Op {
  public:
   bool may_alias_input() const override { return true; }  // noop_with_empty_axes
@@ -355,23 +396,41 @@ class ReduceOp final : public Op {
           else
             for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] && v[j];
         } else {
+          // acc = f(acc, v) along the row; a kept last axis (sy == 1) gets its own loop, which
+          // the compiler vectorizes, with each element's sum in the same order.
+          auto each = [&](auto f) {
+            if (sy == 1)
+              for (int64_t j = 0; j < n; ++j) acc[j] = f(acc[j], v[j]);
+            else
+              for (int64_t j = 0; j < n; ++j) acc[j * sy] = f(acc[j * sy], v[j]);
+          };
           switch (kind) {
             case Reduce::Mean:
             case Reduce::Sum:
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] += v[j];
+              each([](T a, T b) { return static_cast<T>(a + b); });
               break;
             case Reduce::SumSquare:
             case Reduce::L2:
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] += v[j] * v[j];
+              each([](T a, T b) { return static_cast<T>(a + b * b); });
               break;
             case Reduce::Max:
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] = (v[j] > acc[j * sy] || v[j] != v[j]) ? v[j] : acc[j * sy];
+              if constexpr (std::is_same<T, float>::value)
+                if (sy == 0) {
+                  acc[0] = extreme<true>(acc[0], v, n);
+                  break;
+                }
+              each([](T a, T b) { return (b > a || b != b) ? b : a; });
               break;
             case Reduce::Min:
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] = (v[j] < acc[j * sy] || v[j] != v[j]) ? v[j] : acc[j * sy];
+              if constexpr (std::is_same<T, float>::value)
+                if (sy == 0) {
+                  acc[0] = extreme<false>(acc[0], v, n);
+                  break;
+                }
+              each([](T a, T b) { return (b < a || b != b) ? b : a; });
               break;
             case Reduce::Prod:
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] *= v[j];
+              each([](T a, T b) { return static_cast<T>(a * b); });
               break;
           }
         }

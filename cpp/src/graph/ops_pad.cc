@@ -81,13 +81,26 @@ class PadOp final : public Op {
     maps.ensure(DType::Int64, {map_len});
     DimVector start(r, 0);  // where each axis's map begins in `maps`
     int64_t* m = maps.data<int64_t>();
+    // The last axis's unpadded part, which every inside row copies whole: its map entries are
+    // never read, and are left unset (all of them in constant mode, which fills the pads).
+    const Run run{std::max<int64_t>(pads[r - 1], 0), -std::min<int64_t>(pads[r - 1], 0),
+                  std::max<int64_t>(X.dim(r - 1) + std::min<int64_t>(pads[r - 1], 0) +
+                                        std::min<int64_t>(pads[2 * r - 1], 0), 0)};
+    const bool constant = mode_ == PadMode::Constant;
     for (size_t d = 0, at = 0; d < r; at += shape[d], ++d) {
       start[d] = static_cast<int64_t>(at);
-      for (int64_t i = 0; i < shape[d]; ++i) m[at + i] = source_index(i, X.dim(d), pads[d], pads[r + d], mode_);
+      if (d + 1 == r && constant) break;
+      for (int64_t i = 0; i < shape[d]; ++i) {
+        if (d + 1 == r && i == run.out && run.length > 0) {
+          i += run.length - 1;
+          continue;
+        }
+        m[at + i] = source_index(i, X.dim(d), pads[d], pads[r + d], mode_);
+      }
     }
     dispatch_all(X.dtype(), [&](auto t) {
       using T = decltype(t);
-      copy_rows<T>(X, Y, m, start, constant_value<T>(in));
+      copy_rows<T>(X, Y, m, start, run, constant, constant_value<T>(in));
     });
   }
 
@@ -143,10 +156,18 @@ class PadOp final : public Op {
     return v.data<T>()[0];
   }
 
+  // Where an output row holds its input row's kept part: `length` elements from output index
+  // `out` and input index `in`.
+  struct Run {
+    int64_t out, in, length;
+  };
+
   // Walks the output row by row (the last axis); a row whose outer indices all map into the
-  // input copies through the last axis's map, any other is the constant.
+  // input copies its kept part with memcpy and the pads through the last axis's map; any other
+  // row is the constant.
   template <class T>
-  static void copy_rows(const Tensor& X, Tensor& Y, const int64_t* m, const DimVector& start, T value) {
+  static void copy_rows(const Tensor& X, Tensor& Y, const int64_t* m, const DimVector& start, const Run& run,
+                        bool constant, T value) {
     const size_t r = X.rank();
     const DimVector xs = row_major_strides(X.shape());
     const int64_t width = Y.dim(r - 1), rows = Y.numel() / width;
@@ -165,8 +186,15 @@ class PadOp final : public Op {
       T* dst = y + row * width;
       if (!inside) {
         for (int64_t i = 0; i < width; ++i) dst[i] = value;
+      } else if (constant) {
+        std::fill(dst, dst + std::min(run.out, width), value);
+        if (run.length > 0) std::memcpy(dst + run.out, x + off + run.in, static_cast<size_t>(run.length) * sizeof(T));
+        if (run.out + run.length < width) std::fill(dst + run.out + run.length, dst + width, value);
       } else {
-        for (int64_t i = 0; i < width; ++i) dst[i] = last[i] >= 0 ? x[off + last[i]] : value;
+        for (int64_t i = 0, n = std::min(run.out, width); i < n; ++i) dst[i] = last[i] >= 0 ? x[off + last[i]] : value;
+        if (run.length > 0) std::memcpy(dst + run.out, x + off + run.in, static_cast<size_t>(run.length) * sizeof(T));
+        for (int64_t i = run.out + run.length; i < width; ++i)
+          dst[i] = last[i] >= 0 ? x[off + last[i]] : value;
       }
       for (size_t d = r - 1; d-- > 0;) {
         if (++idx[d] < Y.dim(d)) break;

@@ -198,4 +198,18 @@ void window_offsets(const Window& w, int64_t* table, int64_t* padded, bool clip)
   }
 }
 
+void window_runs(const Window& w, const int64_t* table, int64_t group, int64_t step, int64_t* runs) {
+  const int64_t KS = w.kernel_count, P = w.out_count;
+  for (int64_t q = 0; q * group < P; ++q) {
+    const int64_t first = q * group, count = std::min(group, P - first);
+    for (int64_t k = 0; k < KS; ++k) {
+      const int64_t* t = table + first * KS + k;
+      const int64_t start = t[0];
+      bool run = start >= 0;
+      for (int64_t j = 1; run && j < count; ++j) run = t[j * KS] == start + j * step;
+      runs[q * KS + k] = run ? start : -1;
+    }
+  }
+}
+
 }  // namespace lstmrt

@@ -51,6 +51,13 @@ Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel);
 // leaves out of its sums as ONNX Runtime does.
 void window_offsets(const Window& w, int64_t* table, int64_t* padded, bool clip = false);
 
+// For a window table made by window_offsets, marks the table's arithmetic runs: for each group
+// of `group` consecutive output positions (from position q * group; fewer in the last group) and
+// each kernel position k, runs[q * kernel_count + k] is the offset s such that those positions
+// read s, s + step, s + 2 * step, ... at k, or -1 where they do not (padding, a wrap to the next
+// row). A packing loop then copies a run without looking up each of its offsets.
+void window_runs(const Window& w, const int64_t* table, int64_t group, int64_t step, int64_t* runs);
+
 // The input spatial size and kernel that a node's window table (its scratch tensor 0) was made
 // for: runs of the same shapes (every run after the first, in a plan) reuse the table. An op that
 // keeps more between runs derives its state from this one and makes it before table_memo() does.
