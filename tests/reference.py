@@ -11,10 +11,10 @@ made here is lstmrt's and is stated where it is made:
   the last valid step.  The reverse direction starts at the sequence's own
   last valid step L-1 and runs down to step 0.  A length of 0 gives zero Y
   and Y_h/Y_c equal to the *initial* state (onnxruntime returns zeros here).
-* ``clip`` bounds the input of every activation to [-clip, clip].  For LSTM
-  this includes C_t on its way into h(); the stored cell state is unclipped.
-  (onnxruntime 1.31 does not clip C_t before h(); ``LSTM_CLIPS_CELL_STATE``
-  below is the one place that states lstmrt's choice.)
+* ``clip`` bounds the gates' pre-activations to [-clip, clip].  For LSTM,
+  C_t goes into h() unclipped, as in onnxruntime (the ONNX text could be read
+  to clip it too, as an activation input); ``LSTM_CLIPS_CELL_STATE``
+  below is the one place that states the choice.
 * Peepholes P are [num_directions, 3*hidden] in the order i, o, f.  The i and
   f gates look at C_{t-1}, the o gate at the new C_t.
 * ``activation_alpha`` / ``activation_beta`` are consumed in the order of the
@@ -64,10 +64,10 @@ ACTIVATION_NAMES: Tuple[str, ...] = tuple(ACTIVATION_PARAMS)
 # Tests keep the pre-activations of these away from the jump, see ``Trace``.
 DISCONTINUOUS = frozenset({"ThresholdedRelu"})
 
-# lstmrt's specification: clip also bounds C_t on its way into h() (it is
-# an activation input, and the ONNX text says clip "is applied to the input
-# of activations").  onnxruntime does not do this.  Every test that depends
-# on the choice reads it from here.
+# Whether clip also bounds C_t on its way into h(). The ONNX text says clip
+# "is applied to the input of activations", which C_t is; lstmrt, like
+# onnxruntime, does not clip it. Every test that depends on the choice reads
+# it from here.
 LSTM_CLIPS_CELL_STATE = False
 
 DEFAULT_ACTIVATIONS = {
@@ -263,8 +263,8 @@ def _run(
                 g = act(1, gc, d)
                 c_new = f * c + i * g
                 o = act(0, go + po * c_new, d)
-                # lstmrt clips C_t on its way into h(), as it is an activation input;
-                # onnxruntime 1.31 does not (clip_cell_state=False reproduces it).
+                # clip_cell_state=True would clip C_t on its way into h() (one reading
+                # of the ONNX text); lstmrt and onnxruntime do not (the default).
                 if clip_cell_state:
                     h_act = act(2, c_new, d)
                 else:

@@ -1,4 +1,4 @@
-"""The lstmrt command line: `python -m lstmrt demo` (more subcommands come with the importer)."""
+"""The lstmrt command line: `python -m lstmrt demo`, and `info`, `run` and `bench` on ONNX models (cli.py)."""
 
 from __future__ import annotations
 
