@@ -245,6 +245,9 @@ void register_rnn(py::module_& m) {
       .def_property_readonly("layout", [](const BoundLayer& b) { return b.layer().layout(); }, "0: X is [seq_length, batch_size, input_size]; 1: batch first.")
       .def_property_readonly("precision", [](const BoundLayer& b) { return std::string(weight_type_name(b.layer().weight_type())); },
                              "The type the weights are packed in: 'fp32', 'bf16' or 'int8'.")
+      .def_property_readonly("lost_weight_fraction", [](const BoundLayer& b) {
+        return py::make_tuple(b.layer().lost_weight_fraction(false), b.layer().lost_weight_fraction(true));
+      }, "int8: (W, R), the largest share of one output channel's nonzero weights rounded to 0 (0 otherwise).")
       .def_property_readonly("threads", &BoundLayer::threads, "The thread bound of a call (0: the default, all cores).")
       .def_property_readonly("activations", [](const BoundLayer& b) {
         py::list out;

@@ -8,6 +8,7 @@ attribute meanings are exactly ONNX's (opsets 7, 14 and 22).
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -45,6 +46,8 @@ def _attributes(
 
 
 PRECISIONS = ("fp32", "bf16", "int8")
+# The share above which a session warns too (registry.cc, kMaxLostWeightFraction).
+_MAX_LOST_WEIGHT_FRACTION = 0.25
 
 
 def _check_precision(precision) -> str:
@@ -67,6 +70,11 @@ class _Layer(_core.RnnLayer):
             threads=0 if threads is None else int(threads), precision=_check_precision(precision),
             **_attributes(hidden_size, direction, layout, activations, activation_alpha, activation_beta, clip),
         )
+        for tensor, lost in zip(("W", "R"), self.lost_weight_fraction):
+            if lost > _MAX_LOST_WEIGHT_FRACTION:
+                warnings.warn(f"{self._cell}: {tensor}: int8 rounds {lost:.0%} of one output channel's nonzero weights "
+                              "to 0 (a few large weights set its scale); precision='bf16' or 'fp32' keeps them",
+                              RuntimeWarning, stacklevel=3)
 
     def stream(self) -> "_core.RnnStream":
         """A stateful handle: ``stream(X_chunk)`` continues from the state the previous chunk left.
