@@ -393,33 +393,13 @@ void register_kernel_tests(py::module_& m) {
         auto a = std::make_unique<GuardedFloats>((static_cast<size_t>(M * kp) * elem + 3) / 4);
         std::vector<float> a_scale(static_cast<size_t>(M));
         std::vector<int32_t> a_zero(static_cast<size_t>(M));
-        for (int64_t m = 0; m < M; ++m) {
-          if (type == WeightType::I8) {
-            const RowQuantization r = quantize_row_u8(Ao->data() + m * K, K, kp, reinterpret_cast<uint8_t*>(a->data()) + m * kp);
-            a_scale[m] = r.scale;
-            a_zero[m] = r.zero;
-          } else {
-            convert_row_bf16(Ao->data() + m * K, K, kp, reinterpret_cast<uint16_t*>(a->data()) + m * kp);
-          }
-        }
         auto c = Co ? guarded_copy(Co->data(), static_cast<size_t>(M * N)) : std::make_unique<GuardedFloats>(static_cast<size_t>(M * N));
         auto bs = bias ? guarded_copy(bias->data(), static_cast<size_t>(N)) : nullptr;
-        LowpGemmArgs g;
-        g.M = M;
-        g.N = N;
-        g.kp = kp;
-        g.A = a->data();
-        g.lda = kp;
-        g.a_scale = a_scale.data();
-        g.a_zero = a_zero.data();
-        g.B = b->data();
-        g.panel_bytes = packed.panel_bytes();
-        g.b_scale = packed.scales();
-        g.b_sum = packed.column_sums();
-        g.bias = bs ? bs->data() : nullptr;
-        g.accumulate = Co.has_value();
-        g.C = c->data();
-        g.ldc = N;
+        // The portable converters (the generic table's): every path gives the same bytes.
+        LowpGemmArgs g = prepare_lowp_gemm(kernels_for(Isa::Generic), M, Ao->data(), K, packed, a->data(),
+                                           a_scale.data(), a_zero.data(), bs ? bs->data() : nullptr, Co.has_value(),
+                                           c->data(), N);
+        g.B = b->data();  // the guarded copy of the panels
         {
           py::gil_scoped_release release;
           fn(g);
@@ -440,7 +420,7 @@ void register_kernel_tests(py::module_& m) {
         const int64_t N = Wo->shape(0), K = Wo->shape(1);
         const PackedMatrix packed(Wo->data(), N, K, K, type);
         // Read back through the documented layout: the test checks the layout and the rounding.
-        const int64_t kg = k_group(type), kp = packed.k_padded();
+        const int64_t kg = k_group(type);
         py::array_t<float> values({N, K});
         float* v = values.mutable_data();
         for (int64_t n = 0; n < N; ++n) {
@@ -458,7 +438,6 @@ void register_kernel_tests(py::module_& m) {
           scales.mutable_data()[n] = type == WeightType::I8 ? packed.scales()[n] : 1.0f;
           sums.mutable_data()[n] = type == WeightType::I8 ? packed.column_sums()[n] : 0;
         }
-        (void)kp;
         return py::make_tuple(values, scales, sums, packed.lost_weight_fraction());
       },
       py::arg("W"), py::arg("precision"),

@@ -20,13 +20,11 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO
 import numpy as np
 
 from ._format import format_duration
+from .ops import PRECISIONS
 
 __all__ = ["add_model_commands", "run_command", "MODEL_COMMANDS"]
 
 MODEL_COMMANDS = ("info", "run", "bench")
-
-
-PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def add_model_commands(sub: "argparse._SubParsersAction") -> None:

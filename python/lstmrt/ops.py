@@ -50,9 +50,10 @@ PRECISIONS = ("fp32", "bf16", "int8")
 _MAX_LOST_WEIGHT_FRACTION = 0.25
 
 
-def _check_precision(precision) -> str:
+def check_precision(precision) -> str:
+    """Returns ``precision`` when it is one of PRECISIONS; ValueError naming the accepted values otherwise."""
     if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise ValueError(f"precision: expected one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
+        raise ValueError(f"precision: expected 'fp32', 'bf16' or 'int8', got {precision!r}")
     return precision
 
 
@@ -67,7 +68,7 @@ class _Layer(_core.RnnLayer):
         _core.RnnLayer.__init__(
             self, self._cell, W, R, B, P,
             input_forget=int(input_forget), linear_before_reset=int(linear_before_reset),
-            threads=0 if threads is None else int(threads), precision=_check_precision(precision),
+            threads=0 if threads is None else int(threads), precision=check_precision(precision),
             **_attributes(hidden_size, direction, layout, activations, activation_alpha, activation_beta, clip),
         )
         for tensor, lost in zip(("W", "R"), self.lost_weight_fraction):

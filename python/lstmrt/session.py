@@ -18,6 +18,7 @@ import numpy as np
 from . import _core
 
 from . import onnx_import
+from .ops import check_precision
 
 __all__ = ["InferenceSession", "NodeArg"]
 
@@ -81,8 +82,7 @@ class InferenceSession:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
                                     or threads < 0):
             raise ValueError(f"threads: expected a non-negative integer or None, got {threads!r}")
-        if not isinstance(precision, str) or precision not in ("fp32", "bf16", "int8"):
-            raise ValueError(f"precision: expected 'fp32', 'bf16' or 'int8', got {precision!r}")
+        check_precision(precision)
         proto = onnx_import.load_model(model)
         self._threads = None if threads is None else int(threads)
         self._precision = precision

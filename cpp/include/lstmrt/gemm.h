@@ -13,4 +13,11 @@ namespace lstmrt {
 void gemm(const KernelTable& kt, int64_t M, const float* A, int64_t lda, const PackedMatrix& B,
           const float* bias, bool accumulate, float* C, int64_t ldc, int threads);
 
+// The whole of a low-precision product (B of type BF16 or I8) made ready for one of the kernel
+// table's low-precision GEMMs: A's M rows (lda floats apart) converted with kt's converters into
+// `rows` (M * B.k_padded() elements of B's type), and for int8 `scale` and `zero` (M each).
+LowpGemmArgs prepare_lowp_gemm(const KernelTable& kt, int64_t M, const float* A, int64_t lda, const PackedMatrix& B,
+                               void* rows, float* scale, int32_t* zero, const float* bias, bool accumulate, float* C,
+                               int64_t ldc);
+
 }  // namespace lstmrt

@@ -49,31 +49,8 @@ void gemm_lowp(const KernelTable& kt, int64_t M, const float* A, int64_t lda, co
   s.reserve(static_cast<size_t>(M * kp) * elem, static_cast<size_t>(M));
   float* a_scale = s.scale.get();
   int32_t* a_zero = reinterpret_cast<int32_t*>(s.zero.get());
-  for (int64_t m = 0; m < M; ++m) {
-    if (i8) {
-      const RowQuantization r = kt.quantize_u8(A + m * lda, K, kp, reinterpret_cast<uint8_t*>(s.rows.get()) + m * kp);
-      a_scale[m] = r.scale;
-      a_zero[m] = r.zero;
-    } else {
-      kt.convert_bf16(A + m * lda, K, kp, reinterpret_cast<uint16_t*>(s.rows.get()) + m * kp);
-    }
-  }
-  LowpGemmArgs g;
-  g.M = M;
-  g.N = B.n();
-  g.kp = kp;
-  g.A = s.rows.get();
-  g.lda = kp;
-  g.a_scale = a_scale;
-  g.a_zero = a_zero;
-  g.B = B.panel_data(0);
-  g.panel_bytes = B.panel_bytes();
-  g.b_scale = B.scales();
-  g.b_sum = B.column_sums();
-  g.bias = bias;
-  g.accumulate = accumulate;
-  g.C = C;
-  g.ldc = ldc;
+  const LowpGemmArgs g =
+      prepare_lowp_gemm(kt, M, A, lda, B, s.rows.get(), a_scale, a_zero, bias, accumulate, C, ldc);
   const LowpGemmFn fn = i8 ? kt.gemm_i8 : kt.gemm_bf16;
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(g.N) * static_cast<double>(K);
   split_work(M, B.panels(), flops, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
@@ -96,6 +73,39 @@ void gemm_lowp(const KernelTable& kt, int64_t M, const float* A, int64_t lda, co
 }
 
 }  // namespace
+
+LowpGemmArgs prepare_lowp_gemm(const KernelTable& kt, int64_t M, const float* A, int64_t lda, const PackedMatrix& B,
+                               void* rows, float* scale, int32_t* zero, const float* bias, bool accumulate, float* C,
+                               int64_t ldc) {
+  const int64_t K = B.k(), kp = B.k_padded();
+  const bool i8 = B.type() == WeightType::I8;
+  for (int64_t m = 0; m < M; ++m) {
+    if (i8) {
+      const RowQuantization r = kt.quantize_u8(A + m * lda, K, kp, static_cast<uint8_t*>(rows) + m * kp);
+      scale[m] = r.scale;
+      zero[m] = r.zero;
+    } else {
+      kt.convert_bf16(A + m * lda, K, kp, static_cast<uint16_t*>(rows) + m * kp);
+    }
+  }
+  LowpGemmArgs g;
+  g.M = M;
+  g.N = B.n();
+  g.kp = kp;
+  g.A = rows;
+  g.lda = kp;
+  g.a_scale = scale;
+  g.a_zero = zero;
+  g.B = B.panel_data(0);
+  g.panel_bytes = B.panel_bytes();
+  g.b_scale = B.scales();
+  g.b_sum = B.column_sums();
+  g.bias = bias;
+  g.accumulate = accumulate;
+  g.C = C;
+  g.ldc = ldc;
+  return g;
+}
 
 void gemm(const KernelTable& kt, int64_t M, const float* A, int64_t lda, const PackedMatrix& B,
           const float* bias, bool accumulate, float* C, int64_t ldc, int threads) {

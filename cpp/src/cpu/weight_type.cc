@@ -3,48 +3,30 @@
 #include "lstmrt/errors.h"
 
 namespace lstmrt {
+namespace {
 
-const char* weight_type_name(WeightType type) {
-  switch (type) {
-    case WeightType::F32:
-      return "fp32";
-    case WeightType::BF16:
-      return "bf16";
-    case WeightType::I8:
-      return "int8";
-  }
-  return "unknown";
-}
+// The facts of each weight type, indexed by WeightType.
+struct WeightTypeFacts {
+  const char* name;
+  double bytes;
+  int64_t k_group;
+};
+constexpr WeightTypeFacts kFacts[] = {{"fp32", 4.0, 1}, {"bf16", 2.0, 2}, {"int8", 1.0, 4}};
+
+const WeightTypeFacts& facts(WeightType type) { return kFacts[static_cast<int>(type)]; }
+
+}  // namespace
+
+const char* weight_type_name(WeightType type) { return facts(type).name; }
 
 WeightType parse_weight_type(const std::string& name) {
-  if (name == "fp32") return WeightType::F32;
-  if (name == "bf16") return WeightType::BF16;
-  if (name == "int8") return WeightType::I8;
+  for (WeightType t : {WeightType::F32, WeightType::BF16, WeightType::I8})
+    if (name == facts(t).name) return t;
   throw ValueError("precision: expected 'fp32', 'bf16' or 'int8', got '" + name + "'");
 }
 
-double bytes_per_weight(WeightType type) {
-  switch (type) {
-    case WeightType::F32:
-      return 4.0;
-    case WeightType::BF16:
-      return 2.0;
-    case WeightType::I8:
-      return 1.0;
-  }
-  return 4.0;
-}
+double bytes_per_weight(WeightType type) { return facts(type).bytes; }
 
-int64_t k_group(WeightType type) {
-  switch (type) {
-    case WeightType::F32:
-      return 1;
-    case WeightType::BF16:
-      return 2;
-    case WeightType::I8:
-      return 4;
-  }
-  return 1;
-}
+int64_t k_group(WeightType type) { return facts(type).k_group; }
 
 }  // namespace lstmrt

@@ -18,11 +18,6 @@ namespace {
 // keeps a bounded amount of memory.
 constexpr size_t kMaxPlans = 8;
 
-bool is_recurrent_op(const std::string& op) {
-  return op == "LSTM" || op == "GRU" || op == "RNN" || op == "DynamicQuantizeLSTM";
-}
-bool has_cell_state(const std::string& op) { return op == "LSTM" || op == "DynamicQuantizeLSTM"; }
-
 // The registry's name of a node's operator: the op_type for ai.onnx, "domain::op_type" otherwise.
 std::string registry_key(const NodeDesc& node) {
   const bool standard = node.domain.empty() || node.domain == "ai.onnx";
@@ -113,6 +108,7 @@ void check_arity(const OpSchema& schema, const NodeDesc& node, const std::string
 
 struct Graph::Node {
   NodeDesc desc;
+  const OpSchema* schema = nullptr;
   std::string where;
   std::unique_ptr<Op> op;
   std::vector<int> in;   // value id per input slot, -1 when absent
@@ -259,8 +255,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), weights_(desc.weights), input
     check_arity(schema, node, where);
     // Recurrent nodes always produce their final states (streaming reads them), so their output
     // list is padded to the full Y, Y_h (, Y_c) with anonymous values.
-    if (is_recurrent_op(node.op_type))
-      node.outputs.resize(static_cast<size_t>(schema.max_outputs));
+    if (schema.recurrent()) node.outputs.resize(static_cast<size_t>(schema.max_outputs));
     std::vector<int> in_ids;
     std::vector<const Tensor*> consts;
     bool all_constant = true;
@@ -283,7 +278,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), weights_(desc.weights), input
     std::vector<int> out_ids;
     for (const std::string& o : node.outputs) out_ids.push_back(new_value(o));
 
-    if (all_constant && !is_recurrent_op(node.op_type)) {
+    if (all_constant && !schema.recurrent()) {
       // Every input is known: compute the outputs now and keep them as constants.
       std::vector<const Tensor*> in;
       for (int id : in_ids) in.push_back(id < 0 ? nullptr : &constants_[id]);
@@ -309,6 +304,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), weights_(desc.weights), input
     }
 
     auto entry = std::make_unique<Node>();
+    entry->schema = &schema;
     entry->where = where;
     entry->in = std::move(in_ids);
     entry->out = std::move(out_ids);
@@ -354,10 +350,9 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), weights_(desc.weights), input
     for (const auto& rs : readers[id]) {
       if (!ok) break;
       const Node& node = *nodes_[rs.first];
-      const std::string& op = node.desc.op_type;
-      if (is_recurrent_op(op)) {
-        ok = rs.second == 5 || (rs.second == 6 && has_cell_state(op));
-      } else if (rs.second == 0 && propagates_absence(op)) {
+      if (node.schema->recurrent()) {
+        ok = node.schema->reads_state(rs.second);
+      } else if (rs.second == 0 && propagates_absence(node.desc.op_type)) {
         for (size_t k = 0; k < node.out.size() && ok; ++k)
           ok = !node.out_needed[k] || only_state(node.out[k]);
       } else {
@@ -387,8 +382,8 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), weights_(desc.weights), input
   recurrent_slot_.assign(nodes_.size(), -1);
   for (size_t k = 0; k < recurrent_nodes_.size(); ++k) recurrent_slot_[recurrent_nodes_[k]] = static_cast<int>(k);
 
-  // For streaming: which graph inputs reach each recurrent node's initial_h / initial_c (input
-  // slots 5 and 6), following producers back through the graph.
+  // For streaming: which graph inputs reach each recurrent node's initial-state inputs (its
+  // schema's state slots), following producers back through the graph.
   std::vector<int> producer_of(num_values_, -1);
   for (size_t n = 0; n < nodes_.size(); ++n)
     for (int id : nodes_[n]->out)
@@ -398,8 +393,8 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), weights_(desc.weights), input
   for (int n : recurrent_nodes_) {
     std::vector<bool> seen(num_values_, false);
     std::vector<int> todo, found;
-    for (size_t slot : {size_t{5}, size_t{6}})
-      if (slot < nodes_[n]->in.size() && nodes_[n]->in[slot] >= 0) todo.push_back(nodes_[n]->in[slot]);
+    for (size_t slot = 0; slot < nodes_[n]->in.size(); ++slot)
+      if (nodes_[n]->schema->reads_state(slot) && nodes_[n]->in[slot] >= 0) todo.push_back(nodes_[n]->in[slot]);
     while (!todo.empty()) {
       const int id = todo.back();
       todo.pop_back();
@@ -441,7 +436,7 @@ void Graph::find_static_nodes() {
     Node& node = *nodes_[n];
     for (size_t slot = 0; slot < node.in.size(); ++slot)
       if (node.in[slot] >= 0 && node.op->reads_only_shape(slot)) node.shape_inputs.push_back(slot);
-    bool ok = !is_recurrent_op(node.desc.op_type);
+    bool ok = !node.schema->recurrent();
     for (size_t slot = 0; slot < node.in.size() && ok; ++slot) {
       const int id = node.in[slot];
       ok = id < 0 || is_static[id] || node.op->reads_only_shape(slot);

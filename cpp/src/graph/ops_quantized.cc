@@ -45,8 +45,23 @@ Q quantize(float x, float scale, int32_t zero) {
 struct PerAxis {
   int64_t inner = 1;
   int64_t count = 1;
-  int64_t index(int64_t i) const { return count == 1 ? 0 : (i / inner) % count; }
 };
+
+// Runs fn(begin, end, c) over the runs of consecutive elements that share slice c (for a
+// scalar, all of them in one run with c = 0): the slice is found once per run, not per element.
+template <class Fn>
+void for_each_run(int64_t numel, const PerAxis& pa, Fn&& fn) {
+  if (pa.count == 1) return fn(int64_t{0}, numel, int64_t{0});
+  for (int64_t begin = 0; begin < numel; begin += pa.inner) fn(begin, begin + pa.inner, (begin / pa.inner) % pa.count);
+}
+
+// Calls fn(T()) with T the C++ type of a uint8, int8 or int32 tensor.
+template <class Fn>
+void dispatch_integers(DType t, Fn&& fn) {
+  if (t == DType::UInt8) fn(uint8_t());
+  else if (t == DType::Int8) fn(int8_t());
+  else fn(int32_t());
+}
 
 PerAxis per_axis(const Tensor& x, const Tensor& scale, int64_t axis_attr, const char* what) {
   PerAxis p;
@@ -93,22 +108,18 @@ class QuantizeLinearOp final : public Op {
     const DType to = zp ? zp->dtype() : DType::UInt8;
     out[0]->ensure(to, x.shape());
     const float* s = scale.data<float>();
-    dispatch_quantized(to, [&](auto q) {
+    const float* v = x.data<float>();
+    dispatch_integers(to, [&](auto q) {
       using Q = decltype(q);
       Q* y = out[0]->data<Q>();
-      for (int64_t i = 0; i < x.numel(); ++i) {
-        const int64_t c = pa.index(i);
-        y[i] = quantize<Q>(x.data<float>()[i], s[c], zp ? integer_at(*zp, c) : 0);
-      }
+      for_each_run(x.numel(), pa, [&](int64_t begin, int64_t end, int64_t c) {
+        const int32_t zero = zp ? integer_at(*zp, c) : 0;
+        for (int64_t i = begin; i < end; ++i) y[i] = quantize<Q>(v[i], s[c], zero);
+      });
     });
   }
 
  private:
-  template <class Fn>
-  static void dispatch_quantized(DType t, Fn&& fn) {
-    if (t == DType::UInt8) fn(uint8_t());
-    else fn(int8_t());
-  }
   int64_t axis_;
 };
 
@@ -136,11 +147,14 @@ class DequantizeLinearOp final : public Op {
     out[0]->ensure(DType::Float32, x.shape());
     float* y = out[0]->data<float>();
     const float* s = scale.data<float>();
-    for (int64_t i = 0; i < x.numel(); ++i) {
-      const int64_t c = pa.index(i);
-      const int64_t v = x.int_at(i) - (zp ? zp->int_at(c) : 0);
-      y[i] = static_cast<float>(v) * s[c];
-    }
+    dispatch_integers(x.dtype(), [&](auto type) {
+      using T = decltype(type);
+      const T* v = x.data<T>();
+      for_each_run(x.numel(), pa, [&](int64_t begin, int64_t end, int64_t c) {
+        const int64_t zero = zp ? zp->data<T>()[c] : 0;
+        for (int64_t i = begin; i < end; ++i) y[i] = static_cast<float>(static_cast<int64_t>(v[i]) - zero) * s[c];
+      });
+    });
   }
 
  private:
@@ -179,8 +193,8 @@ class DynamicQuantizeLinearOp final : public Op {
 // ConvInteger and MatMulInteger: the float op of the same shape rules on (x - x_zero_point) and
 // (w - w_zero_point), its result rounded to int32.
 
-// x - zero point as float32 into `f` (zero point: a scalar, or one per slice along `axis` with
-// `inner` elements after it).
+// x - zero point as float32 into `f` (zero point: a scalar, or one per run of `axis_inner`
+// consecutive elements, cycling through its values).
 void integers_as_float(const Tensor& x, const Tensor* zp, int64_t axis_inner, Tensor& f, const char* what) {
   expect_quantized(x, what);
   if (zp && zp->dtype() != x.dtype())
@@ -188,11 +202,16 @@ void integers_as_float(const Tensor& x, const Tensor* zp, int64_t axis_inner, Te
                     dtype_name(zp->dtype()));
   f.ensure(DType::Float32, x.shape());
   float* out = f.data<float>();
-  const int64_t per = zp ? zp->numel() : 1;
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    const int32_t z = zp ? integer_at(*zp, per == 1 ? 0 : (i / axis_inner) % per) : 0;
-    out[i] = static_cast<float>(integer_at(x, i) - z);
-  }
+  PerAxis pa;
+  if (zp && zp->numel() > 1) pa = {axis_inner, zp->numel()};
+  dispatch_integers(x.dtype(), [&](auto type) {
+    using T = decltype(type);
+    const T* v = x.data<T>();
+    for_each_run(x.numel(), pa, [&](int64_t begin, int64_t end, int64_t c) {
+      const int32_t zero = zp ? integer_at(*zp, c) : 0;
+      for (int64_t i = begin; i < end; ++i) out[i] = static_cast<float>(static_cast<int32_t>(v[i]) - zero);
+    });
+  });
 }
 
 void float_to_int32(const Tensor& f, Tensor& y) {
@@ -318,7 +337,7 @@ OpPtr build_dynamic_quantize_lstm(const BuildContext& ctx) {
   std::vector<const Tensor*> constants;
   for (size_t i = 0; i < node.inputs.size(); ++i) constants.push_back(i == 1 ? &W : i == 2 ? &R : ctx.constant(i));
   // The LSTM packs its weights here, so W and R need not outlive this call.
-  BuildContext lstm_ctx(node, 14, constants, ctx.weight_type());
+  BuildContext lstm_ctx(node, ctx.opset(), constants, ctx.weight_type(), ctx.warnings());
   return build_lstm(lstm_ctx);
 }
 

@@ -18,9 +18,10 @@ constexpr int kAny = OpSchema::kAny;
 // sequence_lens; Loop, If and Scan take the values their subgraphs capture as inputs).
 const OpSchema kRegistry[] = {
     // Recurrent layers.
-    {"LSTM", build_lstm, 3, 8, 3},
-    {"GRU", build_gru, 3, 6, 2},
-    {"RNN", build_rnn, 3, 6, 2},
+    // ONNX slots 5 and 6: initial_h, initial_c.
+    {"LSTM", build_lstm, 3, 8, 3, 5, 2},
+    {"GRU", build_gru, 3, 6, 2, 5, 1},
+    {"RNN", build_rnn, 3, 6, 2, 5, 1},
     // Dense algebra and normalization.
     {"Gemm", build_gemm, 2, 3, 1},
     {"MatMul", build_matmul, 2, 2, 1},
@@ -128,7 +129,7 @@ const OpSchema kRegistry[] = {
     {"DynamicQuantizeLinear", build_dynamic_quantize_linear, 1, 1, 3},
     {"ConvInteger", build_conv_integer, 2, 4, 1},
     {"MatMulInteger", build_matmul_integer, 2, 4, 1},
-    {"com.microsoft::DynamicQuantizeLSTM", build_dynamic_quantize_lstm, 3, 12, 3},
+    {"com.microsoft::DynamicQuantizeLSTM", build_dynamic_quantize_lstm, 3, 12, 3, 5, 2},
     // Control flow.
     {"Loop", build_loop, 0, kAny, kAny},
     {"If", build_if, 1, kAny, kAny},

@@ -56,6 +56,9 @@ class BuildContext {
   void warn(const std::string& message) const;
   // Warns when weights packed as int8 lost many of their values (see lost_weight_fraction).
   void warn_if_int8_lost(double lost_fraction, const std::string& tensor) const;
+  // Where warn() puts its messages (for a builder that builds another op through a context of
+  // its own).
+  std::vector<std::string>* warnings() const { return warnings_; }
   // "LSTM node 'encoder' (opset 14)", the prefix of every message about this node.
   std::string where() const;
   [[noreturn]] void fail(const std::string& message) const;
@@ -161,9 +164,20 @@ struct OpSchema {
   int required_inputs;
   int max_inputs;
   int max_outputs;
+  // Recurrent operators: their initial-state inputs, state_inputs of them from slot
+  // first_state_input on (initial_h, and initial_c for an LSTM). Streaming replaces these, such a
+  // node always computes its final states, and it is never folded at load.
+  int first_state_input = -1;
+  int state_inputs = 0;
+  bool recurrent() const { return state_inputs > 0; }
+  bool reads_state(size_t slot) const {
+    return recurrent() && static_cast<int>(slot) >= first_state_input &&
+           static_cast<int>(slot) < first_state_input + state_inputs;
+  }
 };
 
-// The schema of an ai.onnx operator, or nullptr when it is not supported.
+// The schema of an operator by its registry name (the op_type for ai.onnx, "domain::op_type"
+// otherwise), or nullptr when it is not supported.
 const OpSchema* find_op(const std::string& op_type);
 // Every supported ai.onnx operator, sorted.
 std::vector<std::string> supported_ops();
