@@ -6,7 +6,7 @@
 #include "lstmrt/worker_pool.h"
 
 // One step of a spin-wait: tells the core this thread is only waiting.
-#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define LSTMRT_PAUSE() _mm_pause()
 #else

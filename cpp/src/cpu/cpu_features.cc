@@ -6,14 +6,9 @@
 
 #include "lstmrt/errors.h"
 
-#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#if defined(__x86_64__) || defined(__i386__)
 #define LSTMRT_X86_CPU 1
-#if defined(_MSC_VER)
-#include <immintrin.h>
-#include <intrin.h>
-#else
 #include <cpuid.h>
-#endif
 #if defined(__linux__) && defined(__x86_64__)
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,24 +20,12 @@ namespace lstmrt {
 namespace {
 
 #if LSTMRT_X86_CPU
-void cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
-#if defined(_MSC_VER)
-  int regs[4];
-  __cpuidex(regs, static_cast<int>(leaf), static_cast<int>(sub));
-  for (int i = 0; i < 4; ++i) r[i] = static_cast<unsigned>(regs[i]);
-#else
-  __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
-#endif
-}
+void cpuid(unsigned leaf, unsigned sub, unsigned r[4]) { __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]); }
 
 unsigned long long xgetbv0() {
-#if defined(_MSC_VER)
-  return _xgetbv(0);
-#else
   unsigned lo, hi;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   return (static_cast<unsigned long long>(hi) << 32) | lo;
-#endif
 }
 #endif
 

@@ -9,9 +9,6 @@
 
 #include "cpu/lowp_convert.h"
 #include "lstmrt/errors.h"
-#if defined(_MSC_VER)
-#include <malloc.h>
-#endif
 
 namespace lstmrt {
 
@@ -19,13 +16,7 @@ namespace {
 constexpr int64_t kMaxInt8Depth = 32768;
 }  // namespace
 
-void AlignedDeleter::operator()(float* p) const {
-#if defined(_MSC_VER)
-  _aligned_free(p);
-#else
-  std::free(p);
-#endif
-}
+void AlignedDeleter::operator()(float* p) const { std::free(p); }
 
 AlignedBuffer aligned_alloc_floats(size_t count) {
   // Round up to whole cache lines (aligned_alloc requires a multiple of the alignment), and
@@ -33,11 +24,7 @@ AlignedBuffer aligned_alloc_floats(size_t count) {
   size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
   if (bytes == 0) bytes = 64;
   void* p = nullptr;
-#if defined(_MSC_VER)
-  p = _aligned_malloc(bytes, 64);
-#else
   if (posix_memalign(&p, 64, bytes) != 0) p = nullptr;
-#endif
   if (p == nullptr) throw std::bad_alloc();
   std::memset(p, 0, bytes);
   return AlignedBuffer(static_cast<float*>(p));

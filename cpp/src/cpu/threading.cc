@@ -13,7 +13,7 @@
 #include <sched.h>
 #endif
 
-#if defined(__SSE__) || defined(_M_X64) || defined(__x86_64__)
+#if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
 #define LSTMRT_HAS_MXCSR 1
 #endif
