@@ -15,7 +15,7 @@ import pytest
 import lstmrt
 from onnx import helper
 
-from lstmrt.__main__ import main
+from lstmrt.cli import main
 from session_helpers import make_model, ort_run
 
 rng = np.random.default_rng(5)

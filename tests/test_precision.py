@@ -224,7 +224,7 @@ def test_cpu_info_names_the_precision_kernels():
 
 
 def test_cli_runs_with_a_precision(tmp_path):
-    from lstmrt.__main__ import main
+    from lstmrt.cli import main
 
     model, x = dense_model()
     path = tmp_path / "m.onnx"

@@ -1,11 +1,10 @@
-"""The model subcommands of the ``lstmrt`` command line: ``info``, ``run`` and ``bench``.
+"""The ``lstmrt`` command line (``python -m lstmrt`` runs the same :func:`main`).
 
+    lstmrt demo [--seq 100] [--batch 1] [--input-size 64] [--hidden-size 128]
+    lstmrt cpu
     lstmrt info MODEL.onnx [--json]
     lstmrt run MODEL.onnx --input NAME=FILE.npy ... [--output OUT.npz]
     lstmrt bench MODEL.onnx [--batch 1] [--seq 32] [--dim NAME=SIZE] [--iters 100] [--no-ort]
-
-``__main__`` adds these to its parser with :func:`add_model_commands` and hands the parsed
-arguments to :func:`run_command`.
 """
 
 from __future__ import annotations
@@ -22,12 +21,38 @@ import numpy as np
 from ._format import format_duration
 from .ops import PRECISIONS
 
-__all__ = ["add_model_commands", "run_command", "MODEL_COMMANDS"]
-
-MODEL_COMMANDS = ("info", "run", "bench")
+__all__ = ["main", "main_quiet_on_broken_pipe"]
 
 
-def add_model_commands(sub: "argparse._SubParsersAction") -> None:
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Parses ``argv`` (default: ``sys.argv[1:]``), runs the subcommand and returns its exit code."""
+    parser = argparse.ArgumentParser(prog="lstmrt", description="Low-latency CPU inference for LSTM/GRU/RNN.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="build a small LSTM, check it against NumPy and time it")
+    demo.add_argument("--seq", type=int, default=100)
+    demo.add_argument("--batch", type=int, default=1)
+    demo.add_argument("--input-size", type=int, default=64)
+    demo.add_argument("--hidden-size", type=int, default=128)
+    sub.add_parser("cpu", help="print what the CPU has and which kernel path is used")
+    _add_model_commands(sub)
+    return _run_command(parser.parse_args(argv))
+
+
+def main_quiet_on_broken_pipe() -> int:
+    """``main`` for the console script: output piped into a reader that stops early
+    (``lstmrt info --json m.onnx | head``) ends quietly, as other command-line tools do."""
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at devnull so that flush cannot fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a broken pipe
+
+
+def _add_model_commands(sub: "argparse._SubParsersAction") -> None:
     info = sub.add_parser("info", help="describe an ONNX model: inputs, outputs, recurrent layers, operators")
     info.add_argument("model", help="path of the .onnx file")
     info.add_argument("--json", action="store_true", help="print the description as JSON")
@@ -58,8 +83,17 @@ def add_model_commands(sub: "argparse._SubParsersAction") -> None:
     bench.add_argument("--seed", type=int, default=0)
 
 
-def run_command(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
+def _run_command(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     out = out if out is not None else sys.stdout
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo(args.seq, args.batch, args.input_size, args.hidden_size)
+    if args.command == "cpu":
+        from . import cpu_info
+
+        print(json.dumps(cpu_info(), indent=2), file=out)
+        return 0
     try:
         if args.command == "info":
             return _info(args, out)
