@@ -72,6 +72,30 @@ def test_layer_equals_function(cell, attrs):
         assert_equal(g, w, name=name, context=f"layer vs function, {cell} {attrs}")
 
 
+@pytest.mark.parametrize("cell,wrong", [("lstm", "linear_before_reset"), ("gru", "input_forget"),
+                                        ("rnn", "input_forget"), ("lstm", "thread")])
+def test_attribute_of_another_cell_is_refused(cell, wrong):
+    weights, _ = make(cell, S=2, N=1, I=3, H=4, nd=1, seed=0)
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{wrong}'"):
+        LAYER[cell]()(**weights, **{wrong: 1})
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_peepholes_only_on_lstm(cell):
+    weights, _ = make(cell, S=2, N=1, I=3, H=4, nd=1, seed=0)
+    with pytest.raises(TypeError, match="no peephole weights P"):
+        LAYER[cell]()(weights["W"], weights["R"], weights["B"], np.zeros((1, 12), np.float32))
+
+
+def test_signatures_list_each_cells_own_attributes():
+    import inspect
+
+    lstm, gru = inspect.signature(lstmrt.ops.LSTM), inspect.signature(lstmrt.ops.gru)
+    assert "input_forget" in lstm.parameters and "linear_before_reset" not in lstm.parameters
+    assert "linear_before_reset" in gru.parameters and "input_forget" not in gru.parameters
+    assert list(gru.parameters)[:6] == ["X", "W", "R", "B", "sequence_lens", "initial_h"]
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_layer_optional_runtime_inputs(cell):
     """Each optional runtime input may be left out; the result equals the

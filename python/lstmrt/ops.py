@@ -8,6 +8,7 @@ attribute meanings are exactly ONNX's (opsets 7, 14 and 22).
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Optional, Sequence, Tuple
 
@@ -18,30 +19,50 @@ from . import _core
 __all__ = ["lstm", "gru", "rnn", "LSTM", "GRU", "RNN"]
 
 
-def _attributes(
-    hidden_size,
-    direction,
-    layout,
-    activations,
-    activation_alpha,
-    activation_beta,
-    clip,
-):
-    if not isinstance(direction, str):
-        raise ValueError(f"direction: expected 'forward', 'reverse' or 'bidirectional', got {direction!r}")
-    if isinstance(activations, str):
+# Every attribute of the three operators once: its default, and the cells that have it.
+_ATTRIBUTE_DEFAULTS = {
+    "hidden_size": None, "direction": "forward", "layout": 0, "activations": None,
+    "activation_alpha": None, "activation_beta": None, "clip": None,
+    "input_forget": 0, "linear_before_reset": 0,
+}
+_CELL_ONLY = {"input_forget": "LSTM", "linear_before_reset": "GRU"}
+
+
+def _signature_parameters(cell: str, leading: Sequence[str]) -> list:
+    """The parameters of ``cell``'s layer or function, for ``help()`` and ``inspect.signature``."""
+    P = inspect.Parameter
+    required = 3 if leading[0] == "X" else 2  # X (of the functions), W and R have no default
+    params = [P(name, P.POSITIONAL_OR_KEYWORD, **({} if i < required else {"default": None}))
+              for i, name in enumerate(leading)]
+    params += [P(name, P.KEYWORD_ONLY, default=default) for name, default in _ATTRIBUTE_DEFAULTS.items()
+               if _CELL_ONLY.get(name, cell) == cell]
+    return params
+
+
+def _attributes(cell: str, attributes: dict) -> dict:
+    """The keyword arguments of _core.RnnLayer for ``cell``, from the caller's attributes (checked)."""
+    unknown = [n for n in attributes if n not in _ATTRIBUTE_DEFAULTS or _CELL_ONLY.get(n, cell) != cell]
+    if unknown:
+        raise TypeError(f"{cell}: unexpected keyword argument {unknown[0]!r}")
+    a = {**_ATTRIBUTE_DEFAULTS, **attributes}
+    if not isinstance(a["direction"], str):
+        raise ValueError(f"direction: expected 'forward', 'reverse' or 'bidirectional', got {a['direction']!r}")
+    if isinstance(a["activations"], str):
         raise ValueError("activations: expected a list of activation names, got a single string")
-    for name, value in (("hidden_size", hidden_size), ("layout", layout)):
+    for name in ("hidden_size", "layout"):
+        value = a[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
             raise ValueError(f"{name}: expected an integer, got {value!r}")
     return dict(
-        hidden_size=None if hidden_size is None else int(hidden_size),
-        direction=direction,
-        layout=int(layout),
-        activations=[str(a) for a in (activations or [])],
-        activation_alpha=[float(a) for a in (activation_alpha or [])],
-        activation_beta=[float(b) for b in (activation_beta or [])],
-        clip=None if clip is None else float(clip),
+        hidden_size=None if a["hidden_size"] is None else int(a["hidden_size"]),
+        direction=a["direction"],
+        layout=int(a["layout"]),
+        activations=[str(x) for x in (a["activations"] or [])],
+        activation_alpha=[float(x) for x in (a["activation_alpha"] or [])],
+        activation_beta=[float(x) for x in (a["activation_beta"] or [])],
+        clip=None if a["clip"] is None else float(a["clip"]),
+        input_forget=int(a["input_forget"]),
+        linear_before_reset=int(a["linear_before_reset"]),
     )
 
 
@@ -62,15 +83,12 @@ class _Layer(_core.RnnLayer):
 
     _cell = ""
 
-    def __init__(self, W, R, B=None, P=None, *, hidden_size=None, direction="forward", layout=0,
-                 activations=None, activation_alpha=None, activation_beta=None, clip=None,
-                 input_forget=0, linear_before_reset=0, threads=None, precision="fp32"):
+    def __init__(self, W, R, B=None, P=None, *, threads=None, precision="fp32", **attributes):
         _core.RnnLayer.__init__(
-            self, self._cell, W, R, B, P,
-            input_forget=int(input_forget), linear_before_reset=int(linear_before_reset),
-            threads=0 if threads is None else int(threads), precision=check_precision(precision),
-            **_attributes(hidden_size, direction, layout, activations, activation_alpha, activation_beta, clip),
-        )
+            self, self._cell, W, R, B, P, threads=0 if threads is None else int(threads),
+            precision=check_precision(precision), **_attributes(self._cell, attributes))
+        if P is not None and self._cell != "LSTM":
+            raise TypeError(f"{self._cell}: takes no peephole weights P (only LSTM has them)")
         for tensor, lost in zip(("W", "R"), self.lost_weight_fraction):
             if lost > _MAX_LOST_WEIGHT_FRACTION:
                 warnings.warn(f"{self._cell}: {tensor}: int8 rounds {lost:.0%} of one output channel's nonzero weights "
@@ -108,15 +126,6 @@ class LSTM(_Layer):
 
     _cell = "LSTM"
 
-    def __init__(self, W, R, B=None, P=None, *, hidden_size=None, direction="forward", layout=0,
-                 activations=None, activation_alpha=None, activation_beta=None, clip=None,
-                 input_forget=0, threads=None, precision="fp32"):
-        super().__init__(W, R, B, P, hidden_size=hidden_size, direction=direction, layout=layout,
-                         activations=activations, activation_alpha=activation_alpha,
-                         activation_beta=activation_beta, clip=clip, input_forget=input_forget,
-                         threads=threads, precision=precision)
-
-
 
 class GRU(_Layer):
     """A prepacked ONNX GRU layer: the weights are packed once, then each call only computes.
@@ -131,15 +140,6 @@ class GRU(_Layer):
     """
 
     _cell = "GRU"
-
-    def __init__(self, W, R, B=None, *, hidden_size=None, direction="forward", layout=0,
-                 activations=None, activation_alpha=None, activation_beta=None, clip=None,
-                 linear_before_reset=0, threads=None, precision="fp32"):
-        super().__init__(W, R, B, None, hidden_size=hidden_size, direction=direction, layout=layout,
-                         activations=activations, activation_alpha=activation_alpha,
-                         activation_beta=activation_beta, clip=clip,
-                         linear_before_reset=linear_before_reset, threads=threads, precision=precision)
-
 
 
 class RNN(_Layer):
@@ -156,20 +156,11 @@ class RNN(_Layer):
 
     _cell = "RNN"
 
-    def __init__(self, W, R, B=None, *, hidden_size=None, direction="forward", layout=0,
-                 activations=None, activation_alpha=None, activation_beta=None, clip=None, threads=None,
-                 precision="fp32"):
-        super().__init__(W, R, B, None, hidden_size=hidden_size, direction=direction, layout=layout,
-                         activations=activations, activation_alpha=activation_alpha,
-                         activation_beta=activation_beta, clip=clip, threads=threads, precision=precision)
 
 
 
-def lstm(X, W, R, B=None, sequence_lens=None, initial_h=None, initial_c=None, P=None, *,
-         hidden_size: Optional[int] = None, direction: str = "forward", layout: int = 0,
-         activations: Optional[Sequence[str]] = None, activation_alpha: Optional[Sequence[float]] = None,
-         activation_beta: Optional[Sequence[float]] = None, clip: Optional[float] = None,
-         input_forget: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lstm(X, W, R, B=None, sequence_lens=None, initial_h=None, initial_c=None, P=None,
+         **attributes) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Runs the ONNX LSTM operator on arrays and returns ``(Y, Y_h, Y_c)``.
 
     Shapes (D = num_directions: 1, or 2 for ``direction="bidirectional"``; G = 4 gates;
@@ -194,15 +185,10 @@ def lstm(X, W, R, B=None, sequence_lens=None, initial_h=None, initial_c=None, P=
 
     To call the same weights many times, build an :class:`LSTM` once instead: it packs them once.
     """
-    return LSTM(W, R, B, P, hidden_size=hidden_size, direction=direction, layout=layout,
-                activations=activations, activation_alpha=activation_alpha, activation_beta=activation_beta,
-                clip=clip, input_forget=input_forget)(X, sequence_lens, initial_h, initial_c)
+    return LSTM(W, R, B, P, **attributes)(X, sequence_lens, initial_h, initial_c)
 
 
-def gru(X, W, R, B=None, sequence_lens=None, initial_h=None, *, hidden_size: Optional[int] = None,
-        direction: str = "forward", layout: int = 0, activations: Optional[Sequence[str]] = None,
-        activation_alpha: Optional[Sequence[float]] = None, activation_beta: Optional[Sequence[float]] = None,
-        clip: Optional[float] = None, linear_before_reset: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+def gru(X, W, R, B=None, sequence_lens=None, initial_h=None, **attributes) -> Tuple[np.ndarray, np.ndarray]:
     """Runs the ONNX GRU operator on arrays and returns ``(Y, Y_h)``.
 
     Shapes (D = num_directions: 1, or 2 for ``direction="bidirectional"``; G = 3 gates;
@@ -226,15 +212,10 @@ def gru(X, W, R, B=None, sequence_lens=None, initial_h=None, *, hidden_size: Opt
 
     To call the same weights many times, build a :class:`GRU` once instead: it packs them once.
     """
-    return GRU(W, R, B, hidden_size=hidden_size, direction=direction, layout=layout, activations=activations,
-               activation_alpha=activation_alpha, activation_beta=activation_beta, clip=clip,
-               linear_before_reset=linear_before_reset)(X, sequence_lens, initial_h)
+    return GRU(W, R, B, **attributes)(X, sequence_lens, initial_h)
 
 
-def rnn(X, W, R, B=None, sequence_lens=None, initial_h=None, *, hidden_size: Optional[int] = None,
-        direction: str = "forward", layout: int = 0, activations: Optional[Sequence[str]] = None,
-        activation_alpha: Optional[Sequence[float]] = None, activation_beta: Optional[Sequence[float]] = None,
-        clip: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+def rnn(X, W, R, B=None, sequence_lens=None, initial_h=None, **attributes) -> Tuple[np.ndarray, np.ndarray]:
     """Runs the ONNX RNN (Elman) operator on arrays and returns ``(Y, Y_h)``.
 
     Shapes (D = num_directions: 1, or 2 for ``direction="bidirectional"``; G = 1 gates;
@@ -258,6 +239,20 @@ def rnn(X, W, R, B=None, sequence_lens=None, initial_h=None, *, hidden_size: Opt
 
     To call the same weights many times, build an :class:`RNN` once instead: it packs them once.
     """
-    return RNN(W, R, B, hidden_size=hidden_size, direction=direction, layout=layout, activations=activations,
-               activation_alpha=activation_alpha, activation_beta=activation_beta, clip=clip)(
-        X, sequence_lens, initial_h)
+    return RNN(W, R, B, **attributes)(X, sequence_lens, initial_h)
+
+
+def _set_signatures() -> None:
+    """help() and inspect.signature show each cell's own attributes, from the one table above."""
+    P = inspect.Parameter
+    layer_extra = [P("threads", P.KEYWORD_ONLY, default=None), P("precision", P.KEYWORD_ONLY, default="fp32")]
+    for cls, fn, states in ((LSTM, lstm, ("initial_h", "initial_c")), (GRU, gru, ("initial_h",)),
+                            (RNN, rnn, ("initial_h",))):
+        weights = ("W", "R", "B") + (("P",) if cls is LSTM else ())
+        cls.__signature__ = inspect.Signature(_signature_parameters(cls._cell, weights) + layer_extra)
+        leading = ("X", "W", "R", "B", "sequence_lens") + states + (("P",) if cls is LSTM else ())
+        fn.__signature__ = inspect.Signature(_signature_parameters(cls._cell, leading),
+                                             return_annotation=inspect.signature(fn).return_annotation)
+
+
+_set_signatures()
