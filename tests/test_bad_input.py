@@ -459,3 +459,53 @@ def test_function_still_correct_after_failed_calls(cell):
     got = call(cell, d)
     for name, g, w in zip(("Y", "Y_h", "Y_c"), got, want):
         assert_equal(g, w, name=name, context="after failed calls")
+
+
+
+# A constructor that raises leaves its half-built `self` in the traceback, where pytest, a debugger
+# or a logging handler shows it; `cls.__new__(cls)` makes one too. Using one must raise TypeError,
+# never crash: the checks run in a child process so that a crash fails the test, not the run.
+_HALF_BUILT = r"""
+import numpy as np, lstmrt
+from lstmrt import _core
+
+def failed_layer():
+    try:
+        lstmrt.ops.GRU(np.zeros((1, 12, 3), np.float32), np.zeros((1, 11, 4), np.float32))
+    except ValueError as e:
+        tb = e.__traceback__
+        while "self" not in tb.tb_frame.f_locals:
+            tb = tb.tb_next
+        return tb.tb_frame.f_locals["self"]
+
+layer = failed_layer()
+x = np.zeros((1, 1, 3), np.float32)
+stream = _core.GraphStream.__new__(_core.GraphStream)
+pool = _core.StreamPool.__new__(_core.StreamPool)
+uses = {
+    "repr(layer)": lambda: repr(layer), "layer.hidden_size": lambda: layer.hidden_size,
+    "layer(x)": lambda: layer(x), "layer.stream()": lambda: layer.stream(),
+    "new RnnLayer": lambda: _core.RnnLayer.__new__(_core.RnnLayer).run(x),
+    "stream.run": lambda: stream.run(None, {}), "stream.reset": lambda: stream.reset(),
+    "stream.get_state": lambda: stream.get_state(), "stream.carry": lambda: stream.carry,
+    "pool.open": lambda: pool.open(), "pool.run": lambda: pool.run([0], None, {}),
+    "len(pool)": lambda: len(pool), "pool.get_state": lambda: pool.get_state(0),
+}
+for name, use in uses.items():
+    try:
+        use()
+    except TypeError as e:
+        assert "__init__ did not complete" in str(e), (name, e)
+        print(name, "refused")
+    else:
+        raise AssertionError(name + ": a half-built object was usable")
+"""
+
+
+def test_half_built_objects_refuse_use_instead_of_crashing():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _HALF_BUILT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert done.stdout.count("refused") == 13, done.stdout

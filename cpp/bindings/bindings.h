@@ -5,7 +5,9 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
+#include <new>
 #include <type_traits>
 #include <optional>
 #include <string>
@@ -64,6 +66,31 @@ inline std::unique_lock<std::mutex> lock_released(std::mutex& m) {
   }
   return std::unique_lock<std::mutex>(m, std::adopt_lock);
 }
+
+// Base of the bound classes that Python code subclasses or can make with `cls.__new__(cls)`. When
+// a subclass's __init__ raises, the half-built object lives on (a traceback shows it as `self`),
+// and pybind11 hands its methods raw memory from the class's operator new. That memory is zeroed
+// here, so it reads as "never constructed", and every method calls require() first: such an object
+// raises TypeError instead of running on garbage.
+class Constructed {
+ public:
+  static void* operator new(std::size_t size) {
+    void* p = std::calloc(1, size);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+  static void operator delete(void* p) noexcept { std::free(p); }
+
+ protected:
+  Constructed() : constructed_(true) {}
+  void require(const char* type_name) const {
+    if (!constructed_)
+      throw TypeError(std::string(type_name) + ": __init__ did not complete; this object cannot be used");
+  }
+
+ private:
+  bool constructed_;
+};
 
 // Types with pybind11 members get pybind11's hidden visibility (GCC warns otherwise).
 #if defined(__GNUC__)

@@ -69,12 +69,12 @@ struct Call {
 
 // The layer plus the scratch memory that its calls reuse. A call that finds the workspace busy
 // (another Python thread is inside run) uses a private one, so concurrent calls never share it.
-class BoundLayer {
+class BoundLayer : public Constructed {
  public:
   BoundLayer(std::unique_ptr<RnnLayer> layer, int threads) : layer_(std::move(layer)), threads_(threads) {}
 
   py::tuple run(py::handle X_obj, py::handle lens_obj, py::handle h_obj, py::handle c_obj) {
-    const RnnLayer& layer = *layer_;
+    const RnnLayer& layer = this->layer();
     Call call(layer, X_obj, lens_obj, h_obj, c_obj, [&](auto&&... a) { return layer.check_inputs(a...); });
     {
       py::gil_scoped_release release;
@@ -91,8 +91,14 @@ class BoundLayer {
     return call.result();
   }
 
-  const RnnLayer& layer() const { return *layer_; }
-  int threads() const { return threads_; }
+  const RnnLayer& layer() const {
+    require("RnnLayer");
+    return *layer_;
+  }
+  int threads() const {
+    require("RnnLayer");
+    return threads_;
+  }
 
  private:
   std::unique_ptr<RnnLayer> layer_;

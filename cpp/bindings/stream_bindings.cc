@@ -153,13 +153,13 @@ StreamState state_from(const GraphStreamer& s, py::handle obj, int64_t batch) {
   return st;
 }
 
-class BoundGraphStream {
+class BoundGraphStream : public Constructed {
  public:
   BoundGraphStream(py::object graph, int threads, py::handle carry)
       : graph_obj_(graph), streamer_(graph_of(graph), carry_pairs(graph_of(graph), carry)), threads_(threads) {}
 
   py::list run(py::handle output_names, py::handle feeds) {
-    auto lock = lock_released(mutex_);
+    auto lock = locked();
     return run_request(streamer_.graph(), call_, output_names, feeds, threads_, [&](RunCall& c) {
       // Only the outputs asked for go back: the carried ones the streamer adds follow them.
       const bool all = c.request.outputs.empty();
@@ -169,21 +169,31 @@ class BoundGraphStream {
     });
   }
   void reset() {
-    auto lock = lock_released(mutex_);
+    auto lock = locked();
     state_ = StreamState();
   }
   py::dict get_state() {
-    auto lock = lock_released(mutex_);
+    auto lock = locked();
     return state_dict(streamer_, state_);
   }
   void set_state(py::handle d) {
+    require(kName);
     StreamState st = state_from(streamer_, d, -1);
-    auto lock = lock_released(mutex_);
+    auto lock = locked();
     state_ = std::move(st);
   }
-  py::dict carry() const { return carry_dict(streamer_); }
+  py::dict carry() const {
+    require(kName);
+    return carry_dict(streamer_);
+  }
 
  private:
+  static constexpr const char* kName = "GraphStream";
+  std::unique_lock<std::mutex> locked() {
+    require(kName);
+    return lock_released(mutex_);
+  }
+
   py::object graph_obj_;  // keeps the graph alive
   GraphStreamer streamer_;
   int threads_;
@@ -219,7 +229,7 @@ const int64_t* ids_of(py::handle obj, std::vector<int64_t>& buf, py::object& kee
   return buf.data();
 }
 
-class BoundStreamPool {
+class BoundStreamPool : public Constructed {
  public:
   BoundStreamPool(py::object graph, int threads, py::handle carry, std::vector<int> batch_axes)
       : graph_obj_(graph),
@@ -227,27 +237,27 @@ class BoundStreamPool {
         threads_(threads) {}
 
   int64_t open() {
-    auto lock = lock_released(pool_.mutex());
+    auto lock = locked();
     return pool_.open();
   }
   void close(int64_t id) {
-    auto lock = lock_released(pool_.mutex());
+    auto lock = locked();
     pool_.close(id);
   }
   std::vector<int64_t> ids() {
-    auto lock = lock_released(pool_.mutex());
+    auto lock = locked();
     return pool_.ids();
   }
   bool contains(int64_t id) {
-    auto lock = lock_released(pool_.mutex());
+    auto lock = locked();
     return pool_.contains(id);
   }
   size_t size() {
-    auto lock = lock_released(pool_.mutex());
+    auto lock = locked();
     return pool_.size();
   }
   py::list run(py::handle stream_ids, py::handle output_names, py::handle feeds) {
-    auto lock = lock_released(pool_.mutex());
+    auto lock = locked();
     size_t n = 0;
     py::object keep;
     const int64_t* ids = ids_of(stream_ids, ids_, keep, &n);
@@ -259,11 +269,11 @@ class BoundStreamPool {
     });
   }
   void reset(int64_t id) {
-    auto lock = lock_released(pool_.mutex());
+    auto lock = locked();
     pool_.reset(id);
   }
   py::dict get_state(int64_t id) {
-    auto lock = lock_released(pool_.mutex());
+    auto lock = locked();
     py::dict d;
     for (size_t t = 0; t < pool_.num_state_tensors(); ++t) {
       Tensor row(pool_.state_dtype(t), pool_.state_row_shape(t));
@@ -273,10 +283,11 @@ class BoundStreamPool {
     return d;
   }
   void set_state(int64_t id, py::handle obj) {
+    require(kName);
     if (!py::isinstance<py::dict>(obj))
       throw TypeError("state: expected a dict {name: array} as get_state() returns, got " + py_type_name(obj));
     auto d = py::reinterpret_borrow<py::dict>(obj);
-    auto lock = lock_released(pool_.mutex());
+    auto lock = locked();
     if (!pool_.contains(id)) throw ValueError("stream " + std::to_string(id) + " is not open in this pool");
     // Every entry is checked before any is written: a bad one changes nothing.
     std::vector<Tensor> rows;
@@ -295,9 +306,18 @@ class BoundStreamPool {
     if (rows.size() != d.size()) throw ValueError("state: unknown keys (expected those get_state() returns)");
     for (size_t t = 0; t < rows.size(); ++t) pool_.write_state(id, t, rows[t].raw());
   }
-  py::dict carry() const { return carry_dict(pool_.streamer()); }
+  py::dict carry() const {
+    require(kName);
+    return carry_dict(pool_.streamer());
+  }
 
  private:
+  static constexpr const char* kName = "StreamPool";
+  std::unique_lock<std::mutex> locked() {
+    require(kName);
+    return lock_released(pool_.mutex());
+  }
+
   py::object graph_obj_;
   StreamPool pool_;
   int threads_;

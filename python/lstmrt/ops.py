@@ -84,11 +84,11 @@ class _Layer(_core.RnnLayer):
     _cell = ""
 
     def __init__(self, W, R, B=None, P=None, *, threads=None, precision="fp32", **attributes):
+        if P is not None and self._cell != "LSTM":
+            raise TypeError(f"{self._cell}: takes no peephole weights P (only LSTM has them)")
         _core.RnnLayer.__init__(
             self, self._cell, W, R, B, P, threads=0 if threads is None else int(threads),
             precision=check_precision(precision), **_attributes(self._cell, attributes))
-        if P is not None and self._cell != "LSTM":
-            raise TypeError(f"{self._cell}: takes no peephole weights P (only LSTM has them)")
         for tensor, lost in zip(("W", "R"), self.lost_weight_fraction):
             if lost > _MAX_LOST_WEIGHT_FRACTION:
                 warnings.warn(f"{self._cell}: {tensor}: int8 rounds {lost:.0%} of one output channel's nonzero weights "
