@@ -1,7 +1,8 @@
 """Comparison helpers shared by the tests.
 
 Every comparison is ``|got - expected| <= atol + rtol * |expected|``
-elementwise; NaN must meet NaN and infinities must match exactly.  A failure
+elementwise; NaN must meet NaN and infinities must match exactly. Integer and
+boolean results are compared exactly whatever the tolerance.  A failure
 names the output, prints the number of mismatches and, for the worst few, the
 index, the value obtained and the value expected.
 """
@@ -41,6 +42,8 @@ def assert_close(got, expected, *, atol: float, rtol: float, name: str = "output
     where = f"{name}{' [' + context + ']' if context else ''}"
     assert got.shape == expected.shape, \
         f"{where}: shape {got.shape}, expected {expected.shape}"
+    if got.dtype.kind in "biu" and expected.dtype.kind in "biu":
+        atol = rtol = 0.0
     g = got.astype(np.float64)
     e = expected.astype(np.float64)
     nan_g, nan_e = np.isnan(g), np.isnan(e)

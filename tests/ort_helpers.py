@@ -30,28 +30,17 @@ OUTPUT_NAMES = {"lstm": ["Y", "Y_h", "Y_c"], "gru": ["Y", "Y_h"], "rnn": ["Y", "
 
 def make_model(cell: str, inputs: Dict[str, np.ndarray], attrs: Dict[str, object], opset: int = 22):
     """A single-node ONNX model with the given present inputs as graph inputs."""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
-    names = []
-    graph_inputs = []
-    for name in INPUT_NAMES[cell]:
-        arr = inputs.get(name)
-        if arr is None:
-            names.append("")
-            continue
-        names.append(name)
-        elem = TensorProto.INT32 if name == "sequence_lens" else TensorProto.FLOAT
-        graph_inputs.append(helper.make_tensor_value_info(name, elem, list(arr.shape)))
+    from session_helpers import make_model as make_graph_model
+
+    names = [name if inputs.get(name) is not None else "" for name in INPUT_NAMES[cell]]
     while names and names[-1] == "":
         names.pop()
-    outputs = OUTPUT_NAMES[cell]
-    node = helper.make_node(OP_NAMES[cell], names, outputs,
+    node = helper.make_node(OP_NAMES[cell], names, OUTPUT_NAMES[cell],
                             **{k: v for k, v in attrs.items() if v is not None})
-    graph_outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs]
-    graph = helper.make_graph([node], f"single_{cell}", graph_inputs, graph_outputs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = min(model.ir_version, 10)
-    return model
+    present = {name: inputs[name] for name in names if name}
+    return make_graph_model([node], present, OUTPUT_NAMES[cell], opset=opset, name=f"single_{cell}")
 
 
 def make_session(model, threads: int = 1):

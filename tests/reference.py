@@ -78,6 +78,26 @@ DEFAULT_ACTIVATIONS = {
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
+def random_weights(rng: np.random.Generator, cell: str, hidden: int, input_size: int, *, directions: int = 1,
+                   scale: Optional[float] = 0.3, bias_scale: float = 0.1, peepholes: bool = False) -> dict:
+    """Normal float32 W, R and B (and P with ``peepholes``) of the shapes ONNX gives ``cell``.
+
+    ``scale`` multiplies W and R; None scales each by 1/sqrt(its fan-in), which keeps the gates'
+    pre-activations near unit size at any width.
+    """
+    g = GATES[cell.lower()]
+
+    def normal(shape, s):
+        return (rng.standard_normal(shape) * s).astype(np.float32)
+
+    w = {"W": normal((directions, g * hidden, input_size), input_size ** -0.5 if scale is None else scale),
+         "R": normal((directions, g * hidden, hidden), hidden ** -0.5 if scale is None else scale),
+         "B": normal((directions, 2 * g * hidden), bias_scale)}
+    if peepholes:
+        w["P"] = normal((directions, 3 * hidden), bias_scale)
+    return w
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     # exp(-|x|) never overflows; pick the algebraic form that stays accurate.
     e = np.exp(-np.abs(x))

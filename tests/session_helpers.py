@@ -8,6 +8,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from checks import assert_close
+
 ELEM = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int64): TensorProto.INT64,
         np.dtype(np.int32): TensorProto.INT32, np.dtype(np.bool_): TensorProto.BOOL,
         np.dtype(np.uint8): TensorProto.UINT8, np.dtype(np.int8): TensorProto.INT8}
@@ -48,7 +50,4 @@ def assert_same(got, expected, atol: float = 1e-5, rtol: float = 1e-4, name: str
     expected = np.asarray(expected)
     assert got.dtype == expected.dtype, f"{name}: dtype {got.dtype}, expected {expected.dtype}"
     assert got.shape == expected.shape, f"{name}: shape {got.shape}, expected {expected.shape}"
-    if got.dtype.kind in "biu":
-        np.testing.assert_array_equal(got, expected, err_msg=name)
-    else:
-        np.testing.assert_allclose(got, expected, atol=atol, rtol=rtol, err_msg=name)
+    assert_close(got, expected, atol=atol, rtol=rtol, name=name)

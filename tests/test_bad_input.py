@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 from checks import assert_equal
+from reference import GATES
 
 import lstmrt
 
 S, N, I, H = 5, 3, 4, 6
-G = {"lstm": 4, "gru": 3, "rnn": 1}
 CELLS = ("lstm", "gru", "rnn")
 FN = {"lstm": lambda: lstmrt.ops.lstm, "gru": lambda: lstmrt.ops.gru, "rnn": lambda: lstmrt.ops.rnn}
 LAYER = {"lstm": lambda: lstmrt.ops.LSTM, "gru": lambda: lstmrt.ops.GRU, "rnn": lambda: lstmrt.ops.RNN}
@@ -33,7 +33,7 @@ LAYER = {"lstm": lambda: lstmrt.ops.LSTM, "gru": lambda: lstmrt.ops.GRU, "rnn": 
 
 def make_inputs(cell, nd=1, seed=0):
     rng = np.random.default_rng(seed)
-    g = G[cell]
+    g = GATES[cell]
 
     def f(*shape):
         return rng.uniform(-0.5, 0.5, shape).astype(np.float32)
@@ -160,23 +160,23 @@ def test_x_input_size_contradicts_w(cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_w_rows_wrong(cell):
     d = make_inputs(cell)
-    d["W"] = np.zeros((1, G[cell] * H + 1, I), np.float32)
-    expect_error(ValueError, "W", lambda: call(cell, d), numbers=(G[cell] * H + 1,))
+    d["W"] = np.zeros((1, GATES[cell] * H + 1, I), np.float32)
+    expect_error(ValueError, "W", lambda: call(cell, d), numbers=(GATES[cell] * H + 1,))
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_r_shape_wrong(cell):
     d = make_inputs(cell)
-    d["R"] = np.zeros((1, G[cell] * H, H + 1), np.float32)
+    d["R"] = np.zeros((1, GATES[cell] * H, H + 1), np.float32)
     expect_error(ValueError, ("R", "W", "hidden_size"), lambda: call(cell, d))
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_b_length_wrong(cell):
     d = make_inputs(cell)
-    d["B"] = np.zeros((1, 2 * G[cell] * H - 1), np.float32)
+    d["B"] = np.zeros((1, 2 * GATES[cell] * H - 1), np.float32)
     expect_error(ValueError, "B", lambda: call(cell, d),
-                 numbers=(2 * G[cell] * H, 2 * G[cell] * H - 1))
+                 numbers=(2 * GATES[cell] * H, 2 * GATES[cell] * H - 1))
 
 
 def test_p_length_wrong():
@@ -243,7 +243,7 @@ def test_direction_count_contradicts_weights(cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_b_direction_count_wrong(cell):
     d = make_inputs(cell)
-    d["B"] = np.zeros((2, 2 * G[cell] * H), np.float32)
+    d["B"] = np.zeros((2, 2 * GATES[cell] * H), np.float32)
     expect_error(ValueError, "B", lambda: call(cell, d))
 
 

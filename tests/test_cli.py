@@ -17,6 +17,7 @@ from onnx import helper
 
 from lstmrt.cli import main
 from session_helpers import make_model, ort_run
+from checks import assert_close
 
 rng = np.random.default_rng(5)
 HIDDEN, INP = 4, 3
@@ -72,7 +73,7 @@ def test_run_writes_npz(model_path, tmp_path, capsys):
     assert "logits: float32 [5, 2, 2]" in text
     with np.load(out_path) as z:
         expected = ort_run(onnx.load(model_path), {"x": x, "h0": h0})[0]
-        np.testing.assert_allclose(z["logits"], expected, atol=1e-5, rtol=1e-4)
+        assert_close(z["logits"], expected, atol=1e-5, rtol=1e-4)
 
 
 def test_run_from_npz_and_omitted_state(model_path, tmp_path, capsys):

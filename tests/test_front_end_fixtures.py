@@ -12,6 +12,7 @@ import pytest
 
 import lstmrt
 from session_helpers import ort_run
+from checks import assert_close
 
 MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models")
 FIXTURES = ["torch_vad_like_legacy", "torch_crnn_legacy", "torch_stft_front_end_legacy"]
@@ -38,9 +39,8 @@ def test_fixture_matches_pytorch_and_onnxruntime(name):
         got = dict(zip(names, sess.run(None, feeds)))
         ort_out = dict(zip(names, ort_run(model, feeds)))
         for k, want in torch_out.items():
-            np.testing.assert_allclose(got[k], want, atol=1e-4, rtol=1e-3, err_msg=f"{name} {case} {k} vs PyTorch")
-            np.testing.assert_allclose(got[k], ort_out[k], atol=1e-4, rtol=1e-3,
-                                       err_msg=f"{name} {case} {k} vs onnxruntime")
+            assert_close(got[k], want, atol=1e-4, rtol=1e-3, name=f"{name} {case} {k} vs PyTorch")
+            assert_close(got[k], ort_out[k], atol=1e-4, rtol=1e-3, name=f"{name} {case} {k} vs onnxruntime")
 
 
 def test_vad_like_model_carries_its_state_chunk_by_chunk():
@@ -58,5 +58,5 @@ def test_vad_like_model_carries_its_state_chunk_by_chunk():
         sr = np.array(16000, np.int64)
         p, h, c = sess.run(None, {"x": x, "h": h, "c": c, "sr": sr})
         po, ho, co = ort_run(model, {"x": x, "h": ho, "c": co, "sr": sr})
-        np.testing.assert_allclose(p, po, atol=1e-4, rtol=1e-3)
-        np.testing.assert_allclose(h, ho, atol=1e-4, rtol=1e-3)
+        assert_close(p, po, atol=1e-4, rtol=1e-3)
+        assert_close(h, ho, atol=1e-4, rtol=1e-3)

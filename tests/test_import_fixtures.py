@@ -14,6 +14,7 @@ import pytest
 
 import lstmrt
 from lstmrt import _core
+from checks import assert_close
 
 MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models")
 MANIFEST = os.path.join(MODELS, "manifest.json")
@@ -46,7 +47,7 @@ def _compare(got: Dict[str, np.ndarray], expected: Dict[str, np.ndarray], what: 
         assert name in got, f"{what}: output '{name}' missing"
         g = got[name]
         assert g.shape == e.shape, f"{what}: output '{name}' shape {g.shape}, expected {e.shape}"
-        np.testing.assert_allclose(g, e, atol=ATOL, rtol=RTOL, err_msg=f"{what}: output '{name}'")
+        assert_close(g, e, atol=ATOL, rtol=RTOL, name=f"{what}: output '{name}'")
 
 
 @pytest.mark.skipif(not FIXTURES, reason="no fixture models in tests/data/models (manifest.json missing or empty)")

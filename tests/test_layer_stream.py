@@ -5,19 +5,18 @@ import threading
 import numpy as np
 import pytest
 
+from checks import assert_close
 from lstmrt import ops
+from reference import random_weights
 
 RNG = np.random.default_rng(1234)
-CELLS = {"LSTM": 4, "GRU": 3, "RNN": 1}
+CELLS = ("LSTM", "GRU", "RNN")
 
 
 def make_layer(cell, hidden=24, input_size=7, layout=0, direction="forward", **kw):
-    g = CELLS[cell]
     nd = 2 if direction == "bidirectional" else 1
-    W = (RNG.standard_normal((nd, g * hidden, input_size)) * 0.4).astype(np.float32)
-    R = (RNG.standard_normal((nd, g * hidden, hidden)) * 0.4).astype(np.float32)
-    B = (RNG.standard_normal((nd, 2 * g * hidden)) * 0.2).astype(np.float32)
-    return getattr(ops, cell)(W, R, B, layout=layout, direction=direction, **kw)
+    w = random_weights(RNG, cell, hidden, input_size, directions=nd, scale=0.4, bias_scale=0.2)
+    return getattr(ops, cell)(**w, layout=layout, direction=direction, **kw)
 
 
 def split_time(X, layout, cuts):
@@ -38,9 +37,9 @@ def test_chunked_stream_equals_one_run(cell, layout, cuts):
     chunks, axis = split_time(X, layout, cuts)
     outs = [stream(c) for c in chunks]
     Y = np.concatenate([o[0] for o in outs], axis=axis)
-    np.testing.assert_allclose(Y, whole[0], atol=1e-6, rtol=0)
+    assert_close(Y, whole[0], atol=1e-6, rtol=0)
     for got, want in zip(outs[-1][1:], whole[1:]):
-        np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+        assert_close(got, want, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -53,7 +52,7 @@ def test_first_call_starts_from_fed_state_then_carries(cell):
     stream = layer.stream()
     first = stream(X[:2], None, h0, *extra)
     second = stream(X[2:])
-    np.testing.assert_allclose(np.concatenate([first[0], second[0]]), whole[0], atol=1e-6, rtol=0)
+    assert_close(np.concatenate([first[0], second[0]]), whole[0], atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -132,7 +131,7 @@ def test_streams_are_independent_and_thread_safe():
     for t in threads:
         t.join()
     for name in range(4):
-        np.testing.assert_allclose(results[name], want[0], atol=1e-6, rtol=0)
+        assert_close(results[name], want[0], atol=1e-6, rtol=0)
 
 
 def test_one_stream_from_two_threads_is_serialized():
@@ -155,7 +154,7 @@ def test_one_stream_from_two_threads_is_serialized():
     solo = layer.stream()
     for _ in range(2 * n):
         last = solo(step)
-    np.testing.assert_allclose(shared.get_state()["h"], last[1], atol=1e-6, rtol=0)
+    assert_close(shared.get_state()["h"], last[1], atol=1e-6, rtol=0)
 
 
 _STATE_CALLS_DURING_RUN = r"""

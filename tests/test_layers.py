@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from checks import assert_equal
+from reference import random_weights
 
 import lstmrt
 
-G = {"lstm": 4, "gru": 3, "rnn": 1}
 FN = {"lstm": lambda: lstmrt.ops.lstm, "gru": lambda: lstmrt.ops.gru, "rnn": lambda: lstmrt.ops.rnn}
 LAYER = {"lstm": lambda: lstmrt.ops.LSTM, "gru": lambda: lstmrt.ops.GRU, "rnn": lambda: lstmrt.ops.RNN}
 NAMES = ("Y", "Y_h", "Y_c")
@@ -20,15 +20,12 @@ NAMES = ("Y", "Y_h", "Y_c")
 
 def make(cell, S, N, I, H, nd, seed, layout=0):
     rng = np.random.default_rng(seed)
-    g = G[cell]
 
     def f(scale, *shape):
         return (rng.uniform(-1, 1, shape) * scale).astype(np.float32)
 
-    weights = {"W": f(I ** -0.5, nd, g * H, I), "R": f(0.8 * H ** -0.5, nd, g * H, H),
-               "B": f(0.5, nd, 2 * g * H)}
-    if cell == "lstm":
-        weights["P"] = f(0.5, nd, 3 * H)
+    weights = random_weights(rng, cell, H, I, directions=nd, scale=None, bias_scale=0.5,
+                             peepholes=cell == "lstm")
     lens = rng.integers(0, S + 1, N).astype(np.int32)
     state_shape = (nd, N, H) if layout == 0 else (N, nd, H)
     runtime = {"X": f(1.0, S, N, I) if layout == 0 else f(1.0, N, S, I),
@@ -208,8 +205,6 @@ def test_gil_released_during_compute(big_lstm):
     of a call lasting >= 20 ms would see no timestamps at all.  This checks
     progress, not speed.
     """
-    import time
-
     import sys
     import time
 

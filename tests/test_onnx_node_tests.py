@@ -7,7 +7,6 @@ every operator's generator (a few seconds, once per session), with warnings
 silenced because some unrelated generators overflow on purpose.
 """
 
-import warnings
 
 import numpy as np
 import pytest
@@ -17,21 +16,15 @@ from checks import assert_close
 onnx = pytest.importorskip("onnx", reason="onnx is not installed")
 
 import onnx_backend  # noqa: E402  (needs onnx)
+from node_cases import onnx_node_cases  # noqa: E402
 
 RECURRENT_OPS = ("LSTM", "GRU", "RNN")
 EXPECTED_COUNT = 18
 
 
 def _collect():
-    from onnx.backend.test.case.node import collect_testcases
-
-    state = np.random.get_state()  # the generators reseed NumPy's global RNG
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cases = collect_testcases(None)
-    np.random.set_state(state)
-    return [c for c in cases
-            if c.model is not None and any(n.op_type in RECURRENT_OPS for n in c.model.graph.node)]
+    return [c for c in onnx_node_cases()
+            if any(n.op_type in RECURRENT_OPS for n in c.model.graph.node)]
 
 
 CASES = _collect()

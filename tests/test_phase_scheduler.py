@@ -13,6 +13,8 @@ import pytest
 import lstmrt
 from lstmrt import _core
 
+from reference import random_weights
+
 testing = _core.testing
 
 
@@ -60,10 +62,9 @@ def test_a_layer_alternating_call_shapes_equals_one_thread(cell):
     sequences, units split), rows split (batch 16), with the workers held and back, and a stream
     beside them: each equals the 1-thread layer bit for bit."""
     rng = np.random.default_rng(7)
-    g = {"LSTM": 4, "GRU": 3, "RNN": 1}[cell]
     H, I = 72, 40
-    W = (rng.standard_normal((1, g * H, I)) * 0.3).astype(np.float32)
-    R = (rng.standard_normal((1, g * H, H)) * 0.3).astype(np.float32)
+    w = random_weights(rng, cell, H, I)
+    W, R = w["W"], w["R"]
     one = getattr(lstmrt.ops, cell)(W, R, threads=1)
     two = getattr(lstmrt.ops, cell)(W, R, threads=2)
     s1, s2 = one.stream(), two.stream()

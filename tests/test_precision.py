@@ -17,23 +17,22 @@ import tempfile
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 import lstmrt
 from lstmrt import ops
 
 import reference
 from session_helpers import make_model
+from reference import random_weights
 
 BOUND = {"bf16": 2e-2, "int8": 6e-2}
 MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models")
 
 
 def weights(rng, gates, H, I, directions=1):
-    W = (rng.standard_normal((directions, gates * H, I)) / np.sqrt(I)).astype(np.float32)
-    R = (rng.standard_normal((directions, gates * H, H)) / np.sqrt(H)).astype(np.float32)
-    B = (rng.standard_normal((directions, 2 * gates * H)) * 0.1).astype(np.float32)
-    return W, R, B
+    cell = {4: "lstm", 3: "gru", 1: "rnn"}[gates]
+    return tuple(random_weights(rng, cell, H, I, directions=directions, scale=None).values())
 
 
 CELLS = [("LSTM", 4, {}), ("GRU", 3, {"linear_before_reset": 0}), ("GRU", 3, {"linear_before_reset": 1}),

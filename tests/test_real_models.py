@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import lstmrt
+from checks import assert_close
 import real_models as rm
 
 ort = pytest.importorskip("onnxruntime")
@@ -28,10 +29,7 @@ def _sessions(package, member):
 def _close(got, want, what):
     for k, (g, w) in enumerate(zip(got, want)):
         assert g.shape == w.shape, f"{what} output {k}: shape {g.shape}, onnxruntime {w.shape}"
-        if w.dtype.kind in "biu":
-            np.testing.assert_array_equal(g, w, err_msg=f"{what} output {k}")
-        else:
-            np.testing.assert_allclose(g.astype(np.float64), w, atol=ATOL, rtol=RTOL, err_msg=f"{what} output {k}")
+        assert_close(g, w, atol=ATOL, rtol=RTOL, name=f"{what} output {k}")
 
 
 SILERO = ["silero_vad.onnx", "silero_vad_16k_op15.onnx", "silero_vad_op18_ifless.onnx",

@@ -15,6 +15,7 @@ from onnx import TensorProto, helper
 import lstmrt
 from lstmrt import _core
 from session_helpers import assert_same, make_model, ort_run
+from checks import assert_close
 
 rng = np.random.default_rng(3)
 HIDDEN, INP, VOCAB = 6, 4, 11
@@ -222,7 +223,7 @@ def test_model_local_functions_are_inlined():
     model = helper.make_model(graph, functions=[fn], opset_imports=[helper.make_opsetid("", 17),
                                                                     helper.make_opsetid("local", 1)])
     x = np.array([1, 2, 3], np.float32)
-    np.testing.assert_allclose(lstmrt.InferenceSession(model).run(None, {"x": x})[0], x * 2 + x)
+    assert_close(lstmrt.InferenceSession(model).run(None, {"x": x})[0], x * 2 + x, atol=0, rtol=1e-7)
 
 
 def test_intermediate_buffers_are_shared():

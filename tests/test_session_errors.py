@@ -9,6 +9,7 @@ from onnx import helper
 
 import lstmrt
 from session_helpers import make_model, ort_run
+from checks import assert_close
 
 rng = np.random.default_rng(11)
 HIDDEN, INP = 4, 3
@@ -43,7 +44,7 @@ def sess():
 def assert_still_good(sess):
     feeds = good_feeds()
     for g, e in zip(sess.run(None, feeds), ort_run(MODEL, feeds)):
-        np.testing.assert_allclose(g, e, atol=1e-5, rtol=1e-4)
+        assert_close(g, e, atol=1e-5, rtol=1e-4)
 
 
 def model_with(node, inputs=None, opset=17, inits=None):
@@ -224,7 +225,7 @@ def test_failed_first_run_of_a_new_shape_then_that_shape_works(sess):
     with pytest.raises(ValueError, match="adder"):
         sess.run(None, bad)
     for g, e in zip(sess.run(None, feeds), ort_run(MODEL, feeds)):
-        np.testing.assert_allclose(g, e, atol=1e-5, rtol=1e-4)
+        assert_close(g, e, atol=1e-5, rtol=1e-4)
 
 
 def test_value_error_in_a_recurrent_node():

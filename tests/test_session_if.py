@@ -7,6 +7,7 @@ from onnx import TensorProto, helper
 
 import lstmrt
 from session_helpers import assert_same, make_model, ort_run
+from reference import random_weights
 
 H, I = 8, 4
 
@@ -17,10 +18,7 @@ def _branch(name, nodes, outputs):
 
 
 def _lstm_weights(seed):
-    rng = np.random.default_rng(seed)
-    return {"W": rng.standard_normal((1, 4 * H, I)).astype(np.float32) * 0.5,
-            "R": rng.standard_normal((1, 4 * H, H)).astype(np.float32) * 0.5,
-            "B": rng.standard_normal((1, 8 * H)).astype(np.float32) * 0.1}
+    return random_weights(np.random.default_rng(seed), "lstm", H, I, scale=0.5)
 
 
 def _vad_like_model(cond_from_input=True):

@@ -19,11 +19,11 @@ from onnx import helper
 
 import lstmrt
 import real_models as rm
-import reference
 from session_helpers import make_model
 
 ort = pytest.importorskip("onnxruntime")
 from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
+from checks import assert_close
 
 
 def ort_session(path_or_bytes):
@@ -92,7 +92,7 @@ def test_a_quantized_lstm_streams_like_the_whole_sequence():
     whole = sess.run(["Y_h"], {"X": X})[0]
     stream = sess.stream()
     last = [stream.run(["Y_h"], {"X": X[t:t + 3]})[0] for t in range(0, 9, 3)][-1]
-    np.testing.assert_allclose(last, whole, rtol=1e-5, atol=1e-6)
+    assert_close(last, whole, atol=1e-6, rtol=1e-5)
 
 
 def test_dynamic_quantize_lstm_needs_constant_scales():

@@ -10,19 +10,12 @@ from onnx import TensorProto, helper
 
 import lstmrt
 from session_helpers import assert_same, make_model, ort_run
+from checks import assert_close
+from reference import random_weights
 
 rng = np.random.default_rng(7)
-GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
-
-
 def weights(cell, nd, hidden, inp, peephole=False):
-    g = GATES[cell]
-    w = {"W": rng.uniform(-0.5, 0.5, (nd, g * hidden, inp)).astype(np.float32),
-         "R": rng.uniform(-0.5, 0.5, (nd, g * hidden, hidden)).astype(np.float32),
-         "B": rng.uniform(-0.5, 0.5, (nd, 2 * g * hidden)).astype(np.float32)}
-    if peephole:
-        w["P"] = rng.uniform(-0.5, 0.5, (nd, 3 * hidden)).astype(np.float32)
-    return w
+    return random_weights(rng, cell, hidden, inp, directions=nd, bias_scale=0.3, peepholes=peephole)
 
 
 def rnn_model(cell, *, hidden=5, inp=3, direction="forward", opset=14, with_lens=False, with_state=False,
@@ -202,13 +195,13 @@ def test_streaming_state_in_and_out(cell, direction):
     [y1], s1 = sess.run_with_state({"X": x[:3]})
     [y2], s2 = sess.run_with_state({"X": x[3:]}, state=s1)
     expected_state = ort_run(model.__class__.FromString(_with_state_outputs(model, cell)), {"X": x})
-    np.testing.assert_allclose(state_full["enc"][0], expected_state[1], atol=1e-5, rtol=1e-4)
+    assert_close(state_full["enc"][0], expected_state[1], atol=1e-5, rtol=1e-4)
     if cell == "LSTM":
-        np.testing.assert_allclose(state_full["enc"][1], expected_state[2], atol=1e-5, rtol=1e-4)
+        assert_close(state_full["enc"][1], expected_state[2], atol=1e-5, rtol=1e-4)
     if direction == "forward":
-        np.testing.assert_allclose(np.concatenate([y1, y2]), y_full, atol=1e-6, rtol=1e-5)
+        assert_close(np.concatenate([y1, y2]), y_full, atol=1e-6, rtol=1e-5)
         for a, b in zip(s2["enc"], state_full["enc"]):
-            np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-5)
+            assert_close(a, b, atol=1e-6, rtol=1e-5)
     # A bad state shape is a clear error, and the session stays usable.
     with pytest.raises(ValueError, match="initial_h"):
         sess.run_with_state({"X": x}, state={"enc": (np.zeros((nd, 3, hidden), np.float32),) * len(s1["enc"])})

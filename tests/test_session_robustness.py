@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 
 import lstmrt
 from session_helpers import assert_same, make_model, ort_run
+from checks import assert_close
 
 BIG = 2**62
 
@@ -283,7 +284,7 @@ def test_nan_and_inf_propagate_as_in_the_numpy_reference():
     want = reference.lstm(x.astype(np.float64), W.astype(np.float64), R.astype(np.float64))
     for g, w in zip(got, want):
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
-        np.testing.assert_allclose(np.nan_to_num(g), np.nan_to_num(w), atol=1e-5, rtol=1e-5)
+        assert_close(np.nan_to_num(g), np.nan_to_num(w), atol=1e-5, rtol=1e-5)
 
 
 def test_noncontiguous_and_negative_stride_feeds():
@@ -326,7 +327,7 @@ def test_stream_keeps_its_state_through_empty_and_failed_calls():
     for k in before:
         np.testing.assert_array_equal(after[k], before[k])
     whole = sess.run(None, {"x": x})[0]
-    np.testing.assert_allclose(stream.run(None, {"x": x[2:]})[0], whole[2:], atol=1e-6, rtol=0)
+    assert_close(stream.run(None, {"x": x[2:]})[0], whole[2:], atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("lens", [[-1], [7], [2**31 - 1]])

@@ -8,6 +8,7 @@ from onnx import helper
 
 import lstmrt
 from session_helpers import assert_same, make_model, ort_run
+from checks import assert_close
 
 rng = np.random.default_rng(7)
 
@@ -50,7 +51,7 @@ def test_dft_opset17(shape, axis, onesided, inverse, length):
         # 0.2 from NumPy's irfft; NumPy in float64 is the reference.
         z = x[..., 0].astype(np.float64) + 1j * x[..., 1]
         want = np.fft.irfft(z, n=length, axis=axis % x.ndim)[..., None]
-        np.testing.assert_allclose(lstmrt.InferenceSession(model).run(None, feeds)[0], want, atol=tol, rtol=1e-4)
+        assert_close(lstmrt.InferenceSession(model).run(None, feeds)[0], want, atol=tol, rtol=1e-4)
         return
     _check(model, feeds, tol)
 
@@ -97,7 +98,7 @@ def test_stft(n, step, window, onesided):
     got = lstmrt.InferenceSession(make_model([node], feeds, ["y"], opset=17)).run(None, feeds)[0]
     want = _stft_reference(x, step, n, w, onesided)
     assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, atol=_tol(n), rtol=1e-4)
+    assert_close(got, want, atol=_tol(n), rtol=1e-4)
 
 
 def test_stft_complex_signal_and_window_as_initializer():
@@ -108,7 +109,7 @@ def test_stft_complex_signal_and_window_as_initializer():
     model = make_model([node], feeds, ["y"], opset=17, initializers={"step": np.array(8, np.int64), "w": w})
     _check(model, feeds, _tol(32))
     got = lstmrt.InferenceSession(model).run(None, feeds)[0]
-    np.testing.assert_allclose(got, _stft_reference(x, 8, 32, w, 0), atol=_tol(32), rtol=1e-4)
+    assert_close(got, _stft_reference(x, 8, 32, w, 0), atol=_tol(32), rtol=1e-4)
 
 
 @pytest.mark.parametrize("bad,pattern", [({"step": 0}, "frame_step"), ({"n": 5000}, "frame_length"),
@@ -130,4 +131,4 @@ def test_stft_of_a_rank_2_signal():
                        initializers={"step": np.array(160, np.int64), "w": np.hanning(400).astype(np.float32)})
     got = lstmrt.InferenceSession(model).run(None, feeds)[0]
     want = _stft_reference(x[..., None], 160, 400, np.hanning(400).astype(np.float32), 1)
-    np.testing.assert_allclose(got, want, atol=_tol(400), rtol=1e-4)
+    assert_close(got, want, atol=_tol(400), rtol=1e-4)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import lstmrt
+from checks import assert_close
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "data", "models")
@@ -66,7 +67,7 @@ def _check_against_whole(outs, whole, names, axes, atol=1e-6):
     for j, name in enumerate(names):
         axis = axes[name]
         got = np.concatenate([o[j] for o in outs], axis=axis) if axis is not None else outs[-1][j]
-        np.testing.assert_allclose(got, whole[j], atol=atol, rtol=0, err_msg=name)
+        assert_close(got, whole[j], atol=atol, rtol=0, name=name)
 
 
 @pytest.mark.parametrize("name", sorted(STREAMABLE))
@@ -111,7 +112,7 @@ def test_a_fed_state_input_wins_over_the_carried_state():
     fed = stream.run(None, {"x": x[2:], "h0": h_new})
     fresh = sess.run(None, {"x": x[2:], "h0": h_new})
     for a, b in zip(fed, fresh):
-        np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+        assert_close(a, b, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("name,node_word", [
@@ -128,7 +129,7 @@ def test_models_that_cannot_stream_say_which_node_and_why(name, node_word):
 
 
 def test_reverse_node_cannot_stream():
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(2)
@@ -222,7 +223,7 @@ def test_pool_streams_equal_lone_streams_while_others_open_and_close():
             got[k].append(out[row:row + 1])
     for k, start in (("a", 0), ("b", 0), ("c", 5), ("d", 9)):
         y = np.concatenate(got[k], axis=1)
-        np.testing.assert_allclose(y, alone[k][:, :y.shape[1]], atol=1e-6, rtol=0, err_msg=k)
+        assert_close(y, alone[k][:, :y.shape[1]], atol=1e-6, rtol=0, name=k)
     assert sorted(pool.ids) == sorted(ids.values()) and len(pool) == 3
 
 
@@ -273,7 +274,7 @@ def test_streams_in_parallel_threads_and_one_stream_from_two_threads():
     for t in threads:
         t.join()
     for got, w in zip(results, want):
-        np.testing.assert_allclose(got, w, atol=1e-6, rtol=0)
+        assert_close(got, w, atol=1e-6, rtol=0)
 
     # One stream shared by two threads: calls are serialized, each advances the state by one step.
     step = xs[0][:, :1]
@@ -293,7 +294,7 @@ def test_streams_in_parallel_threads_and_one_stream_from_two_threads():
     for _ in range(2 * n):
         solo.run(None, {"readings": step})
     for k, v in solo.get_state().items():
-        np.testing.assert_allclose(shared.get_state()[k], v, atol=1e-6, rtol=0)
+        assert_close(shared.get_state()[k], v, atol=1e-6, rtol=0)
 
 
 def _batch_axis_of(pooled, lone, n):

@@ -14,6 +14,7 @@ from onnx import helper
 
 import lstmrt
 from session_helpers import make_model, ort_run
+from checks import assert_close
 
 CASES_PER_OP = 120
 
@@ -74,6 +75,6 @@ def test_random_windows(op):
         got = lstmrt.InferenceSession(model, threads=1).run(None, {"x": x})[0]
         what = f"case {i}: x {x.shape}, {attrs}"
         assert got.shape == expected.shape, f"{what}: shape {got.shape}, expected {expected.shape}"
-        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5, err_msg=what)
+        assert_close(got, expected, atol=1e-5, rtol=1e-5, name=what)
         compared += 1
     assert compared >= CASES_PER_OP // 2, f"only {compared} of {CASES_PER_OP} cases ran in onnxruntime"

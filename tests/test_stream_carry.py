@@ -19,6 +19,7 @@ import lstmrt
 import real_models as rm
 from lstmrt import _core
 from session_helpers import make_model
+from checks import assert_close
 
 rng = np.random.default_rng(2222)
 SILERO = ["silero_vad.onnx", "silero_vad_16k_op15.onnx", "silero_vad_op18_ifless.onnx", "silero_vad_half.onnx"]
@@ -186,7 +187,7 @@ def test_silero_pool_ticks_equal_lone_streams_and_batched_onnxruntime(name):
         fed = rm.silero_feeds(sess, x, np.ascontiguousarray(ort_state[:, active]))
         ort_out, ort_next = ref.run(None, fed)
         ort_state[:, active] = ort_next
-        np.testing.assert_allclose(out, ort_out, atol=1e-5, rtol=0)
+        assert_close(out, ort_out, atol=1e-5, rtol=0)
         for r, k in enumerate(active):
             [alone] = lone[k].run(["output"], {kk: vv[r:r + 1] if vv.ndim else vv for kk, vv in feeds.items()})
             np.testing.assert_array_equal(out[r:r + 1], alone, err_msg=f"stream {k} tick {tick}")

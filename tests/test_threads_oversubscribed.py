@@ -15,6 +15,8 @@ import pytest
 
 import lstmrt
 
+from reference import random_weights
+
 
 def _burn(seconds):
     end = time.time() + seconds
@@ -39,11 +41,8 @@ def busy_cores():
                                      ("RNN", {})], ids=["lstm", "gru-lbr0", "gru-lbr1", "rnn"])
 def test_two_threads_equal_one_thread_under_load(busy_cores, cell, kw):
     rng = np.random.default_rng(5)
-    g = {"LSTM": 4, "GRU": 3, "RNN": 1}[cell]
     H, I = 96, 40
-    W = (rng.standard_normal((2, g * H, I)) * 0.3).astype(np.float32)
-    R = (rng.standard_normal((2, g * H, H)) * 0.3).astype(np.float32)
-    B = (rng.standard_normal((2, 2 * g * H)) * 0.1).astype(np.float32)
+    W, R, B = random_weights(rng, cell, H, I, directions=2).values()
     # Batch 4 splits the hidden units across the threads; batch 16 splits the rows.
     X = rng.standard_normal((60, 16, I)).astype(np.float32)
     lens = np.array([60, 17, 0, 45] * 4, np.int32)

@@ -24,6 +24,8 @@ import pytest
 import lstmrt
 from lstmrt import _core
 
+from reference import random_weights
+
 testing = _core.testing
 
 
@@ -82,11 +84,8 @@ def test_parallel_for_from_many_threads_at_once():
 
 def _layer_pair(cell, batch, direction="forward", H=40, I=24, seed=0, **kw):
     rng = np.random.default_rng(seed)
-    g = {"LSTM": 4, "GRU": 3, "RNN": 1}[cell]
     d = 2 if direction == "bidirectional" else 1
-    W = (rng.standard_normal((d, g * H, I)) * 0.3).astype(np.float32)
-    R = (rng.standard_normal((d, g * H, H)) * 0.3).astype(np.float32)
-    B = (rng.standard_normal((d, 2 * g * H)) * 0.1).astype(np.float32)
+    W, R, B = random_weights(rng, cell, H, I, directions=d).values()
     cls = getattr(lstmrt.ops, cell)
     one = cls(W, R, B, threads=1, direction=direction, **kw)
     two = cls(W, R, B, threads=2, direction=direction, **kw)
