@@ -22,11 +22,9 @@
 // phases are numbered on from the previous call (begin_call gives the first), and a member's
 // per-call flags hold the number of the call's first phase instead of being cleared. So a claim
 // line stays in the cache of the core that owns the partition from call to call, and a call
-// writes nothing that the other core must fetch before its first claim. Built afresh for every
-// call, it cost a one-step call on 2 threads 3-4 freshly zeroed lines fetched across cores on the
-// worker's path (each member of an LSTM H128 stream step ran 0.26-0.5 us beyond its kernels'
-// time). Kept, medians of 8-9 alternated runs on two cores of one complex: stream steps LSTM H128
-// 5.00 -> 4.41 us, GRU H128 4.47 -> 3.67, LSTM H256 15.1 -> 14.1; LSTM H64 100x1 71.7 -> 68.5.
+// writes nothing that the other core must fetch before its first claim (a scheduler built afresh
+// for each call made a one-step call fetch freshly zeroed lines across cores; bench/README.md,
+// bench/test_bench_stream.py).
 #pragma once
 
 #include <algorithm>
@@ -187,8 +185,8 @@ class PhaseScheduler {
   // (written by its owner at the start of a phase, so in the normal case a line this core
   // already holds) and the last phase it finished (written once, read by the waiting others).
   // Shared lines (one array of claims, one counter of finished partitions) cost a transfer
-  // between cores for every write. An empty 2-thread phase on Zen 4 took 155-176 ns with them
-  // and the clock read on every wait, 107-119 ns without (about half of that from each).
+  // between cores for every write (an empty phase took about 1.5x as long with them;
+  // bench/README.md).
   struct alignas(64) Slot {
     std::atomic<int64_t> claimed{-1};
     alignas(64) std::atomic<int64_t> done{-1};

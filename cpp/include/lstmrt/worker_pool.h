@@ -4,17 +4,15 @@
 // worker starts on the next call, and that is the OpenMP runtime's spin policy, which lstmrt
 // cannot set. A process has one libgomp whichever library loaded it first (PyTorch ships its
 // own under the same soname), and libgomp stops spinning almost at once when the process holds
-// more OpenMP threads than cores; every call then waits for a sleeping worker to be woken. In the
-// benchmark process (PyTorch and onnxruntime loaded) one step of hidden 128 on 2 threads took
-// 7-35 us under OpenMP against 5-8 us with OMP_WAIT_POLICY=ACTIVE (LSTM and GRU). These workers
-// spin for LSTMRT_SPIN_US microseconds after each job (default 1000), then sleep until the next.
+// more OpenMP threads than cores; every call then waits for a sleeping worker to be woken (in the
+// benchmark process, with PyTorch and onnxruntime loaded, a one-step call took several times as
+// long; bench/README.md). These workers spin for LSTMRT_SPIN_US microseconds after each job
+// (default 1000), then sleep until the next.
 //
-// Waking a sleeping worker is not free, and for a small job it does not pay. On this 2-core KVM
-// guest the caller's futex wake took 75-113 us (strace), and a woken worker was too late for
-// the call that woke it in 151-196 of 200 calls, from a one-step call of hidden 128 up to 100
-// steps of hidden 256. A stream step of hidden 128 fed every 10 ms took 198 us on 2 threads
-// against 107 on one (s11_idle2.py, medians of 200 calls). So a small job can leave sleeping
-// workers asleep (WakePolicy::WhenCallsAreFrequent) and run on the threads that are awake.
+// Waking a sleeping worker is not free, and for a small job it does not pay: the wake itself is a
+// system call of tens of microseconds on a virtual machine, and the woken worker is mostly too
+// late for the call that woke it. So a small job can leave sleeping workers asleep
+// (WakePolicy::WhenCallsAreFrequent) and run on the threads that are awake.
 #pragma once
 
 #include <cstdint>

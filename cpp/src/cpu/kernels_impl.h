@@ -342,15 +342,10 @@ inline void rows_tile(int64_t rows, int64_t K, const float* A, int64_t lda, cons
 }
 
 // Beyond these sizes a GEMM's operands come from beyond the core's caches, and prefetching them
-// pays. Measured with time_gemm on Zen 4 (1 MiB L2, 32 MiB L3), both variants alternated in one
-// process, medians of 6, GFLOP/s on 1 thread (2 threads alike):
-// - C larger than a core's L2 cannot still be there from its last use: prefetching its lines
-//   for writing gave M x N x K = 3200x512x128 84.1 -> 103.6, 3200x1024x256 96.8 -> 107.7,
-//   3200x2048x512 104.9 -> 112.1, 3200x256x64 98.4 -> 102.5; with C in cache (32 rows) it cost
-//   1-2% (32x1024x256 111.1 -> 109.4).
-// - Weights of 16 MiB (H = 1024) stream from memory faster with a software prefetch: 32x4096x1024
-//   95.8 -> 103.5 (2 threads 203.7 -> 208.2); at 4-8 MiB it changed nothing (32x2048x512 113.4
-//   -> 112.7, 32x2048x1024 110.4 -> 111.4).
+// pays: an output larger than L2 cannot still be cached from its last use, and weights that
+// stream from memory arrive sooner when asked for ahead. Smaller ones lose a little to the extra
+// instructions. bench/test_bench_kernels.py (time_gemm) re-derives both; bench/README.md has the
+// figures.
 constexpr int64_t kColdOutputBytes = int64_t{1} << 20;
 constexpr int64_t kStreamedWeightBytes = int64_t{16} << 20;
 
@@ -396,8 +391,7 @@ void gemm_kernel_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
   if (M == 1) {
     // Matrix-vector: one row, several panels at once for independent accumulators. No software
     // prefetch: the hardware already streams the weights at the rate of the cache they sit in,
-    // and prefetching B 16 rows ahead cut time_gemm 1xNxK 1536x512 (3 MB) from 91.0 to 77.4 GB/s
-    // and 512x128 (256 KB) from 108.6 to 103.6.
+    // and prefetching slowed it (bench/README.md, time_gemm 1xNxK).
     int64_t p = 0;
     for (; p + NP_GEMV <= panels; p += NP_GEMV) {
       const int64_t col = p * kPanelWidth;
