@@ -6,20 +6,28 @@ Rows: LSTM and GRU (linear_before_reset=1, as PyTorch exports it), input = hidde
 512, (seq, batch) in (1, 1), (100, 1), (100, 32), 1 and 2 threads. Each row also records the max
 absolute error of every low-precision engine against lstmrt fp32 on the same input (the
 accuracy table of bench/RESULTS.md). OpenVINO (bench extra) runs at its default precision on
-this CPU (bf16 where it has AVX512-BF16 or AMX, which the row records) and at fp32; without it
-those columns are left out. tract and PyTorch's dynamic quantization are not rows here.
+this CPU (bf16 where it has AVX512-BF16 or AMX, which the row records) and at fp32; tract (bench
+extra, fp32: it has no low-precision recurrent path) with the input shape fixed so that it
+optimizes for it; PyTorch (when installed, never required) as nn.LSTM/nn.GRU at fp32 and after
+``torch.ao.quantization.quantize_dynamic`` to qint8 weights. A peer that is not installed is left
+out of the row.
 
     PYTHONPATH=python python -m pytest bench/test_bench_precision.py --benchmark-only -s
 """
 
+import os
+import tempfile
+import warnings
+
 import numpy as np
+import onnx
 import pytest
 
 ort = pytest.importorskip("onnxruntime")
 
 import lstmrt  # noqa: E402
 from bench_models import (make_input, make_weights, onnx_rnn_model, ort_int8_model, ort_session, record,  # noqa: E402
-                          run_interleaved)
+                          run_interleaved, torch_module, torch_to_onnx_y)
 
 ROWS = [(cell, H, seq, batch) for cell in ("lstm", "gru") for H in (128, 256, 512)
         for seq, batch in ((1, 1), (100, 1), (100, 32))]
@@ -42,6 +50,45 @@ def openvino_models(model, threads):
             config["INFERENCE_PRECISION_HINT"] = hint
         out[name] = core.compile_model(read, "CPU", config)
     return out
+
+
+def tract_runnable(model, seq, batch, H):
+    """tract's optimized plan for this exact input shape, or None when tract is not installed."""
+    try:
+        import tract
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        onnx.save(model, path)
+        inference = tract.onnx().load(path)
+    inference.set_input_fact(0, f"{seq},{batch},{H},f32")
+    return inference.into_model().into_runnable()
+
+
+def torch_modules(cell, weights, H, threads):
+    """PyTorch's module at fp32 and dynamically quantized to qint8, or {} without PyTorch."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    torch.set_num_threads(threads)
+    fp32 = torch_module(cell, [weights], H)
+    with warnings.catch_warnings():
+        # Deprecated in favour of torchao, still shipped: the warnings say so on every call.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        # quantize_dynamic swaps a module's children, not the module itself: hence the Sequential.
+        int8 = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(fp32), {torch.nn.LSTM, torch.nn.GRU},
+                                                      dtype=torch.qint8)
+    return {"pytorch fp32": fp32, "pytorch int8 (quantize_dynamic)": int8}
+
+
+def torch_call(module, X):
+    import torch
+
+    with torch.inference_mode():
+        return module(torch.from_numpy(X))[0].numpy()
 
 
 def layer(cell, weights, threads, precision):
@@ -69,9 +116,18 @@ def test_precision(benchmark, request, cell, H, seq, batch, threads):
     requests = {name: c.create_infer_request() for name, c in compiled.items()}
     for name, r in requests.items():
         errors[name] = float(np.abs(r.infer({"X": X})["Y"] - exact).max())
+    tract_plan = tract_runnable(model, seq, batch, H)
+    if tract_plan is not None:
+        errors["tract fp32"] = float(np.abs(tract_plan.run([X])[0].to_numpy() - exact).max())
+    modules = torch_modules(cell, weights, H, threads)
+    for name, m in modules.items():
+        errors[name] = float(np.abs(torch_to_onnx_y(torch_call(m, X), 1) - exact).max())
     calls = {f"lstmrt {p}": (lambda l=l: l(X)) for p, l in layers.items()}
     calls.update({name: (lambda s=s: s.run(None, {"X": X})) for name, s in sessions.items()})
     calls.update({name: (lambda r=r: r.infer({"X": X})) for name, r in requests.items()})
+    if tract_plan is not None:
+        calls["tract fp32"] = lambda: tract_plan.run([X])
+    calls.update({name: (lambda m=m: torch_call(m, X)) for name, m in modules.items()})
     result = run_interleaved(benchmark, request, calls)
     record(benchmark, "precision", cell=cell, hidden=H, seq=seq, batch=batch, threads=threads, errors=errors)
     if result:
