@@ -112,138 +112,91 @@ class _Layer(_core.RnnLayer):
                 f"num_directions={self.num_directions}, layout={self.layout}, activations=[{acts}])")
 
 
+# The layers' and functions' docstrings are filled in from _LAYER_DOC and _FUNCTION_DOC below.
 class LSTM(_Layer):
-    """A prepacked ONNX LSTM layer: the weights are packed once, then each call only computes.
-
-    ``LSTM(W, R, B=None, P=None, **attributes)`` takes the weights and attributes of :func:`lstm`
-    (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
-    ``LSTMRT_NUM_THREADS``; ``precision`` is ``"fp32"``, ``"bf16"`` or ``"int8"``, the type W and R
-    are packed in, see :class:`lstmrt.InferenceSession`). ``layer(X, sequence_lens=None, initial_h=None, initial_c=None)`` returns
-    ``(Y, Y_h, Y_c)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`lstm` documents. Properties: ``input_size``,
-    ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
-    stateful handle for feeding a sequence in chunks.
-    """
-
     _cell = "LSTM"
 
 
 class GRU(_Layer):
-    """A prepacked ONNX GRU layer: the weights are packed once, then each call only computes.
-
-    ``GRU(W, R, B=None, **attributes)`` takes the weights and attributes of :func:`gru`
-    (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
-    ``LSTMRT_NUM_THREADS``; ``precision`` is ``"fp32"``, ``"bf16"`` or ``"int8"``, the type W and R
-    are packed in, see :class:`lstmrt.InferenceSession`). ``layer(X, sequence_lens=None, initial_h=None)`` returns
-    ``(Y, Y_h)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`gru` documents. Properties: ``input_size``,
-    ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
-    stateful handle for feeding a sequence in chunks.
-    """
-
     _cell = "GRU"
 
 
 class RNN(_Layer):
-    """A prepacked ONNX RNN (Elman) layer: the weights are packed once, then each call only computes.
-
-    ``RNN(W, R, B=None, **attributes)`` takes the weights and attributes of :func:`rnn`
-    (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
-    ``LSTMRT_NUM_THREADS``; ``precision`` is ``"fp32"``, ``"bf16"`` or ``"int8"``, the type W and R
-    are packed in, see :class:`lstmrt.InferenceSession`). ``layer(X, sequence_lens=None, initial_h=None)`` returns
-    ``(Y, Y_h)`` for X float32 [seq_length, batch_size, input_size], with the shapes :func:`rnn` documents. Properties: ``input_size``,
-    ``hidden_size``, ``num_directions``, ``layout``, ``activations``. :meth:`stream` gives a
-    stateful handle for feeding a sequence in chunks.
-    """
-
     _cell = "RNN"
-
-
 
 
 def lstm(X, W, R, B=None, sequence_lens=None, initial_h=None, initial_c=None, P=None,
          **attributes) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs the ONNX LSTM operator on arrays and returns ``(Y, Y_h, Y_c)``.
-
-    Shapes (D = num_directions: 1, or 2 for ``direction="bidirectional"``; G = 4 gates;
-    all arrays float32 unless noted; ``layout=1`` swaps the first two axes of X, Y and the states):
-
-    - ``X``: [seq_length, batch_size, input_size] (layout 1: [batch_size, seq_length, input_size])
-    - ``W``: [D, G*hidden_size, input_size], the input weights in ONNX gate order i, o, f, c
-    - ``R``: [D, G*hidden_size, hidden_size], the recurrent weights, same gate order
-    - ``B``: [D, 2*G*hidden_size] (input biases then recurrent biases) or None for zeros
-    - ``sequence_lens``: int32 [batch_size] or None (every sequence has seq_length steps)
-    - ``initial_h`` / ``initial_c``: [D, batch_size, hidden_size] or None for zeros
-    - ``P``: [D, 3*hidden_size] peephole weights in order i, o, f, or None
-    - returns ``Y`` [seq_length, D, batch_size, hidden_size] (layout 1: [batch_size, seq_length,
-      D, hidden_size]) and ``Y_h`` / ``Y_c`` [D, batch_size, hidden_size] (layout 1: [batch_size, D,
-      hidden_size]): every step's hidden state, and the last one (and the last cell state).
-
-    Attributes are the ONNX operator's: ``hidden_size`` (read from R when None), ``direction``
-    ('forward', 'reverse' or 'bidirectional'), ``layout`` (0 or 1), ``activations`` (names, G-1
-    per direction for LSTM/GRU, 1 for RNN), ``activation_alpha``/``activation_beta``, ``clip``
-    (bound on the gates' pre-activations), ``input_forget`` (couple the input and forget gates). Wrong dtypes raise TypeError (nothing is
-    converted), wrong shapes or attributes ValueError naming the argument.
-
-    To call the same weights many times, build an :class:`LSTM` once instead: it packs them once.
-    """
     return LSTM(W, R, B, P, **attributes)(X, sequence_lens, initial_h, initial_c)
 
 
 def gru(X, W, R, B=None, sequence_lens=None, initial_h=None, **attributes) -> Tuple[np.ndarray, np.ndarray]:
-    """Runs the ONNX GRU operator on arrays and returns ``(Y, Y_h)``.
-
-    Shapes (D = num_directions: 1, or 2 for ``direction="bidirectional"``; G = 3 gates;
-    all arrays float32 unless noted; ``layout=1`` swaps the first two axes of X, Y and the states):
-
-    - ``X``: [seq_length, batch_size, input_size] (layout 1: [batch_size, seq_length, input_size])
-    - ``W``: [D, G*hidden_size, input_size], the input weights in ONNX gate order z, r, h
-    - ``R``: [D, G*hidden_size, hidden_size], the recurrent weights, same gate order
-    - ``B``: [D, 2*G*hidden_size] (input biases then recurrent biases) or None for zeros
-    - ``sequence_lens``: int32 [batch_size] or None (every sequence has seq_length steps)
-    - ``initial_h``: [D, batch_size, hidden_size] or None for zeros
-    - returns ``Y`` [seq_length, D, batch_size, hidden_size] (layout 1: [batch_size, seq_length,
-      D, hidden_size]) and ``Y_h`` [D, batch_size, hidden_size] (layout 1: [batch_size, D,
-      hidden_size]): every step's hidden state, and the last one.
-
-    Attributes are the ONNX operator's: ``hidden_size`` (read from R when None), ``direction``
-    ('forward', 'reverse' or 'bidirectional'), ``layout`` (0 or 1), ``activations`` (names, G-1
-    per direction for LSTM/GRU, 1 for RNN), ``activation_alpha``/``activation_beta``, ``clip``
-    (bound on the gates' pre-activations), ``linear_before_reset`` (apply the reset gate after the recurrent product). Wrong dtypes raise TypeError (nothing is
-    converted), wrong shapes or attributes ValueError naming the argument.
-
-    To call the same weights many times, build a :class:`GRU` once instead: it packs them once.
-    """
     return GRU(W, R, B, **attributes)(X, sequence_lens, initial_h)
 
 
 def rnn(X, W, R, B=None, sequence_lens=None, initial_h=None, **attributes) -> Tuple[np.ndarray, np.ndarray]:
-    """Runs the ONNX RNN (Elman) operator on arrays and returns ``(Y, Y_h)``.
+    return RNN(W, R, B, **attributes)(X, sequence_lens, initial_h)
 
-    Shapes (D = num_directions: 1, or 2 for ``direction="bidirectional"``; G = 1 gates;
+
+# The docstrings of the three cells, from one text: what differs is the gate order, the LSTM's
+# cell state and peepholes, and the attribute only one cell has.
+_CELL_DOC = {
+    "LSTM": dict(name="LSTM", gates=4, order=" in ONNX gate order i, o, f, c", states="initial_h, initial_c",
+                 outputs="(Y, Y_h, Y_c)", weights="W, R, B=None, P=None",
+                 extra_inputs="    - ``initial_h`` / ``initial_c``: [D, batch_size, hidden_size] or None for zeros\n"
+                              "    - ``P``: [D, 3*hidden_size] peephole weights in order i, o, f, or None\n",
+                 last="``Y_h`` / ``Y_c`` [D, batch_size, hidden_size] (layout 1: [batch_size, D, hidden_size]): every "
+                      "step's hidden state, and the last one (and the last cell state)",
+                 attribute=", ``input_forget`` (couple the input and forget gates)"),
+    "GRU": dict(name="GRU", gates=3, order=" in ONNX gate order z, r, h", states="initial_h",
+                outputs="(Y, Y_h)", weights="W, R, B=None",
+                extra_inputs="    - ``initial_h``: [D, batch_size, hidden_size] or None for zeros\n",
+                last="``Y_h`` [D, batch_size, hidden_size] (layout 1: [batch_size, D, hidden_size]): every step's "
+                     "hidden state, and the last one",
+                attribute=", ``linear_before_reset`` (apply the reset gate after the recurrent product)"),
+    "RNN": dict(name="RNN (Elman)", gates=1, order="", states="initial_h", outputs="(Y, Y_h)", weights="W, R, B=None",
+                extra_inputs="    - ``initial_h``: [D, batch_size, hidden_size] or None for zeros\n",
+                last="``Y_h`` [D, batch_size, hidden_size] (layout 1: [batch_size, D, hidden_size]): every step's "
+                     "hidden state, and the last one",
+                attribute=""),
+}
+
+_FUNCTION_DOC = """Runs the ONNX {name} operator on arrays and returns ``{outputs}``.
+
+    Shapes (D = num_directions: 1, or 2 for ``direction="bidirectional"``; G = {gates} gates;
     all arrays float32 unless noted; ``layout=1`` swaps the first two axes of X, Y and the states):
 
     - ``X``: [seq_length, batch_size, input_size] (layout 1: [batch_size, seq_length, input_size])
-    - ``W``: [D, G*hidden_size, input_size], the input weights
+    - ``W``: [D, G*hidden_size, input_size], the input weights{order}
     - ``R``: [D, G*hidden_size, hidden_size], the recurrent weights, same gate order
     - ``B``: [D, 2*G*hidden_size] (input biases then recurrent biases) or None for zeros
     - ``sequence_lens``: int32 [batch_size] or None (every sequence has seq_length steps)
-    - ``initial_h``: [D, batch_size, hidden_size] or None for zeros
-    - returns ``Y`` [seq_length, D, batch_size, hidden_size] (layout 1: [batch_size, seq_length,
-      D, hidden_size]) and ``Y_h`` [D, batch_size, hidden_size] (layout 1: [batch_size, D,
-      hidden_size]): every step's hidden state, and the last one.
+{extra_inputs}    - returns ``Y`` [seq_length, D, batch_size, hidden_size] (layout 1: [batch_size, seq_length,
+      D, hidden_size]) and {last}.
 
     Attributes are the ONNX operator's: ``hidden_size`` (read from R when None), ``direction``
     ('forward', 'reverse' or 'bidirectional'), ``layout`` (0 or 1), ``activations`` (names, G-1
     per direction for LSTM/GRU, 1 for RNN), ``activation_alpha``/``activation_beta``, ``clip``
-    (bound on the gates' pre-activations). Wrong dtypes raise TypeError (nothing is
+    (bound on the gates' pre-activations){attribute}. Wrong dtypes raise TypeError (nothing is
     converted), wrong shapes or attributes ValueError naming the argument.
 
-    To call the same weights many times, build an :class:`RNN` once instead: it packs them once.
+    To call the same weights many times, build a :class:`{cls}` once instead: it packs them once.
     """
-    return RNN(W, R, B, **attributes)(X, sequence_lens, initial_h)
+
+_LAYER_DOC = """A prepacked ONNX {name} layer: the weights are packed once, then each call only computes.
+
+    ``{cls}({weights}, **attributes)`` takes the weights and attributes of :func:`{fn}`
+    (float32, same shapes; ``threads`` bounds the threads a call uses, default all cores or
+    ``LSTMRT_NUM_THREADS``; ``precision`` is ``"fp32"``, ``"bf16"`` or ``"int8"``, the type W and R
+    are packed in, see :class:`lstmrt.InferenceSession`). ``layer(X, sequence_lens=None, {states_kw})``
+    returns ``{outputs}`` for X float32 [seq_length, batch_size, input_size], with the shapes
+    :func:`{fn}` documents. Properties: ``input_size``, ``hidden_size``, ``num_directions``,
+    ``layout``, ``activations``. :meth:`stream` gives a stateful handle for feeding a sequence in chunks.
+    """
 
 
 def _set_signatures() -> None:
-    """help() and inspect.signature show each cell's own attributes, from the one table above."""
+    """help() and inspect.signature show each cell's own attributes and text, from the tables above."""
     P = inspect.Parameter
     layer_extra = [P("threads", P.KEYWORD_ONLY, default=None), P("precision", P.KEYWORD_ONLY, default="fp32")]
     for cls, fn, states in ((LSTM, lstm, ("initial_h", "initial_c")), (GRU, gru, ("initial_h",)),
@@ -253,6 +206,10 @@ def _set_signatures() -> None:
         leading = ("X", "W", "R", "B", "sequence_lens") + states + (("P",) if cls is LSTM else ())
         fn.__signature__ = inspect.Signature(_signature_parameters(cls._cell, leading),
                                              return_annotation=inspect.signature(fn).return_annotation)
+        doc = dict(_CELL_DOC[cls._cell], cls=cls.__name__, fn=fn.__name__)
+        doc["states_kw"] = ", ".join(f"{n}=None" for n in doc["states"].split(", "))
+        fn.__doc__ = _FUNCTION_DOC.format(**doc)
+        cls.__doc__ = _LAYER_DOC.format(**doc)
 
 
 _set_signatures()
