@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "builders.h"
+#include "error_context.h"
 #include "lstmrt/graph/graph.h"
 #include "op_util.h"
 #include "subgraph.h"
@@ -81,13 +82,8 @@ class LoopOp final : public Op {
             break;
         }
       }
-      try {
-        body_->run_nested(*st.exec, st.feeds, ctx.threads, st.outs);
-      } catch (const ValueError& e) {
-        throw ValueError("iteration " + std::to_string(it) + " of the body: " + e.what());
-      } catch (const TypeError& e) {
-        throw TypeError("iteration " + std::to_string(it) + " of the body: " + e.what());
-      }
+      with_error_context([&] { return "iteration " + std::to_string(it) + " of the body"; },
+                         [&] { body_->run_nested(*st.exec, st.feeds, ctx.threads, st.outs); });
       cond = st.outs[0]->numel() > 0 && st.outs[0]->int_at(0) != 0;
       for (size_t j = 0; j < N; ++j) {
         if (carried_const_[j].defined()) continue;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "builders.h"
+#include "error_context.h"
 #include "lstmrt/graph/graph.h"
 #include "op_util.h"
 #include "subgraph.h"
@@ -97,13 +98,8 @@ OpPtr build_if(const BuildContext& ctx) {
   Branch branches[2];
   for (int b = 0; b < 2; ++b) {
     if (cond && (cond->int_at(0) != 0) != (b == 1)) continue;
-    try {
-      branches[b] = compile_branch(ctx, b ? *then_branch : *else_branch, captured, 1);
-    } catch (const ValueError& e) {
-      throw ValueError(std::string(b ? "then_branch: " : "else_branch: ") + e.what());
-    } catch (const TypeError& e) {
-      throw TypeError(std::string(b ? "then_branch: " : "else_branch: ") + e.what());
-    }
+    with_error_context([&] { return std::string(b ? "then_branch" : "else_branch"); },
+                       [&] { branches[b] = compile_branch(ctx, b ? *then_branch : *else_branch, captured, 1); });
   }
   return std::make_unique<IfOp>(branches);
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "builders.h"
+#include "error_context.h"
 #include "lstmrt/graph/graph.h"
 #include "op_util.h"
 #include "subgraph.h"
@@ -62,13 +63,8 @@ class ScanOp final : public Op {
       for (size_t j = 0; j < s_.states; ++j) st.feeds.push_back(&st.cur[j]);
       for (size_t k = 0; k < s_.scans; ++k) st.feeds.push_back(&slice_input(st, in, k, T, t));
       for (size_t i : s_.captured_inputs) st.feeds.push_back(in[i]);
-      try {
-        body_->run_nested(*st.exec, st.feeds, ctx.threads, st.outs);
-      } catch (const ValueError& e) {
-        throw ValueError("iteration " + std::to_string(t) + " of the body: " + e.what());
-      } catch (const TypeError& e) {
-        throw TypeError("iteration " + std::to_string(t) + " of the body: " + e.what());
-      }
+      with_error_context([&] { return "iteration " + std::to_string(t) + " of the body"; },
+                         [&] { body_->run_nested(*st.exec, st.feeds, ctx.threads, st.outs); });
       for (size_t j = 0; j < s_.states; ++j) st.next[j].copy_from(*st.outs[j]);
       std::swap(st.cur, st.next);
       for (size_t k = 0; k < s_.outputs && s_.states + k < out.size(); ++k)
