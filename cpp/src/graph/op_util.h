@@ -160,6 +160,11 @@ void dispatch_numeric(DType t, const char* what, Fn&& fn) {
 inline void expect_dtype(const Tensor& t, DType dtype, const char* what) {
   if (t.dtype() != dtype) wrong_dtype(t, dtype, what);
 }
+// Requires two operands of one dtype (TypeError naming both).
+inline void same_dtype(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    throw TypeError(std::string("inputs have different types: ") + dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()));
+}
 // Requires an integer (int64 or int32) tensor.
 void expect_integer(const Tensor& t, const char* what);
 // The values of a 1-D (or scalar) integer tensor.
