@@ -148,11 +148,30 @@ void dispatch_all(DType t, Fn&& fn) {
   }
 }
 
-// The same for the numeric types only; bool raises TypeError naming `what`.
+// The same for the numeric types only; bool raises TypeError naming `what`. fn is never
+// instantiated for bool, so its arithmetic need not make sense for bool.
 template <class Fn>
 void dispatch_numeric(DType t, const char* what, Fn&& fn) {
-  if (t == DType::Bool) throw TypeError(std::string(what) + ": bool tensors are not supported here");
-  dispatch_all(t, std::forward<Fn>(fn));
+  switch (t) {
+    case DType::Float32:
+      fn(float());
+      return;
+    case DType::Int64:
+      fn(int64_t());
+      return;
+    case DType::Int32:
+      fn(int32_t());
+      return;
+    case DType::UInt8:
+      fn(uint8_t());
+      return;
+    case DType::Int8:
+      fn(int8_t());
+      return;
+    case DType::Bool:
+      break;
+  }
+  throw TypeError(std::string(what) + ": bool tensors are not supported here");
 }
 
 // Requires a tensor's dtype; the message names the input.
