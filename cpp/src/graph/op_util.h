@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,6 +80,36 @@ class StridedLoop {
   DimVector outer_dims_;
   SmallVector<std::array<int64_t, 3>, 8> outer_strides_;
 };
+
+// A shape seen as [outer, n, inner] around one axis: the product of the dims before it, the
+// axis's length, and the product of the dims after it. The operators that work along one axis
+// (Concat, Split, Gather, TopK, Softmax, ArgMax, Scan) all index through it.
+struct AxisSplit {
+  int64_t outer = 1, n = 1, inner = 1;
+  AxisSplit(Dims shape, size_t axis) {
+    for (size_t d = 0; d < shape.size(); ++d) (d < axis ? outer : (d == axis ? n : inner)) *= shape[d];
+  }
+  // Calls fn(base, o, i) for every lane along the axis: the n elements base, base + inner, ...,
+  // base + (n - 1) * inner of outer block o at inner position i.
+  template <class Fn>
+  void for_each_lane(Fn&& fn) const {
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) fn(o * n * inner + i, o, i);
+  }
+};
+
+// Copies axis positions [from, from + count) of `src`, seen as [outer, src_n, inner], to positions
+// [to, to + count) of `dst`, seen as [outer, dst_n, inner], in every outer block; elements are
+// `es` bytes.
+inline void copy_along_axis(const void* src, int64_t src_n, int64_t from, void* dst, int64_t dst_n, int64_t to,
+                            int64_t count, int64_t outer, int64_t inner, size_t es) {
+  const size_t bytes = static_cast<size_t>(count * inner) * es;
+  if (bytes == 0) return;
+  const char* s = static_cast<const char*>(src) + static_cast<size_t>(from * inner) * es;
+  char* d = static_cast<char*>(dst) + static_cast<size_t>(to * inner) * es;
+  const size_t src_block = static_cast<size_t>(src_n * inner) * es, dst_block = static_cast<size_t>(dst_n * inner) * es;
+  for (int64_t o = 0; o < outer; ++o) std::memcpy(d + o * dst_block, s + o * src_block, bytes);
+}
 
 // What an op derived from its inputs' shapes (and small integer inputs such as axes) in the last
 // run of its node in this plan: runs of the same shapes (every step of a stream) reuse it instead

@@ -116,17 +116,12 @@ class ConcatOp final : public Op {
     const Shape& shape = memo.shape;
     Tensor& y = *out[0];
     y.ensure(first.dtype(), shape);
-    const size_t es = dtype_size(first.dtype());
-    int64_t outer = 1;
-    for (size_t i = 0; i < axis; ++i) outer *= shape[i];
-    const int64_t out_row = outer == 0 ? 0 : y.numel() / outer;
-    int64_t col = 0;
+    const AxisSplit a(shape, axis);
+    int64_t at = 0;  // where along the axis the next input goes
     for (const Tensor* t : in) {
-      const int64_t row = outer == 0 ? 0 : t->numel() / outer;
-      const char* s = static_cast<const char*>(t->raw());
-      char* d = static_cast<char*>(y.raw());
-      for (int64_t o = 0; o < outer; ++o) std::memcpy(d + (o * out_row + col) * es, s + o * row * es, row * es);
-      col += row;
+      const int64_t len = t->dim(axis);
+      copy_along_axis(t->raw(), len, 0, y.raw(), a.n, at, len, a.outer, a.inner, dtype_size(first.dtype()));
+      at += len;
     }
   }
 
@@ -185,21 +180,15 @@ class SplitOp final : public Op {
     if (static_cast<int64_t>(sizes.size()) != n || !in_range || total != dim)
       throw ValueError("split " + shape_to_string(sizes) + " does not divide dimension " + std::to_string(axis_) +
                        " of shape " + shape_to_string(x.shape()) + " into " + std::to_string(n) + " outputs");
-    const size_t es = dtype_size(x.dtype());
-    int64_t outer = 1, inner = 1;
-    for (size_t i = 0; i < axis; ++i) outer *= x.dim(i);
-    for (size_t i = axis + 1; i < x.rank(); ++i) inner *= x.dim(i);
+    const AxisSplit a(x.shape(), axis);
     int64_t offset = 0;
     for (size_t k = 0; k < out.size(); ++k) {
       DimVector shape(x.shape().begin(), x.shape().end());
       shape[axis] = sizes[k];
       if (out[k]) {
         out[k]->ensure(x.dtype(), shape);
-        const char* s = static_cast<const char*>(x.raw());
-        char* d = static_cast<char*>(out[k]->raw());
-        const int64_t row = sizes[k] * inner;
-        for (int64_t o = 0; o < outer; ++o)
-          std::memcpy(d + o * row * es, s + (o * dim * inner + offset * inner) * es, row * es);
+        copy_along_axis(x.raw(), dim, offset, out[k]->raw(), sizes[k], 0, sizes[k], a.outer, a.inner,
+                        dtype_size(x.dtype()));
       }
       offset += sizes[k];
     }
@@ -326,10 +315,8 @@ class GatherOp final : public Op {
     DimVector shape(x.shape().begin(), x.shape().begin() + axis);
     for (int64_t d : idx.shape()) shape.push_back(d);
     for (size_t i = axis + 1; i < x.rank(); ++i) shape.push_back(x.dim(i));
-    int64_t outer = 1, inner = 1;
-    for (size_t i = 0; i < axis; ++i) outer *= x.dim(i);
-    for (size_t i = axis + 1; i < x.rank(); ++i) inner *= x.dim(i);
-    const int64_t dim = x.dim(axis), n = idx.numel();
+    const AxisSplit a(x.shape(), axis);
+    const int64_t dim = a.n, n = idx.numel();
     for (int64_t j = 0; j < n; ++j) {
       const int64_t k = idx.int_at(j);
       if (k < -dim || k >= dim)
@@ -338,16 +325,10 @@ class GatherOp final : public Op {
     }
     Tensor& y = *out[0];
     y.ensure(x.dtype(), shape);
-    const size_t es = dtype_size(x.dtype());
-    const char* s = static_cast<const char*>(x.raw());
-    char* d = static_cast<char*>(y.raw());
-    const size_t row = static_cast<size_t>(inner) * es;
-    for (int64_t o = 0; o < outer; ++o) {
-      for (int64_t j = 0; j < n; ++j) {
-        int64_t k = idx.int_at(j);
-        if (k < 0) k += dim;
-        std::memcpy(d + (o * n + j) * row, s + (o * dim + k) * row, row);
-      }
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t k = idx.int_at(j);
+      if (k < 0) k += dim;
+      copy_along_axis(x.raw(), dim, k, y.raw(), n, j, 1, a.outer, a.inner, dtype_size(x.dtype()));
     }
   }
 

@@ -117,38 +117,33 @@ class SoftmaxOp final : public Op {
       return;
     }
     const size_t axis = static_cast<size_t>(normalize_axis(axis_, r));
-    int64_t outer = 1, n = 1, inner = 1;
-    for (size_t i = 0; i < x.rank(); ++i) {
-      if (i < axis)
-        outer *= x.dim(i);
-      else if (i == axis || legacy_)
-        n *= x.dim(i);
-      else
-        inner *= x.dim(i);
+    AxisSplit a(x.shape(), axis);
+    if (legacy_) {  // the whole second part of the 2-D view is one lane
+      a.n *= a.inner;
+      a.inner = 1;
     }
+    const int64_t n = a.n, inner = a.inner;
     const float* s = x.data<float>();
     float* d = y.data<float>();
-    for (int64_t o = 0; o < outer; ++o) {
-      for (int64_t i = 0; i < inner; ++i) {
-        const float* p = s + o * n * inner + i;
-        float* q = d + o * n * inner + i;
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int64_t k = 0; k < n; ++k) mx = std::max(mx, p[k * inner]);
-        double sum = 0.0;
-        for (int64_t k = 0; k < n; ++k) {
-          const float e = std::exp(p[k * inner] - mx);
-          sum += e;
-          if (!log_) q[k * inner] = e;
-        }
-        if (log_) {
-          const float ls = static_cast<float>(std::log(sum));
-          for (int64_t k = 0; k < n; ++k) q[k * inner] = p[k * inner] - mx - ls;
-        } else {
-          const float inv = static_cast<float>(1.0 / sum);
-          for (int64_t k = 0; k < n; ++k) q[k * inner] *= inv;
-        }
+    a.for_each_lane([&](int64_t base, int64_t, int64_t) {
+      const float* p = s + base;
+      float* q = d + base;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t k = 0; k < n; ++k) mx = std::max(mx, p[k * inner]);
+      double sum = 0.0;
+      for (int64_t k = 0; k < n; ++k) {
+        const float e = std::exp(p[k * inner] - mx);
+        sum += e;
+        if (!log_) q[k * inner] = e;
       }
-    }
+      if (log_) {
+        const float ls = static_cast<float>(std::log(sum));
+        for (int64_t k = 0; k < n; ++k) q[k * inner] = p[k * inner] - mx - ls;
+      } else {
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int64_t k = 0; k < n; ++k) q[k * inner] *= inv;
+      }
+    });
   }
 
  private:

@@ -181,10 +181,7 @@ class ArgReduceOp final : public Op {
     const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(x.rank())));
     if (x.dim(axis) == 0) throw ValueError("cannot reduce an empty axis of shape " + shape_to_string(x.shape()));
     Shape shape;
-    int64_t outer = 1, inner = 1;
     for (size_t i = 0; i < x.rank(); ++i) {
-      if (i < axis) outer *= x.dim(i);
-      if (i > axis) inner *= x.dim(i);
       if (i != axis)
         shape.push_back(x.dim(i));
       else if (keepdims_)
@@ -192,22 +189,22 @@ class ArgReduceOp final : public Op {
     }
     Tensor& y = *out[0];
     y.ensure(DType::Int64, shape);
-    const int64_t n = x.dim(axis);
+    const AxisSplit a(x.shape(), axis);
+    const int64_t n = a.n, inner = a.inner;
     dispatch_numeric(x.dtype(), "data", [&](auto t) {
       using T = decltype(t);
       const T* s = x.data<T>();
       int64_t* d = y.data<int64_t>();
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t i = 0; i < inner; ++i) {
-          const T* p = s + o * n * inner + i;
-          int64_t best = 0;
-          for (int64_t k = 1; k < n; ++k) {
-            const T v = p[k * inner], b = p[best * inner];
-            const bool better = max_ ? (last_ ? v >= b : v > b) : (last_ ? v <= b : v < b);
-            if (better) best = k;
-          }
-          d[o * inner + i] = best;
+      a.for_each_lane([&](int64_t base, int64_t o, int64_t i) {
+        const T* p = s + base;
+        int64_t best = 0;
+        for (int64_t k = 1; k < n; ++k) {
+          const T v = p[k * inner], b = p[best * inner];
+          const bool better = max_ ? (last_ ? v >= b : v > b) : (last_ ? v <= b : v < b);
+          if (better) best = k;
         }
+        d[o * inner + i] = best;
+      });
     });
   }
 
