@@ -9,21 +9,18 @@
 #include <sys/sysinfo.h>
 #endif
 
+#include "cpu/aligned_buffer.h"
 #include "lstmrt/errors.h"
 
 namespace lstmrt {
 
 namespace {
 
-constexpr size_t kAlignment = 64;
-
 std::atomic<uint64_t>& allocation_counter() {
   static std::atomic<uint64_t> counter{0};
   return counter;
 }
 
-// A buffer of at least `bytes` bytes (at least one cache line, so that an empty tensor still has
-// a valid pointer), 64-byte aligned.
 // The machine's memory and swap in bytes (0 when unknown). A request for more can never be met;
 // refusing it up front keeps an overcommitting kernel from granting it and killing the process
 // when the memory is touched.
@@ -44,15 +41,13 @@ size_t machine_memory_bytes() {
                     " tensor of shape " + shape_to_string(shape.to_shape()));
 }
 
+// A tensor's buffer of at least `bytes` bytes (see aligned_alloc_bytes), or MemoryError naming it.
 std::shared_ptr<void> allocate(size_t bytes, DType dtype, Dims shape) {
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  const size_t size = rounded == 0 ? kAlignment : rounded;
   const size_t machine = machine_memory_bytes();
-  if (machine && size > machine) out_of_memory(bytes, dtype, shape);
-  // The nothrow form reports failure as null in every build (a sanitizer's throwing new aborts).
-  void* p = ::operator new(size, std::align_val_t(kAlignment), std::nothrow);
+  if (machine && aligned_size(bytes) > machine) out_of_memory(bytes, dtype, shape);
+  void* p = aligned_alloc_bytes(bytes);
   if (!p) out_of_memory(bytes, dtype, shape);
-  return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
+  return std::shared_ptr<void>(p, [](void* q) { aligned_free(q); });
 }
 
 }  // namespace
