@@ -52,83 +52,29 @@ std::shared_ptr<void> allocate(size_t bytes, DType dtype, Dims shape) {
 
 }  // namespace
 
-const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::Float32:
-      return "float32";
-    case DType::Int64:
-      return "int64";
-    case DType::Int32:
-      return "int32";
-    case DType::Bool:
-      return "bool";
-    case DType::UInt8:
-      return "uint8";
-    case DType::Int8:
-      return "int8";
-  }
-  return "?";
-}
-
-const char* onnx_type_string(DType t) {
-  switch (t) {
-    case DType::Float32:
-      return "tensor(float)";
-    case DType::Int64:
-      return "tensor(int64)";
-    case DType::Int32:
-      return "tensor(int32)";
-    case DType::Bool:
-      return "tensor(bool)";
-    case DType::UInt8:
-      return "tensor(uint8)";
-    case DType::Int8:
-      return "tensor(int8)";
-  }
-  return "tensor(?)";
-}
-
-int onnx_type_code(DType t) {
-  switch (t) {
-    case DType::Float32:
-      return 1;
-    case DType::Int64:
-      return 7;
-    case DType::Int32:
-      return 6;
-    case DType::Bool:
-      return 9;
-    case DType::UInt8:
-      return 2;
-    case DType::Int8:
-      return 3;
-  }
-  return 0;
-}
-
 bool dtype_from_onnx(int64_t code, DType* out) {
-  switch (code) {
-    case 1:
-      *out = DType::Float32;
+  for (const DTypeFacts& f : kDTypeFacts)
+    if (f.onnx_code == code) {
+      *out = f.dtype;
       return true;
-    case 7:
-      *out = DType::Int64;
+    }
+  return false;
+}
+
+bool dtype_from_numpy(char kind, size_t itemsize, DType* out) {
+  for (const DTypeFacts& f : kDTypeFacts)
+    if (f.numpy_kind == kind && f.size == itemsize) {
+      *out = f.dtype;
       return true;
-    case 6:
-      *out = DType::Int32;
-      return true;
-    case 9:
-      *out = DType::Bool;
-      return true;
-    case 2:
-      *out = DType::UInt8;
-      return true;
-    case 3:
-      *out = DType::Int8;
-      return true;
-    default:
-      return false;
-  }
+    }
+  return false;
+}
+
+std::string supported_dtype_names() {
+  std::string s;
+  for (size_t i = 0; i < kNumDTypes; ++i)
+    s += std::string(i == 0 ? "" : (i + 1 == kNumDTypes ? " and " : ", ")) + kDTypeFacts[i].name;
+  return s;
 }
 
 std::string onnx_type_code_name(int64_t code) {
