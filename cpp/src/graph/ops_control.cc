@@ -152,12 +152,7 @@ OpPtr build_loop(const BuildContext& ctx) {
   if (ctx.num_outputs() > N + scans)
     ctx.fail("has " + std::to_string(ctx.num_outputs()) + " outputs, the body gives " + std::to_string(N + scans));
 
-  GraphDesc sub;
-  sub.opset = ctx.opset();
-  sub.weights = ctx.weight_type();
-  sub.nodes = body->nodes;
-  sub.initializers = body->initializers;
-  sub.outputs = body->outputs;
+  GraphDesc sub = subgraph_desc(ctx, *body);
   std::vector<Source> sources;
   std::vector<Tensor> carried_const(N);
   auto add_input = [&](GraphInputDesc d, Source s) {

@@ -70,12 +70,7 @@ Branch compile_branch(const BuildContext& ctx, const GraphDesc& body, const std:
   if (body.outputs.size() < ctx.num_outputs())
     ctx.fail("a branch gives " + std::to_string(body.outputs.size()) + " outputs, the node declares " +
              std::to_string(ctx.num_outputs()));
-  GraphDesc sub;
-  sub.opset = ctx.opset();
-  sub.weights = ctx.weight_type();
-  sub.nodes = body.nodes;
-  sub.initializers = body.initializers;
-  sub.outputs = body.outputs;
+  GraphDesc sub = subgraph_desc(ctx, body);
   Branch branch;
   branch.feeds = capture_outer_values(ctx, captured, first_captured, sub);
   branch.graph = std::make_unique<Graph>(std::move(sub));

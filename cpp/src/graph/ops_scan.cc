@@ -159,12 +159,7 @@ OpPtr build_scan(const BuildContext& ctx) {
   for (int64_t d : s.out_reverse)
     if (d != 0 && d != 1) ctx.fail("scan_output_directions must hold 0 or 1");
 
-  GraphDesc sub;
-  sub.opset = ctx.opset();
-  sub.weights = ctx.weight_type();
-  sub.nodes = body->nodes;
-  sub.initializers = body->initializers;
-  sub.outputs = body->outputs;
+  GraphDesc sub = subgraph_desc(ctx, *body);
   for (GraphInputDesc d : body->inputs) {
     d.has_shape = false;  // exporters' body shapes are loose; the ops check what matters
     sub.inputs.push_back(std::move(d));
