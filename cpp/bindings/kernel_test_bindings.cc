@@ -58,6 +58,7 @@ class GuardedFloats {
   GuardedFloats(const GuardedFloats&) = delete;
   GuardedFloats& operator=(const GuardedFloats&) = delete;
   float* data() { return data_; }
+  const float* data() const { return data_; }
   size_t size() const { return count_; }
 
  private:
@@ -75,6 +76,13 @@ std::unique_ptr<GuardedFloats> guarded_copy(const float* src, size_t n) {
   auto g = std::make_unique<GuardedFloats>(n);
   if (n) std::memcpy(g->data(), src, n * sizeof(float));
   return g;
+}
+
+// A NumPy copy of a kernel's result in a guarded buffer, of shape `shape` (its elements, in order).
+py::array_t<float> result_array(const GuardedFloats& g, std::vector<py::ssize_t> shape) {
+  py::array_t<float> out(shape);
+  if (out.size()) std::memcpy(out.mutable_data(), g.data(), static_cast<size_t>(out.size()) * sizeof(float));
+  return out;
 }
 
 // W [N, K] packed for the GEMM kernels, in a guarded buffer.
@@ -239,9 +247,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           kt.activation(act, buf->data(), static_cast<int64_t>(n));
         }
-        py::array_t<float> out(static_cast<py::ssize_t>(n));
-        if (n) std::memcpy(out.mutable_data(), buf->data(), n * sizeof(float));
-        return out;
+        return result_array(*buf, {static_cast<py::ssize_t>(n)});
       },
       py::arg("isa"), py::arg("name"), py::arg("x"), py::arg("alpha") = 0.0f, py::arg("beta") = 0.0f);
 
@@ -261,9 +267,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           kt.add_scaled(dbuf->data(), sbuf->data(), w, static_cast<int64_t>(n));
         }
-        py::array_t<float> out(static_cast<py::ssize_t>(n));
-        if (n) std::memcpy(out.mutable_data(), dbuf->data(), n * sizeof(float));
-        return out;
+        return result_array(*dbuf, {static_cast<py::ssize_t>(n)});
       },
       py::arg("isa"), py::arg("d"), py::arg("s"), py::arg("w"),
       "d + s * w through one ISA's add_scaled kernel, on guarded copies.");
@@ -290,9 +294,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           kt.gemm(M, N, K, a->data(), K, b->data(), bs ? bs->data() : nullptr, false, c->data(), N);
         }
-        py::array_t<float> out({M, N});
-        if (M * N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(M * N) * sizeof(float));
-        return out;
+        return result_array(*c, {static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
       },
       py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("bias") = py::none());
 
@@ -317,9 +319,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           kt.recurrent_gemv(N, K, split, upper_first, av->data(), b->data(), c->data());
         }
-        py::array_t<float> out(static_cast<py::ssize_t>(N));
-        if (N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(N) * sizeof(float));
-        return out;
+        return result_array(*c, {static_cast<py::ssize_t>(N)});
       },
       py::arg("isa"), py::arg("a"), py::arg("W"), py::arg("split"), py::arg("upper_first"));
 
@@ -344,9 +344,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           kt.recurrent_gemm(M, N, K, split, a->data(), K, b->data(), c->data(), N);
         }
-        py::array_t<float> out({static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
-        if (M * N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(M * N) * sizeof(float));
-        return out;
+        return result_array(*c, {static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
       },
       py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("split"));
 
@@ -404,9 +402,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           fn(g);
         }
-        py::array_t<float> out({M, N});
-        if (M * N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(M * N) * sizeof(float));
-        return out;
+        return result_array(*c, {static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
       },
       py::arg("variant"), py::arg("precision"), py::arg("A"), py::arg("W"), py::arg("bias") = py::none(),
       py::arg("C") = py::none(),
