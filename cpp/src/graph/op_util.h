@@ -143,6 +143,14 @@ struct ShapeMemo final : OpState {
       if (key[i + 1] != s[i]) return false;
     return true;
   }
+  // For inputs described by one shape: false on a hit; otherwise describes this run by `s` and
+  // returns true, and the op derives and store()s.
+  bool must_derive(Dims s) {
+    if (hit_shape(s)) return false;
+    begin();
+    add_shape(s);
+    return true;
+  }
   // Remembers what the op derived for this run's inputs (aux is set by the op).
   void store(Dims out) {
     valid = describable;
@@ -154,33 +162,9 @@ struct ShapeMemo final : OpState {
 // The ShapeMemo of this node in this plan, made on first use (for ops with no other OpState).
 ShapeMemo& shape_memo(RunContext& ctx);
 
-// Calls fn(T()) with T the C++ type of `t` (float, int64_t, int32_t, bool, uint8_t, int8_t).
-template <class Fn>
-void dispatch_all(DType t, Fn&& fn) {
-  switch (t) {
-    case DType::Float32:
-      fn(float());
-      return;
-    case DType::Int64:
-      fn(int64_t());
-      return;
-    case DType::Int32:
-      fn(int32_t());
-      return;
-    case DType::Bool:
-      fn(bool());
-      return;
-    case DType::UInt8:
-      fn(uint8_t());
-      return;
-    case DType::Int8:
-      fn(int8_t());
-      return;
-  }
-}
-
-// The same for the numeric types only; bool raises TypeError naming `what`. fn is never
-// instantiated for bool, so its arithmetic need not make sense for bool.
+// Calls fn(T()) with T the C++ type of `t` for the numeric types (float, int64_t, int32_t,
+// uint8_t, int8_t); bool raises TypeError naming `what`. fn is never instantiated for bool, so its
+// arithmetic need not make sense for bool.
 template <class Fn>
 void dispatch_numeric(DType t, const char* what, Fn&& fn) {
   switch (t) {
@@ -205,11 +189,26 @@ void dispatch_numeric(DType t, const char* what, Fn&& fn) {
   throw TypeError(std::string(what) + ": bool tensors are not supported here");
 }
 
+// The same for every dtype, bool included.
+template <class Fn>
+void dispatch_all(DType t, Fn&& fn) {
+  if (t == DType::Bool)
+    fn(bool());
+  else
+    dispatch_numeric(t, "", std::forward<Fn>(fn));
+}
+
 // Requires a tensor's dtype; the message names the input.
 [[noreturn]] void wrong_dtype(const Tensor& t, DType dtype, const char* what);
 inline void expect_dtype(const Tensor& t, DType dtype, const char* what) {
   if (t.dtype() != dtype) wrong_dtype(t, dtype, what);
 }
+// A list that an opset turned from an attribute into an optional input (Squeeze's axes, Reduce's
+// axes, Split's split): the attribute `name` before `input_opset` (or whenever the node has it),
+// else nothing, with *from_input telling whether input `slot` gives it at run time.
+std::vector<int64_t> list_attr_or_input(const BuildContext& ctx, const char* name, int input_opset, size_t slot,
+                                        bool* from_input);
+
 // Requires two operands of one dtype (TypeError naming both).
 inline void same_dtype(const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype())

@@ -56,11 +56,7 @@ class TransposeOp final : public Op {
     const Tensor& x = *in[0];
     // The memo's aux holds the input strides per output dim, empty when the output is a view.
     ShapeMemo& memo = shape_memo(ctx);
-    if (!memo.hit_shape(x.shape())) {
-      memo.begin();
-      memo.add_shape(x.shape());
-      derive(x, memo);
-    }
+    if (memo.must_derive(x.shape())) derive(x, memo);
     if (memo.aux.empty()) {
       out[0]->view_of(x, memo.shape);
       return;
@@ -353,12 +349,8 @@ OpPtr build_concat(const BuildContext& ctx) {
 OpPtr build_split(const BuildContext& ctx) {
   ctx.require_input(0, "input");
   if (ctx.num_outputs() == 0) ctx.fail("has no outputs");
-  std::vector<int64_t> split;
   bool from_input = false;
-  if (ctx.opset() < 13 || ctx.has_attr("split"))
-    split = ctx.get_ints("split");
-  else
-    from_input = ctx.has_input(1);
+  std::vector<int64_t> split = list_attr_or_input(ctx, "split", 13, 1, &from_input);
   if (ctx.has_attr("num_outputs") && ctx.get_int("num_outputs", 0) != static_cast<int64_t>(ctx.num_outputs()))
     ctx.fail("attribute num_outputs=" + std::to_string(ctx.get_int("num_outputs", 0)) + " but the node has " +
              std::to_string(ctx.num_outputs()) + " outputs");

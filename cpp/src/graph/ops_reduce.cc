@@ -237,12 +237,8 @@ OpPtr build_reduce(const BuildContext& ctx) {
   else
     ctx.fail("not a reduction");
   const int input_opset = kind == Reduce::Sum ? 13 : 18;
-  std::vector<int64_t> axes;
   bool from_input = false;
-  if (ctx.opset() < input_opset || ctx.has_attr("axes"))
-    axes = ctx.get_ints("axes");
-  else
-    from_input = ctx.has_input(1);
+  std::vector<int64_t> axes = list_attr_or_input(ctx, "axes", input_opset, 1, &from_input);
   const int64_t keepdims = ctx.get_int("keepdims", 1);
   const int64_t noop = ctx.get_int("noop_with_empty_axes", 0);
   if ((keepdims != 0 && keepdims != 1) || (noop != 0 && noop != 1))

@@ -11,15 +11,6 @@ namespace lstmrt {
 
 namespace {
 
-// The axes list of Squeeze/Unsqueeze/Reduce: the attribute before `input_opset`, the optional
-// input from it on. `present` tells whether any axes were given.
-std::vector<int64_t> axes_from(const BuildContext& ctx, int input_opset, size_t slot, bool* from_input) {
-  *from_input = false;
-  if (ctx.opset() < input_opset || ctx.has_attr("axes")) return ctx.get_ints("axes");
-  if (ctx.has_input(slot)) *from_input = true;
-  return {};
-}
-
 // Squeeze/Unsqueeze read a constant axes input (opset 13 on) once, here, instead of on every run.
 // Any other (not an integer list) is left to the run, which reports it as before.
 void take_constant_axes(const BuildContext& ctx, size_t slot, std::vector<int64_t>* axes, bool* from_input) {
@@ -122,11 +113,7 @@ class FlattenOp final : public Op {
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& x = *in[0];
     ShapeMemo& memo = shape_memo(ctx);
-    if (!memo.hit_shape(x.shape())) {
-      memo.begin();
-      memo.add_shape(x.shape());
-      memo.store(derive(x));
-    }
+    if (memo.must_derive(x.shape())) memo.store(derive(x));
     out[0]->view_of(x, memo.shape);
   }
 
@@ -257,7 +244,7 @@ OpPtr build_flatten(const BuildContext& ctx) {
 OpPtr build_squeeze(const BuildContext& ctx) {
   ctx.require_input(0, "data");
   bool from_input = false;
-  std::vector<int64_t> axes = axes_from(ctx, 13, 1, &from_input);
+  std::vector<int64_t> axes = list_attr_or_input(ctx, "axes", 13, 1, &from_input);
   take_constant_axes(ctx, 1, &axes, &from_input);
   return std::make_unique<SqueezeOp>(std::move(axes), from_input);
 }
@@ -265,7 +252,7 @@ OpPtr build_squeeze(const BuildContext& ctx) {
 OpPtr build_unsqueeze(const BuildContext& ctx) {
   ctx.require_input(0, "data");
   bool from_input = false;
-  std::vector<int64_t> axes = axes_from(ctx, 13, 1, &from_input);
+  std::vector<int64_t> axes = list_attr_or_input(ctx, "axes", 13, 1, &from_input);
   if (!from_input && axes.empty()) {
     if (ctx.opset() >= 13) ctx.require_input(1, "axes");
     ctx.fail("attribute 'axes' is required");
