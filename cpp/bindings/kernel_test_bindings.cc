@@ -117,10 +117,9 @@ double seconds_per_call(int reps, bool wall, Fn&& fn) {
   return (now() - t0) / reps;
 }
 
-}  // namespace
-
-void register_kernel_tests(py::module_& m) {
-  py::module_ t = m.def_submodule("testing", "Direct access to one ISA's kernels (for tests).");
+// The worker pool and the phase scheduler, observed and steered. Why this is long: a list of
+// small independent bindings, one per probe the pool tests need.
+void register_pool_tests(py::module_& t) {
   t.def("hold_workers", &lstmrt::testing::hold_workers, py::arg("hold"),
         "While held, pooled workers leave posted work alone, so every team member runs on its caller.");
   t.def("set_worker_spin_us", &lstmrt::testing::set_worker_spin_microseconds, py::arg("us"),
@@ -228,7 +227,11 @@ void register_kernel_tests(py::module_& m) {
       },
       py::arg("n"), py::arg("threads"), py::arg("grain") = 1,
       "Runs parallel_for over [0, n); returns (times each index ran, whether the caller ran it).");
+}
 
+// The float32 kernels of one ISA (activations, add_scaled, the GEMMs), on guarded buffers. Why
+// this is long: a list of independent bindings, each checking and converting its arguments.
+void register_fp32_kernel_tests(py::module_& t) {
   t.def(
       "activation",
       [](const std::string& isa, const std::string& name, py::handle x_obj, float alpha, float beta) {
@@ -347,7 +350,11 @@ void register_kernel_tests(py::module_& m) {
         return result_array(*c, {static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
       },
       py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("split"));
+}
 
+// The low-precision GEMMs and conversions, every compiled variant. Why this is long: a list of
+// independent bindings, each checking and converting its arguments.
+void register_lowp_kernel_tests(py::module_& t) {
   // The low-precision GEMMs: every compiled variant, run directly on a W [N, K] packed here and
   // an A [M, K] converted as lstmrt::gemm converts it.
   t.def("lowp_variants", [] {
@@ -470,6 +477,10 @@ void register_kernel_tests(py::module_& m) {
         return out;
       },
       py::arg("x"), py::arg("isa") = "generic", "x rounded to bfloat16 (the raw 16 bits) by one ISA's converter.");
+}
+
+// Timings that the tuning benchmarks read (GEMM, core-to-core latency, gate math).
+void register_timing_tests(py::module_& t) {
   t.def(
       "time_gemm",
       [](const std::string& isa, int64_t M, int64_t N, int64_t K, int reps, int threads, bool wall,
@@ -543,6 +554,16 @@ void register_kernel_tests(py::module_& m) {
       },
       py::arg("isa"), py::arg("cell"), py::arg("hidden"), py::arg("reps") = 1000,
       "Seconds per row of a step's gate math (thread CPU time).");
+}
+
+}  // namespace
+
+void register_kernel_tests(py::module_& m) {
+  py::module_ t = m.def_submodule("testing", "Direct access to one ISA's kernels (for tests).");
+  register_pool_tests(t);
+  register_fp32_kernel_tests(t);
+  register_lowp_kernel_tests(t);
+  register_timing_tests(t);
 }
 
 }  // namespace lstmrt
