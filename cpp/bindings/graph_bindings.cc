@@ -398,6 +398,8 @@ py::array tensor_to_numpy(const Tensor& t) { return to_numpy(t); }
 
 Tensor array_to_tensor(py::handle obj, const std::string& what) { return tensor_from_array(obj, what); }
 
+// Why this is long: one class_ chain lists the Graph's methods and properties, each a line or two
+// that forwards to BoundGraph, followed by the module functions the importer reads.
 void register_graph(py::module_& m) {
   numpy_generic_type = py::object(py::module_::import("numpy").attr("generic")).release();
   py::class_<BoundGraph>(m, "Graph", "A compiled ONNX graph (built by lstmrt.onnx_import).")

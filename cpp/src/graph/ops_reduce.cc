@@ -92,69 +92,15 @@ class ReduceOp final : public Op {
       throw TypeError("data: bool tensors are only reduced by ReduceMax and ReduceMin");
     dispatch_all(x.dtype(), [&](auto t) {
       using T = decltype(t);
-      // The identity of each reduction, which an empty reduction returns (-inf for ReduceMax).
-      T init = T(0);
-      if (kind_ == Reduce::Max)
-        init = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
-      if (kind_ == Reduce::Min)
-        init = std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
-      if (kind_ == Reduce::Prod) init = T(1);
       T* d = y.data<T>();
-      std::fill(d, d + y.numel(), init);
+      std::fill(d, d + y.numel(), identity<T>(kind_));
       const T* s = x.data<T>();
       StridedLoop loop(x.shape(), {broadcast_strides(keep, x.shape())});
       const int64_t sy = loop.inner_stride(0);
       int64_t o = 0;
-      const Reduce kind = kind_;
       loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
-        T* acc = d + off[0];
-        const T* v = s + o;
+        accumulate(kind_, d + off[0], sy, s + o, n);
         o += n;
-        if constexpr (std::is_same<T, bool>::value) {
-          // Max of bools is "any", Min is "all".
-          if (kind == Reduce::Max)
-            for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] || v[j];
-          else
-            for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] && v[j];
-        } else {
-          // acc = f(acc, v) along the row; a kept last axis (sy == 1) gets its own loop, which
-          // the compiler vectorizes, with each element's sum in the same order.
-          auto each = [&](auto f) {
-            if (sy == 1)
-              for (int64_t j = 0; j < n; ++j) acc[j] = f(acc[j], v[j]);
-            else
-              for (int64_t j = 0; j < n; ++j) acc[j * sy] = f(acc[j * sy], v[j]);
-          };
-          switch (kind) {
-            case Reduce::Mean:
-            case Reduce::Sum:
-              each([](T a, T b) { return static_cast<T>(a + b); });
-              break;
-            case Reduce::SumSquare:
-            case Reduce::L2:
-              each([](T a, T b) { return static_cast<T>(a + b * b); });
-              break;
-            case Reduce::Max:
-              if constexpr (std::is_same<T, float>::value)
-                if (sy == 0) {
-                  acc[0] = extreme<true>(acc[0], v, n);
-                  break;
-                }
-              each([](T a, T b) { return (b > a || b != b) ? b : a; });
-              break;
-            case Reduce::Min:
-              if constexpr (std::is_same<T, float>::value)
-                if (sy == 0) {
-                  acc[0] = extreme<false>(acc[0], v, n);
-                  break;
-                }
-              each([](T a, T b) { return (b < a || b != b) ? b : a; });
-              break;
-            case Reduce::Prod:
-              each([](T a, T b) { return static_cast<T>(a * b); });
-              break;
-          }
-        }
       });
       if constexpr (!std::is_same<T, bool>::value) {
         if (kind_ == Reduce::Mean)
@@ -166,6 +112,61 @@ class ReduceOp final : public Op {
   }
 
  private:
+  // The identity of each reduction, which an empty reduction returns (-inf for ReduceMax).
+  template <class T>
+  static T identity(Reduce kind) {
+    if (kind == Reduce::Max)
+      return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
+    if (kind == Reduce::Min)
+      return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
+    return kind == Reduce::Prod ? T(1) : T(0);
+  }
+
+  // acc[j * sy] = f(acc[j * sy], v[j]) for j < n, f the reduction's step.
+  template <class T>
+  static void accumulate(Reduce kind, T* acc, int64_t sy, const T* v, int64_t n) {
+    if constexpr (std::is_same<T, bool>::value) {
+      // Max of bools is "any", Min is "all".
+      if (kind == Reduce::Max)
+        for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] || v[j];
+      else
+        for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] && v[j];
+    } else {
+      // A kept last axis (sy == 1) gets its own loop, which the compiler vectorizes, with each
+      // element's sum in the same order.
+      auto each = [&](auto f) {
+        if (sy == 1)
+          for (int64_t j = 0; j < n; ++j) acc[j] = f(acc[j], v[j]);
+        else
+          for (int64_t j = 0; j < n; ++j) acc[j * sy] = f(acc[j * sy], v[j]);
+      };
+      switch (kind) {
+        case Reduce::Mean:
+        case Reduce::Sum:
+          return each([](T a, T b) { return static_cast<T>(a + b); });
+        case Reduce::SumSquare:
+        case Reduce::L2:
+          return each([](T a, T b) { return static_cast<T>(a + b * b); });
+        case Reduce::Max:
+          if constexpr (std::is_same<T, float>::value)
+            if (sy == 0) {
+              acc[0] = extreme<true>(acc[0], v, n);
+              return;
+            }
+          return each([](T a, T b) { return (b > a || b != b) ? b : a; });
+        case Reduce::Min:
+          if constexpr (std::is_same<T, float>::value)
+            if (sy == 0) {
+              acc[0] = extreme<false>(acc[0], v, n);
+              return;
+            }
+          return each([](T a, T b) { return (b < a || b != b) ? b : a; });
+        case Reduce::Prod:
+          return each([](T a, T b) { return static_cast<T>(a * b); });
+      }
+    }
+  }
+
   Reduce kind_;
   std::vector<int64_t> axes_;
   bool from_input_, keepdims_, noop_empty_;
