@@ -116,11 +116,12 @@ void Graph::check_states(const RunRequest& r) const {
                        " recurrent nodes, the graph has " + std::to_string(recurrent_nodes_.size()));
     const Tensor* h = k < r.state_h.size() ? r.state_h[k] : nullptr;
     const Tensor* c = k < r.state_c.size() ? r.state_c[k] : nullptr;
-    const std::string& name = recurrent_info_[k].name;
+    // Built only for a message: a run that passes allocates nothing here.
+    auto node = [&] { return describe_node(cell_name(recurrent_info_[k].cell), recurrent_info_[k].name); };
     if ((h && h->dtype() != DType::Float32) || (c && c->dtype() != DType::Float32))
-      throw TypeError("initial state of recurrent node '" + name + "': expected float32");
+      throw TypeError("initial state of " + node() + ": expected float32");
     if (c && recurrent_info_[k].cell != CellKind::LSTM)
-      throw ValueError("initial state of recurrent node '" + name + "': only LSTM has a cell state");
+      throw ValueError("initial state of " + node() + ": only LSTM has a cell state");
   }
 }
 

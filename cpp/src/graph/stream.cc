@@ -362,7 +362,8 @@ void StreamPool::run(const int64_t* ids, size_t n, RunRequest& r, RunResult& res
     if (s.node >= 0) {
       const Tensor& t = (s.which ? result.state_c : result.state_h)[s.node];
       if (t.dim(static_cast<size_t>(s.axis)) != nn)
-        throw ValueError("recurrent node '" + st.graph().recurrent_nodes()[s.node].name + "' ran a batch of " +
+        throw ValueError(describe_node(cell_name(st.graph().recurrent_nodes()[s.node].cell),
+                                       st.graph().recurrent_nodes()[s.node].name) + " ran a batch of " +
                          std::to_string(t.dim(static_cast<size_t>(s.axis))) + " rows for " + std::to_string(n) +
                          " streams: a pool call's batch has one row per stream");
     } else {
