@@ -12,11 +12,12 @@ namespace {
 constexpr int kAny = OpSchema::kAny;
 
 // Every supported ai.onnx operator: its builder (a family builder such as build_unary reads
-// op_type itself), the leading inputs it requires, the most inputs and outputs it has, and its
-// traits (op.h says what each means and which pass reads it), as the
+// op_type itself), the leading inputs it requires and the most inputs and outputs it has, as the
 // ONNX operator schemas give them over the opsets lstmrt loads (Loop's first two inputs may be
 // empty, so it requires none, nor does Scan, whose opset 8 form starts with an empty
-// sequence_lens; Loop, If and Scan take the values their subgraphs capture as inputs).
+// sequence_lens; Loop, If and Scan take the values their subgraphs capture as inputs), and its
+// traits (OpTraits in op.h says what each means and which pass reads it). Adding an operator
+// means its builder and one line here.
 const OpSchema kRegistry[] = {
     // Recurrent layers. ONNX slots 5 and 6: initial_h, initial_c.
     {"LSTM", build_lstm, 3, 8, 3, recurrent_state(5, 2)},
