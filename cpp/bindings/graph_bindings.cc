@@ -37,34 +37,18 @@ int find_name(const Names& names, Get get, const char* name, size_t size) {
 bool dtype_of_array(const py::array& a, DType* out) {
   const py::dtype dt = a.dtype();
   if (dt.byteorder() == '>') return false;
-  const char kind = dt.kind();
-  const auto size = dt.itemsize();
-  if (kind == 'f' && size == 4) *out = DType::Float32;
-  else if (kind == 'i' && size == 8) *out = DType::Int64;
-  else if (kind == 'i' && size == 4) *out = DType::Int32;
-  else if (kind == 'b' && size == 1) *out = DType::Bool;
-  else if (kind == 'u' && size == 1) *out = DType::UInt8;
-  else if (kind == 'i' && size == 1) *out = DType::Int8;
-  else return false;
-  return true;
+  return dtype_from_numpy(dt.kind(), static_cast<size_t>(dt.itemsize()), out);
 }
 
+// NumPy's dtype per DType, made once from the names in kDTypeFacts (and kept for the life of the
+// process, as the module keeps numpy.generic): every output array of every run takes one.
 py::dtype numpy_dtype(DType t) {
-  switch (t) {
-    case DType::Float32:
-      return py::dtype::of<float>();
-    case DType::Int64:
-      return py::dtype::of<int64_t>();
-    case DType::Int32:
-      return py::dtype::of<int32_t>();
-    case DType::Bool:
-      return py::dtype::of<bool>();
-    case DType::UInt8:
-      return py::dtype::of<uint8_t>();
-    case DType::Int8:
-      return py::dtype::of<int8_t>();
-  }
-  return py::dtype::of<float>();
+  static const std::vector<py::dtype>* dtypes = [] {
+    auto* v = new std::vector<py::dtype>();
+    for (const DTypeFacts& f : kDTypeFacts) v->push_back(py::dtype(f.name));
+    return v;
+  }();
+  return (*dtypes)[static_cast<size_t>(t)];
 }
 
 // A new C-contiguous array of NumPy's own memory (not initialized).
@@ -79,7 +63,7 @@ Tensor tensor_from_array(py::handle obj, const std::string& what) {
   DType dt;
   if (!dtype_of_array(a, &dt))
     throw TypeError(what + ": dtype " + std::string(py::str(a.dtype())) +
-                    " is not supported (lstmrt computes with float32, int64, int32 and bool)");
+                    " is not supported (lstmrt computes with " + supported_dtype_names() + ")");
   Tensor t(dt, shape_of(a));
   if (t.nbytes()) std::memcpy(t.raw(), a.data(), t.nbytes());
   return t;
@@ -172,7 +156,7 @@ GraphDesc describe(int opset, py::list nodes, py::list initializers, py::list in
       in.has_dtype = false;  // not declared (subgraph inputs may leave it out)
     else if (!dtype_from_onnx(code, &in.dtype))
       throw TypeError("graph input '" + in.name + "' has type " + onnx_type_code_name(code) +
-                      "; lstmrt computes with FLOAT, INT64, INT32 and BOOL");
+                      "; lstmrt computes with " + supported_dtype_names());
     if (!t[2].is_none()) {
       in.has_shape = true;
       for (py::handle dim : t[2].cast<py::list>()) {
@@ -414,6 +398,8 @@ py::array tensor_to_numpy(const Tensor& t) { return to_numpy(t); }
 
 Tensor array_to_tensor(py::handle obj, const std::string& what) { return tensor_from_array(obj, what); }
 
+// Why this is long: one class_ chain lists the Graph's methods and properties, each a line or two
+// that forwards to BoundGraph, followed by the module functions the importer reads.
 void register_graph(py::module_& m) {
   numpy_generic_type = py::object(py::module_::import("numpy").attr("generic")).release();
   py::class_<BoundGraph>(m, "Graph", "A compiled ONNX graph (built by lstmrt.onnx_import).")
@@ -484,6 +470,14 @@ void register_graph(py::module_& m) {
       .def_property_readonly("num_buffers", [](const BoundGraph& b) { return b.graph().num_buffers(); })
       .def_property_readonly("cached_plans", [](const BoundGraph& b) { return b.graph().cached_plans(); });
   m.def("supported_ops", &supported_ops, "The ai.onnx operators the graph runtime supports.");
+  m.def(
+      "dtypes",
+      [] {
+        py::list out;
+        for (const DTypeFacts& f : kDTypeFacts) out.append(py::make_tuple(f.name, f.size, f.onnx_code, f.onnx_type));
+        return out;
+      },
+      "The element types the graph computes with: (NumPy name, bytes, ONNX TensorProto code, ONNX type string).");
   m.def("tensor_buffer_allocations", &tensor_buffer_allocations,
         "How many run-plan buffers the graph runtime has allocated in this process (for tests).");
 }

@@ -58,6 +58,7 @@ class GuardedFloats {
   GuardedFloats(const GuardedFloats&) = delete;
   GuardedFloats& operator=(const GuardedFloats&) = delete;
   float* data() { return data_; }
+  const float* data() const { return data_; }
   size_t size() const { return count_; }
 
  private:
@@ -75,6 +76,13 @@ std::unique_ptr<GuardedFloats> guarded_copy(const float* src, size_t n) {
   auto g = std::make_unique<GuardedFloats>(n);
   if (n) std::memcpy(g->data(), src, n * sizeof(float));
   return g;
+}
+
+// A NumPy copy of a kernel's result in a guarded buffer, of shape `shape` (its elements, in order).
+py::array_t<float> result_array(const GuardedFloats& g, std::vector<py::ssize_t> shape) {
+  py::array_t<float> out(shape);
+  if (out.size()) std::memcpy(out.mutable_data(), g.data(), static_cast<size_t>(out.size()) * sizeof(float));
+  return out;
 }
 
 // W [N, K] packed for the GEMM kernels, in a guarded buffer.
@@ -109,10 +117,9 @@ double seconds_per_call(int reps, bool wall, Fn&& fn) {
   return (now() - t0) / reps;
 }
 
-}  // namespace
-
-void register_kernel_tests(py::module_& m) {
-  py::module_ t = m.def_submodule("testing", "Direct access to one ISA's kernels (for tests).");
+// The worker pool and the phase scheduler, observed and steered. Why this is long: a list of
+// small independent bindings, one per probe the pool tests need.
+void register_pool_tests(py::module_& t) {
   t.def("hold_workers", &lstmrt::testing::hold_workers, py::arg("hold"),
         "While held, pooled workers leave posted work alone, so every team member runs on its caller.");
   t.def("set_worker_spin_us", &lstmrt::testing::set_worker_spin_microseconds, py::arg("us"),
@@ -220,7 +227,11 @@ void register_kernel_tests(py::module_& m) {
       },
       py::arg("n"), py::arg("threads"), py::arg("grain") = 1,
       "Runs parallel_for over [0, n); returns (times each index ran, whether the caller ran it).");
+}
 
+// The float32 kernels of one ISA (activations, add_scaled, the GEMMs), on guarded buffers. Why
+// this is long: a list of independent bindings, each checking and converting its arguments.
+void register_fp32_kernel_tests(py::module_& t) {
   t.def(
       "activation",
       [](const std::string& isa, const std::string& name, py::handle x_obj, float alpha, float beta) {
@@ -239,9 +250,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           kt.activation(act, buf->data(), static_cast<int64_t>(n));
         }
-        py::array_t<float> out(static_cast<py::ssize_t>(n));
-        if (n) std::memcpy(out.mutable_data(), buf->data(), n * sizeof(float));
-        return out;
+        return result_array(*buf, {static_cast<py::ssize_t>(n)});
       },
       py::arg("isa"), py::arg("name"), py::arg("x"), py::arg("alpha") = 0.0f, py::arg("beta") = 0.0f);
 
@@ -261,9 +270,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           kt.add_scaled(dbuf->data(), sbuf->data(), w, static_cast<int64_t>(n));
         }
-        py::array_t<float> out(static_cast<py::ssize_t>(n));
-        if (n) std::memcpy(out.mutable_data(), dbuf->data(), n * sizeof(float));
-        return out;
+        return result_array(*dbuf, {static_cast<py::ssize_t>(n)});
       },
       py::arg("isa"), py::arg("d"), py::arg("s"), py::arg("w"),
       "d + s * w through one ISA's add_scaled kernel, on guarded copies.");
@@ -290,9 +297,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           kt.gemm(M, N, K, a->data(), K, b->data(), bs ? bs->data() : nullptr, false, c->data(), N);
         }
-        py::array_t<float> out({M, N});
-        if (M * N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(M * N) * sizeof(float));
-        return out;
+        return result_array(*c, {static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
       },
       py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("bias") = py::none());
 
@@ -317,9 +322,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           kt.recurrent_gemv(N, K, split, upper_first, av->data(), b->data(), c->data());
         }
-        py::array_t<float> out(static_cast<py::ssize_t>(N));
-        if (N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(N) * sizeof(float));
-        return out;
+        return result_array(*c, {static_cast<py::ssize_t>(N)});
       },
       py::arg("isa"), py::arg("a"), py::arg("W"), py::arg("split"), py::arg("upper_first"));
 
@@ -344,12 +347,14 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           kt.recurrent_gemm(M, N, K, split, a->data(), K, b->data(), c->data(), N);
         }
-        py::array_t<float> out({static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
-        if (M * N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(M * N) * sizeof(float));
-        return out;
+        return result_array(*c, {static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
       },
       py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("split"));
+}
 
+// The low-precision GEMMs and conversions, every compiled variant. Why this is long: a list of
+// independent bindings, each checking and converting its arguments.
+void register_lowp_kernel_tests(py::module_& t) {
   // The low-precision GEMMs: every compiled variant, run directly on a W [N, K] packed here and
   // an A [M, K] converted as lstmrt::gemm converts it.
   t.def("lowp_variants", [] {
@@ -404,9 +409,7 @@ void register_kernel_tests(py::module_& m) {
           py::gil_scoped_release release;
           fn(g);
         }
-        py::array_t<float> out({M, N});
-        if (M * N) std::memcpy(out.mutable_data(), c->data(), static_cast<size_t>(M * N) * sizeof(float));
-        return out;
+        return result_array(*c, {static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
       },
       py::arg("variant"), py::arg("precision"), py::arg("A"), py::arg("W"), py::arg("bias") = py::none(),
       py::arg("C") = py::none(),
@@ -474,6 +477,10 @@ void register_kernel_tests(py::module_& m) {
         return out;
       },
       py::arg("x"), py::arg("isa") = "generic", "x rounded to bfloat16 (the raw 16 bits) by one ISA's converter.");
+}
+
+// Timings that the tuning benchmarks read (GEMM, core-to-core latency, gate math).
+void register_timing_tests(py::module_& t) {
   t.def(
       "time_gemm",
       [](const std::string& isa, int64_t M, int64_t N, int64_t K, int reps, int threads, bool wall,
@@ -547,6 +554,16 @@ void register_kernel_tests(py::module_& m) {
       },
       py::arg("isa"), py::arg("cell"), py::arg("hidden"), py::arg("reps") = 1000,
       "Seconds per row of a step's gate math (thread CPU time).");
+}
+
+}  // namespace
+
+void register_kernel_tests(py::module_& m) {
+  py::module_ t = m.def_submodule("testing", "Direct access to one ISA's kernels (for tests).");
+  register_pool_tests(t);
+  register_fp32_kernel_tests(t);
+  register_lowp_kernel_tests(t);
+  register_timing_tests(t);
 }
 
 }  // namespace lstmrt

@@ -46,18 +46,28 @@ py::array c_array(py::handle obj) {
   return py::reinterpret_steal<py::array>(a);
 }
 
-std::optional<FloatArray> float_array(py::handle obj, const std::string& name) {
+namespace {
+
+// `obj` as a C-contiguous array of T, or nullopt for None. The usual argument, a C-contiguous
+// aligned array of T, is borrowed as it is by c_array (py::array_t's own conversion would go
+// through NumPy's general conversion, at a cost a one-step call notices); any other dtype raises
+// TypeError naming the argument, followed by `hint`.
+template <class T>
+std::optional<py::array_t<T, py::array::c_style>> typed_array(py::handle obj, const std::string& name,
+                                                              const char* dtype, const char* hint) {
   if (obj.is_none()) return std::nullopt;
-  // The usual argument, a C-contiguous aligned float32 array, is borrowed as it is by c_array
-  // (FloatArray::ensure would go through NumPy's general conversion, at a cost a one-step call
-  // notices).
   if (!py::isinstance<py::array>(obj))
-    throw TypeError(name + ": expected a numpy.ndarray of dtype float32, got " + py_type_name(obj));
+    throw TypeError(name + ": expected a numpy.ndarray of dtype " + dtype + ", got " + py_type_name(obj));
   py::array arr = py::reinterpret_borrow<py::array>(obj);
-  if (!py::isinstance<py::array_t<float>>(arr))
-    throw TypeError(name + ": expected dtype float32, got " + std::string(py::str(arr.dtype())) +
-                    " (convert it with .astype(numpy.float32))");
-  return py::reinterpret_borrow<FloatArray>(c_array(arr));
+  if (!py::isinstance<py::array_t<T>>(arr))
+    throw TypeError(name + ": expected dtype " + dtype + ", got " + std::string(py::str(arr.dtype())) + hint);
+  return py::reinterpret_borrow<py::array_t<T, py::array::c_style>>(c_array(arr));
+}
+
+}  // namespace
+
+std::optional<FloatArray> float_array(py::handle obj, const std::string& name) {
+  return typed_array<float>(obj, name, "float32", " (convert it with .astype(numpy.float32))");
 }
 
 FloatArg float_arg(const std::optional<FloatArray>& a) {
@@ -72,13 +82,7 @@ FloatArg float_arg(const std::optional<FloatArray>& a) {
 }
 
 std::optional<Int32Array> int32_array(py::handle obj, const std::string& name) {
-  if (obj.is_none()) return std::nullopt;
-  if (!py::isinstance<py::array>(obj))
-    throw TypeError(name + ": expected a numpy.ndarray of dtype int32, got " + py_type_name(obj));
-  py::array arr = py::reinterpret_borrow<py::array>(obj);
-  if (!py::isinstance<py::array_t<int32_t>>(arr))
-    throw TypeError(name + ": expected dtype int32, got " + std::string(py::str(arr.dtype())));
-  return py::reinterpret_borrow<Int32Array>(c_array(arr));
+  return typed_array<int32_t>(obj, name, "int32", "");
 }
 
 }  // namespace lstmrt

@@ -24,11 +24,11 @@ __all__ = ["MIN_OPSET", "MAX_OPSET", "load_model", "compile_model", "describe_mo
 MIN_OPSET = 7
 MAX_OPSET = 22
 
-# Element types the graph computes with (ONNX TensorProto codes): FLOAT, INT32, INT64, BOOL.
-_SUPPORTED_ELEM_TYPES = {1: "tensor(float)", 6: "tensor(int32)", 7: "tensor(int64)", 9: "tensor(bool)",
-                         2: "tensor(uint8)", 3: "tensor(int8)"}
-_SUPPORTED_NUMPY = (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_),
-                    np.dtype(np.uint8), np.dtype(np.int8))
+# The element types the graph computes with, from the runtime's one table (tensor.h's
+# kDTypeFacts): ONNX TensorProto code -> ONNX Runtime's type string, and the NumPy dtypes.
+_SUPPORTED_ELEM_TYPES = {code: onnx_type for _, _, code, onnx_type in _core.dtypes()}
+_SUPPORTED_NUMPY = tuple(np.dtype(name) for name, _, _, _ in _core.dtypes())
+_SUPPORTED_NAMES = [name for name, _, _, _ in _core.dtypes()]
 
 
 def _onnx():
@@ -200,7 +200,7 @@ def _tensor_array(t, what: str) -> np.ndarray:
         raise ValueError(f"{what}: cannot read the tensor data (truncated file?): {e}") from None
     if arr.dtype not in _SUPPORTED_NUMPY:
         raise TypeError(f"{what}: element type {arr.dtype} is not supported "
-                        f"(lstmrt computes with float32, int64, int32 and bool)")
+                        f"(lstmrt computes with {', '.join(_SUPPORTED_NAMES[:-1])} and {_SUPPORTED_NAMES[-1]})")
     # (np.ascontiguousarray would turn a 0-d array into a 1-d one.)
     return arr if arr.flags.c_contiguous else arr.copy(order="C")
 

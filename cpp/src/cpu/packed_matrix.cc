@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 #include <cstring>
 #include <new>
 
+#include "cpu/aligned_buffer.h"
 #include "cpu/lowp_convert.h"
 #include "lstmrt/errors.h"
 
@@ -16,17 +16,13 @@ namespace {
 constexpr int64_t kMaxInt8Depth = 32768;
 }  // namespace
 
-void AlignedDeleter::operator()(float* p) const { std::free(p); }
+void AlignedDeleter::operator()(float* p) const { aligned_free(p); }
 
 AlignedBuffer aligned_alloc_floats(size_t count) {
-  // Round up to whole cache lines (aligned_alloc requires a multiple of the alignment), and
-  // allocate at least one line so that the pointer is never null.
-  size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
-  if (bytes == 0) bytes = 64;
-  void* p = nullptr;
-  if (posix_memalign(&p, 64, bytes) != 0) p = nullptr;
+  const size_t bytes = count * sizeof(float);
+  void* p = aligned_alloc_bytes(bytes);
   if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
+  std::memset(p, 0, aligned_size(bytes));
   return AlignedBuffer(static_cast<float*>(p));
 }
 

@@ -155,4 +155,12 @@ void broadcast_copy(const Tensor& src, Tensor& dst) {
   });
 }
 
+std::vector<int64_t> list_attr_or_input(const BuildContext& ctx, const char* name, int input_opset, size_t slot,
+                                        bool* from_input) {
+  *from_input = false;
+  if (ctx.opset() < input_opset || ctx.has_attr(name)) return ctx.get_ints(name);
+  *from_input = ctx.has_input(slot);
+  return {};
+}
+
 }  // namespace lstmrt

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -80,6 +81,36 @@ class StridedLoop {
   SmallVector<std::array<int64_t, 3>, 8> outer_strides_;
 };
 
+// A shape seen as [outer, n, inner] around one axis: the product of the dims before it, the
+// axis's length, and the product of the dims after it. The operators that work along one axis
+// (Concat, Split, Gather, TopK, Softmax, ArgMax, Scan) all index through it.
+struct AxisSplit {
+  int64_t outer = 1, n = 1, inner = 1;
+  AxisSplit(Dims shape, size_t axis) {
+    for (size_t d = 0; d < shape.size(); ++d) (d < axis ? outer : (d == axis ? n : inner)) *= shape[d];
+  }
+  // Calls fn(base, o, i) for every lane along the axis: the n elements base, base + inner, ...,
+  // base + (n - 1) * inner of outer block o at inner position i.
+  template <class Fn>
+  void for_each_lane(Fn&& fn) const {
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) fn(o * n * inner + i, o, i);
+  }
+};
+
+// Copies axis positions [from, from + count) of `src`, seen as [outer, src_n, inner], to positions
+// [to, to + count) of `dst`, seen as [outer, dst_n, inner], in every outer block; elements are
+// `es` bytes.
+inline void copy_along_axis(const void* src, int64_t src_n, int64_t from, void* dst, int64_t dst_n, int64_t to,
+                            int64_t count, int64_t outer, int64_t inner, size_t es) {
+  const size_t bytes = static_cast<size_t>(count * inner) * es;
+  if (bytes == 0) return;
+  const char* s = static_cast<const char*>(src) + static_cast<size_t>(from * inner) * es;
+  char* d = static_cast<char*>(dst) + static_cast<size_t>(to * inner) * es;
+  const size_t src_block = static_cast<size_t>(src_n * inner) * es, dst_block = static_cast<size_t>(dst_n * inner) * es;
+  for (int64_t o = 0; o < outer; ++o) std::memcpy(d + o * dst_block, s + o * src_block, bytes);
+}
+
 // What an op derived from its inputs' shapes (and small integer inputs such as axes) in the last
 // run of its node in this plan: runs of the same shapes (every step of a stream) reuse it instead
 // of deriving and checking it again. An op describes this run's inputs with begin() and add*(),
@@ -112,6 +143,14 @@ struct ShapeMemo final : OpState {
       if (key[i + 1] != s[i]) return false;
     return true;
   }
+  // For inputs described by one shape: false on a hit; otherwise describes this run by `s` and
+  // returns true, and the op derives and store()s.
+  bool must_derive(Dims s) {
+    if (hit_shape(s)) return false;
+    begin();
+    add_shape(s);
+    return true;
+  }
   // Remembers what the op derived for this run's inputs (aux is set by the op).
   void store(Dims out) {
     valid = describable;
@@ -123,9 +162,11 @@ struct ShapeMemo final : OpState {
 // The ShapeMemo of this node in this plan, made on first use (for ops with no other OpState).
 ShapeMemo& shape_memo(RunContext& ctx);
 
-// Calls fn(T()) with T the C++ type of `t` (float, int64_t, int32_t, bool, uint8_t, int8_t).
+// Calls fn(T()) with T the C++ type of `t` for the numeric types (float, int64_t, int32_t,
+// uint8_t, int8_t); bool raises TypeError naming `what`. fn is never instantiated for bool, so its
+// arithmetic need not make sense for bool.
 template <class Fn>
-void dispatch_all(DType t, Fn&& fn) {
+void dispatch_numeric(DType t, const char* what, Fn&& fn) {
   switch (t) {
     case DType::Float32:
       fn(float());
@@ -136,29 +177,42 @@ void dispatch_all(DType t, Fn&& fn) {
     case DType::Int32:
       fn(int32_t());
       return;
-    case DType::Bool:
-      fn(bool());
-      return;
     case DType::UInt8:
       fn(uint8_t());
       return;
     case DType::Int8:
       fn(int8_t());
       return;
+    case DType::Bool:
+      break;
   }
+  throw TypeError(std::string(what) + ": bool tensors are not supported here");
 }
 
-// The same for the numeric types only; bool raises TypeError naming `what`.
+// The same for every dtype, bool included.
 template <class Fn>
-void dispatch_numeric(DType t, const char* what, Fn&& fn) {
-  if (t == DType::Bool) throw TypeError(std::string(what) + ": bool tensors are not supported here");
-  dispatch_all(t, std::forward<Fn>(fn));
+void dispatch_all(DType t, Fn&& fn) {
+  if (t == DType::Bool)
+    fn(bool());
+  else
+    dispatch_numeric(t, "", std::forward<Fn>(fn));
 }
 
 // Requires a tensor's dtype; the message names the input.
 [[noreturn]] void wrong_dtype(const Tensor& t, DType dtype, const char* what);
 inline void expect_dtype(const Tensor& t, DType dtype, const char* what) {
   if (t.dtype() != dtype) wrong_dtype(t, dtype, what);
+}
+// A list that an opset turned from an attribute into an optional input (Squeeze's axes, Reduce's
+// axes, Split's split): the attribute `name` before `input_opset` (or whenever the node has it),
+// else nothing, with *from_input telling whether input `slot` gives it at run time.
+std::vector<int64_t> list_attr_or_input(const BuildContext& ctx, const char* name, int input_opset, size_t slot,
+                                        bool* from_input);
+
+// Requires two operands of one dtype (TypeError naming both).
+inline void same_dtype(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    throw TypeError(std::string("inputs have different types: ") + dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()));
 }
 // Requires an integer (int64 or int32) tensor.
 void expect_integer(const Tensor& t, const char* what);

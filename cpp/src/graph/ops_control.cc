@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "builders.h"
+#include "error_context.h"
 #include "lstmrt/graph/graph.h"
 #include "op_util.h"
 #include "subgraph.h"
@@ -64,30 +65,9 @@ class LoopOp final : public Op {
     while (it < trip && cond) {
       st.iteration.data<int64_t>()[0] = it;
       st.condition.data<bool>()[0] = cond;
-      st.feeds.clear();
-      for (const Source& s : sources_) {
-        switch (s.kind) {
-          case Source::Iteration:
-            st.feeds.push_back(&st.iteration);
-            break;
-          case Source::Condition:
-            st.feeds.push_back(&st.condition);
-            break;
-          case Source::Carried:
-            st.feeds.push_back(&st.cur[s.index]);
-            break;
-          case Source::Outer:
-            st.feeds.push_back(in[s.index]);
-            break;
-        }
-      }
-      try {
-        body_->run_nested(*st.exec, st.feeds, ctx.threads, st.outs);
-      } catch (const ValueError& e) {
-        throw ValueError("iteration " + std::to_string(it) + " of the body: " + e.what());
-      } catch (const TypeError& e) {
-        throw TypeError("iteration " + std::to_string(it) + " of the body: " + e.what());
-      }
+      gather_feeds(st, in);
+      with_error_context([&] { return "iteration " + std::to_string(it) + " of the body"; },
+                         [&] { body_->run_nested(*st.exec, st.feeds, ctx.threads, st.outs); });
       cond = st.outs[0]->numel() > 0 && st.outs[0]->int_at(0) != 0;
       for (size_t j = 0; j < N; ++j) {
         if (carried_const_[j].defined()) continue;
@@ -95,20 +75,7 @@ class LoopOp final : public Op {
         st.next[j].ensure(o->dtype(), o->shape());
         std::memcpy(st.next[j].raw(), o->raw(), o->nbytes());
       }
-      for (size_t k = 0; k < scans_; ++k) {
-        const Tensor* o = st.outs[1 + N + k];
-        if (it == 0) {
-          st.scan_shape[k] = o->shape();
-          st.scan_dtype[k] = o->dtype();
-        } else if (o->shape() != st.scan_shape[k] || o->dtype() != st.scan_dtype[k]) {
-          throw ValueError("scan output " + std::to_string(k) + " changes from " + shape_to_string(st.scan_shape[k]) +
-                           " to " + shape_to_string(o->shape()) + " at iteration " + std::to_string(it));
-        }
-        const size_t b = o->nbytes();
-        if (b == 0) continue;  // an empty scan output: nothing to keep (and no buffer to keep it in)
-        st.scan[k].resize(static_cast<size_t>(it + 1) * b);
-        std::memcpy(st.scan[k].data() + static_cast<size_t>(it) * b, o->raw(), b);
-      }
+      keep_scan_outputs(st, N, it);
       std::swap(st.cur, st.next);
       ++it;
     }
@@ -128,6 +95,46 @@ class LoopOp final : public Op {
   }
 
  private:
+  // The body's inputs for this iteration, in the order its graph declares them.
+  void gather_feeds(LoopState& st, const std::vector<const Tensor*>& in) const {
+    st.feeds.clear();
+    for (const Source& s : sources_) {
+      switch (s.kind) {
+        case Source::Iteration:
+          st.feeds.push_back(&st.iteration);
+          break;
+        case Source::Condition:
+          st.feeds.push_back(&st.condition);
+          break;
+        case Source::Carried:
+          st.feeds.push_back(&st.cur[s.index]);
+          break;
+        case Source::Outer:
+          st.feeds.push_back(in[s.index]);
+          break;
+      }
+    }
+  }
+
+  // Appends iteration `it`'s scan outputs (after the condition and the N carried values) to the
+  // ones kept so far; every iteration must give them the same shape and dtype.
+  void keep_scan_outputs(LoopState& st, size_t N, int64_t it) const {
+    for (size_t k = 0; k < scans_; ++k) {
+      const Tensor* o = st.outs[1 + N + k];
+      if (it == 0) {
+        st.scan_shape[k] = o->shape();
+        st.scan_dtype[k] = o->dtype();
+      } else if (o->shape() != st.scan_shape[k] || o->dtype() != st.scan_dtype[k]) {
+        throw ValueError("scan output " + std::to_string(k) + " changes from " + shape_to_string(st.scan_shape[k]) +
+                         " to " + shape_to_string(o->shape()) + " at iteration " + std::to_string(it));
+      }
+      const size_t b = o->nbytes();
+      if (b == 0) continue;  // an empty scan output: nothing to keep (and no buffer to keep it in)
+      st.scan[k].resize(static_cast<size_t>(it + 1) * b);
+      std::memcpy(st.scan[k].data() + static_cast<size_t>(it) * b, o->raw(), b);
+    }
+  }
+
   std::unique_ptr<Graph> body_;
   std::vector<Source> sources_;
   std::vector<Tensor> carried_const_;  // per carried value: its value when constant through the loop
@@ -156,12 +163,7 @@ OpPtr build_loop(const BuildContext& ctx) {
   if (ctx.num_outputs() > N + scans)
     ctx.fail("has " + std::to_string(ctx.num_outputs()) + " outputs, the body gives " + std::to_string(N + scans));
 
-  GraphDesc sub;
-  sub.opset = ctx.opset();
-  sub.weights = ctx.weight_type();
-  sub.nodes = body->nodes;
-  sub.initializers = body->initializers;
-  sub.outputs = body->outputs;
+  GraphDesc sub = subgraph_desc(ctx, *body);
   std::vector<Source> sources;
   std::vector<Tensor> carried_const(N);
   auto add_input = [&](GraphInputDesc d, Source s) {

@@ -213,6 +213,15 @@ class ConvOp final : public Op {
                       resolve_threads(ctx.threads));
       return;
     }
+    by_position_blocks(X, W, B, cs, w, table.data<int64_t>(), Kg, Y, ctx);
+  }
+
+ private:
+  // The general path: per group, blocks of output positions gathered into rows (im2row) and
+  // multiplied by the group's weights, then transposed into Y's channel planes.
+  void by_position_blocks(const Tensor& X, const Tensor& W, const Tensor* B, const ConvShape& cs, const Window& w,
+                          const int64_t* table, int64_t Kg, Tensor& Y, RunContext& ctx) const {
+    const int64_t P = w.out_count;
     // Output positions per block: at least one row, at most all of them.
     const int64_t block = std::min(P, std::max<int64_t>(1, kWindowBlockFloats / std::max<int64_t>(Kg, 1)));
     Tensor& rows = ctx.scratch_tensor(1);
@@ -226,7 +235,7 @@ class ConvOp final : public Op {
         float* y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
         for (int64_t p0 = 0; p0 < P; p0 += block) {
           const int64_t p1 = std::min(P, p0 + block);
-          im2row(x, cs.group_in, w, table.data<int64_t>(), p0, p1, rows.data<float>());
+          im2row(x, cs.group_in, w, table, p0, p1, rows.data<float>());
           multiply(W, B, g, cs, p1 - p0, Kg, rows.data<float>(), prod.data<float>(), threads);
           // prod is [block][group_out]; Y wants each output channel's plane contiguous.
           const float* q = prod.data<float>();
@@ -237,7 +246,6 @@ class ConvOp final : public Op {
     }
   }
 
- private:
   void check_weights(const BuildContext& ctx, const Tensor& W) const {
     if (W.rank() < 3) ctx.fail("W must have rank 3 or more (M, C/group, kernel...), got shape " + shape_to_string(W.shape()));
     if (W.dim(0) % group_ != 0)

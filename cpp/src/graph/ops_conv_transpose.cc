@@ -161,13 +161,7 @@ class ConvTransposeOp final : public Op {
       if (size < 0)
         throw ValueError("the output's spatial dim " + std::to_string(d) + " would be " + std::to_string(size) +
                          " (pads larger than the output)");
-      w.in.push_back(size);
-      w.out.push_back(in);
-      w.kernel.push_back(k);
-      w.stride.push_back(s);
-      w.dilation.push_back(dil);
-      w.pad_begin.push_back(pb);
-      w.pad_end.push_back(pe);
+      w.add_dim(size, in, k, s, dil, pb, pe);
       w.in_count = checked_mul(w.in_count, size, "the output");
       w.out_count = checked_mul(w.out_count, in, "the input");
       w.kernel_count = checked_mul(w.kernel_count, k, "the kernel");

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "builders.h"
+#include "error_context.h"
 #include "lstmrt/graph/graph.h"
 #include "op_util.h"
 #include "subgraph.h"
@@ -69,12 +70,7 @@ Branch compile_branch(const BuildContext& ctx, const GraphDesc& body, const std:
   if (body.outputs.size() < ctx.num_outputs())
     ctx.fail("a branch gives " + std::to_string(body.outputs.size()) + " outputs, the node declares " +
              std::to_string(ctx.num_outputs()));
-  GraphDesc sub;
-  sub.opset = ctx.opset();
-  sub.weights = ctx.weight_type();
-  sub.nodes = body.nodes;
-  sub.initializers = body.initializers;
-  sub.outputs = body.outputs;
+  GraphDesc sub = subgraph_desc(ctx, body);
   Branch branch;
   branch.feeds = capture_outer_values(ctx, captured, first_captured, sub);
   branch.graph = std::make_unique<Graph>(std::move(sub));
@@ -97,13 +93,8 @@ OpPtr build_if(const BuildContext& ctx) {
   Branch branches[2];
   for (int b = 0; b < 2; ++b) {
     if (cond && (cond->int_at(0) != 0) != (b == 1)) continue;
-    try {
-      branches[b] = compile_branch(ctx, b ? *then_branch : *else_branch, captured, 1);
-    } catch (const ValueError& e) {
-      throw ValueError(std::string(b ? "then_branch: " : "else_branch: ") + e.what());
-    } catch (const TypeError& e) {
-      throw TypeError(std::string(b ? "then_branch: " : "else_branch: ") + e.what());
-    }
+    with_error_context([&] { return std::string(b ? "then_branch" : "else_branch"); },
+                       [&] { branches[b] = compile_branch(ctx, b ? *then_branch : *else_branch, captured, 1); });
   }
   return std::make_unique<IfOp>(branches);
 }

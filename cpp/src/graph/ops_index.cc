@@ -12,17 +12,6 @@ namespace lstmrt {
 
 namespace {
 
-// Splits `shape` at `axis` into outer (dims before), the axis length, and inner (dims after).
-void split_at(const Shape& shape, size_t axis, int64_t* outer, int64_t* n, int64_t* inner) {
-  *outer = 1;
-  *inner = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i < axis) *outer *= shape[i];
-    if (i > axis) *inner *= shape[i];
-  }
-  *n = shape[axis];
-}
-
 class TopKOp final : public Op {
  public:
   TopKOp(int64_t axis, bool largest, int64_t k_attr) : axis_(axis), largest_(largest), k_attr_(k_attr) {}
@@ -38,8 +27,8 @@ class TopKOp final : public Op {
       if (kv.size() != 1) throw ValueError("K must hold one value, got " + std::to_string(kv.size()));
       k = kv[0];
     }
-    int64_t outer, n, inner;
-    split_at(x.shape(), axis, &outer, &n, &inner);
+    const AxisSplit a(x.shape(), axis);
+    const int64_t n = a.n, inner = a.inner;
     if (k < 0 || k > n)
       throw ValueError("K = " + std::to_string(k) + " is out of range for axis " + std::to_string(axis_) +
                        " of shape " + shape_to_string(x.shape()));
@@ -55,25 +44,23 @@ class TopKOp final : public Op {
     dispatch_numeric(x.dtype(), "X", [&](auto t) {
       using T = decltype(t);
       const T* s = x.data<T>();
-      for (int64_t o = 0; o < outer; ++o) {
-        for (int64_t i = 0; i < inner; ++i) {
-          const T* p = s + o * n * inner + i;
-          std::iota(order, order + n, int64_t{0});
-          // Equal values keep the lower index first, as the spec asks.
-          auto before = [&](int64_t a, int64_t b) {
-            const T va = p[a * inner], vb = p[b * inner];
-            if (va != vb) return largest_ ? va > vb : va < vb;
-            return a < b;
-          };
-          // sorted = 0 leaves the order unspecified; sorting anyway is one valid order.
-          std::partial_sort(order, order + k, order + n, before);
-          for (int64_t j = 0; j < k; ++j) {
-            const int64_t at = o * k * inner + j * inner + i;
-            if (values) values->data<T>()[at] = p[order[j] * inner];
-            if (indices) indices->data<int64_t>()[at] = order[j];
-          }
+      a.for_each_lane([&](int64_t base, int64_t o, int64_t i) {
+        const T* p = s + base;
+        std::iota(order, order + n, int64_t{0});
+        // Equal values keep the lower index first, as the spec asks.
+        auto before = [&](int64_t u, int64_t v) {
+          const T pu = p[u * inner], pv = p[v * inner];
+          if (pu != pv) return largest_ ? pu > pv : pu < pv;
+          return u < v;
+        };
+        // sorted = 0 leaves the order unspecified; sorting anyway is one valid order.
+        std::partial_sort(order, order + k, order + n, before);
+        for (int64_t j = 0; j < k; ++j) {
+          const int64_t at = o * k * inner + j * inner + i;
+          if (values) values->data<T>()[at] = p[order[j] * inner];
+          if (indices) indices->data<int64_t>()[at] = order[j];
         }
-      }
+      });
     });
   }
 

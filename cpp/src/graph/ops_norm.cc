@@ -1,5 +1,9 @@
-// BatchNormalization in inference mode (running statistics) and InstanceNormalization.
+// Normalizations: BatchNormalization in inference mode (running statistics),
+// InstanceNormalization, LayerNormalization, and Softmax/LogSoftmax.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 
 #include "builders.h"
 #include "op_util.h"
@@ -94,6 +98,127 @@ class InstanceNormOp final : public Op {
   float epsilon_;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Softmax and LogSoftmax. Before opset 13 the input is coerced to 2-D at `axis` (default 1) and
+// normalized over the whole second part; from 13 on only over `axis` (default -1).
+
+class SoftmaxOp final : public Op {
+ public:
+  SoftmaxOp(int64_t axis, bool legacy, bool log) : axis_(axis), legacy_(legacy), log_(log) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    expect_dtype(x, DType::Float32, "input");
+    Tensor& y = *out[0];
+    y.ensure(DType::Float32, x.shape());
+    const int64_t r = static_cast<int64_t>(x.rank());
+    if (r == 0) {
+      y.data<float>()[0] = log_ ? 0.0f : 1.0f;
+      return;
+    }
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_, r));
+    AxisSplit a(x.shape(), axis);
+    if (legacy_) {  // the whole second part of the 2-D view is one lane
+      a.n *= a.inner;
+      a.inner = 1;
+    }
+    const int64_t n = a.n, inner = a.inner;
+    const float* s = x.data<float>();
+    float* d = y.data<float>();
+    a.for_each_lane([&](int64_t base, int64_t, int64_t) {
+      const float* p = s + base;
+      float* q = d + base;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t k = 0; k < n; ++k) mx = std::max(mx, p[k * inner]);
+      double sum = 0.0;
+      for (int64_t k = 0; k < n; ++k) {
+        const float e = std::exp(p[k * inner] - mx);
+        sum += e;
+        if (!log_) q[k * inner] = e;
+      }
+      if (log_) {
+        const float ls = static_cast<float>(std::log(sum));
+        for (int64_t k = 0; k < n; ++k) q[k * inner] = p[k * inner] - mx - ls;
+      } else {
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int64_t k = 0; k < n; ++k) q[k * inner] *= inv;
+      }
+    });
+  }
+
+ private:
+  int64_t axis_;
+  bool legacy_, log_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// LayerNormalization (opset 17): normalize over the dims from `axis` on, then scale and shift.
+
+class LayerNormOp final : public Op {
+ public:
+  LayerNormOp(int64_t axis, float epsilon) : axis_(axis), epsilon_(epsilon) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
+    const Tensor& x = *in[0];
+    expect_dtype(x, DType::Float32, "X");
+    const int64_t r = static_cast<int64_t>(x.rank());
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_, r));
+    const Shape norm_shape(x.shape().begin() + axis, x.shape().end());
+    int64_t outer = 1;
+    for (size_t i = 0; i < axis; ++i) outer *= x.dim(i);
+    const int64_t n = shape_numel(norm_shape);
+    // Scale and bias, broadcast to the normalized shape when they are smaller.
+    const float* scale = expand(*in[1], norm_shape, ctx.scratch_tensor(0), "Scale");
+    const float* bias = in.size() > 2 && in[2] ? expand(*in[2], norm_shape, ctx.scratch_tensor(1), "B") : nullptr;
+    Tensor& y = *out[0];
+    y.ensure(DType::Float32, x.shape());
+    Shape stat_shape(x.shape().begin(), x.shape().begin() + axis);
+    stat_shape.resize(x.rank(), 1);
+    float* mean_out = nullptr;
+    float* inv_out = nullptr;
+    if (out.size() > 1 && out[1]) {
+      out[1]->ensure(DType::Float32, stat_shape);
+      mean_out = out[1]->data<float>();
+    }
+    if (out.size() > 2 && out[2]) {
+      out[2]->ensure(DType::Float32, stat_shape);
+      inv_out = out[2]->data<float>();
+    }
+    const float* s = x.data<float>();
+    float* d = y.data<float>();
+    for (int64_t o = 0; o < outer; ++o) {
+      const float* p = s + o * n;
+      float* q = d + o * n;
+      double sum = 0.0;
+      for (int64_t k = 0; k < n; ++k) sum += p[k];
+      const double mean = n ? sum / n : 0.0;
+      double var = 0.0;
+      for (int64_t k = 0; k < n; ++k) var += (p[k] - mean) * (p[k] - mean);
+      var = n ? var / n : 0.0;
+      const float inv = static_cast<float>(1.0 / std::sqrt(var + epsilon_));
+      const float m = static_cast<float>(mean);
+      for (int64_t k = 0; k < n; ++k) q[k] = (p[k] - m) * inv * scale[k] + (bias ? bias[k] : 0.0f);
+      if (mean_out) mean_out[o] = m;
+      if (inv_out) inv_out[o] = inv;
+    }
+  }
+
+ private:
+  static const float* expand(const Tensor& t, const Shape& shape, Tensor& scratch, const char* what) {
+    expect_dtype(t, DType::Float32, what);
+    if (t.shape() == shape) return t.data<float>();
+    if (broadcast_shapes(t.shape(), shape) != shape)
+      throw ValueError(std::string(what) + " of shape " + shape_to_string(t.shape()) +
+                       " does not broadcast to the normalized shape " + shape_to_string(shape));
+    scratch.ensure(DType::Float32, shape);
+    broadcast_copy(t, scratch);
+    return scratch.data<float>();
+  }
+
+  int64_t axis_;
+  float epsilon_;
+};
+
 }  // namespace
 
 OpPtr build_batch_norm(const BuildContext& ctx) {
@@ -115,6 +240,20 @@ OpPtr build_instance_norm(const BuildContext& ctx) {
   ctx.require_input(1, "scale");
   ctx.require_input(2, "B");
   return std::make_unique<InstanceNormOp>(ctx.get_float("epsilon", 1e-5f));
+}
+
+OpPtr build_softmax(const BuildContext& ctx) {
+  ctx.require_input(0, "input");
+  const bool legacy = ctx.opset() < 13;
+  return std::make_unique<SoftmaxOp>(ctx.get_int("axis", legacy ? 1 : -1), legacy, ctx.node().op_type == "LogSoftmax");
+}
+
+OpPtr build_layer_norm(const BuildContext& ctx) {
+  ctx.require_input(0, "X");
+  ctx.require_input(1, "Scale");
+  const int64_t stash = ctx.get_int("stash_type", 1);
+  if (stash != 1) ctx.fail("attribute stash_type=" + std::to_string(stash) + " is not supported (only 1, float32)");
+  return std::make_unique<LayerNormOp>(ctx.get_int("axis", -1), ctx.get_float("epsilon", 1e-5f));
 }
 
 }  // namespace lstmrt

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "builders.h"
+#include "error_context.h"
 #include "lstmrt/graph/graph.h"
 #include "op_util.h"
 #include "subgraph.h"
@@ -13,23 +14,14 @@ namespace lstmrt {
 
 namespace {
 
-// A tensor seen as [outer, T, inner] around one axis: slices along the axis are `inner` elements
-// repeated `outer` times, `T * inner` apart.
-struct AxisView {
-  int64_t outer = 1, T = 1, inner = 1;
-  AxisView(const Shape& shape, size_t axis) {
-    for (size_t d = 0; d < shape.size(); ++d) (d < axis ? outer : (d == axis ? T : inner)) *= shape[d];
-  }
-};
-
-// Copies slice t of `src` (along the view's axis) into `dst`, or `dst` into slice t of `src`.
-void copy_slice(const AxisView& v, size_t es, const char* from, char* to, int64_t t, bool into_slice) {
-  const size_t row = static_cast<size_t>(v.inner) * es;
-  for (int64_t o = 0; o < v.outer; ++o) {
-    const int64_t sliced = (o * v.T + t) * v.inner * static_cast<int64_t>(es);
-    const int64_t packed = o * static_cast<int64_t>(row);
-    if (row) std::memcpy(to + (into_slice ? sliced : packed), from + (into_slice ? packed : sliced), row);
-  }
+// Copies slice t along `axis` of `from` (of shape `shape`) into `to`, or with into_slice, `from`
+// into slice t of `to`.
+void copy_slice(Dims shape, size_t axis, size_t es, const void* from, void* to, int64_t t, bool into_slice) {
+  const AxisSplit a(shape, axis);
+  if (into_slice)
+    copy_along_axis(from, 1, 0, to, a.n, t, 1, a.outer, a.inner, es);
+  else
+    copy_along_axis(from, a.n, t, to, 1, 0, 1, a.outer, a.inner, es);
 }
 
 struct ScanState final : OpState {
@@ -62,13 +54,8 @@ class ScanOp final : public Op {
       for (size_t j = 0; j < s_.states; ++j) st.feeds.push_back(&st.cur[j]);
       for (size_t k = 0; k < s_.scans; ++k) st.feeds.push_back(&slice_input(st, in, k, T, t));
       for (size_t i : s_.captured_inputs) st.feeds.push_back(in[i]);
-      try {
-        body_->run_nested(*st.exec, st.feeds, ctx.threads, st.outs);
-      } catch (const ValueError& e) {
-        throw ValueError("iteration " + std::to_string(t) + " of the body: " + e.what());
-      } catch (const TypeError& e) {
-        throw TypeError("iteration " + std::to_string(t) + " of the body: " + e.what());
-      }
+      with_error_context([&] { return "iteration " + std::to_string(t) + " of the body"; },
+                         [&] { body_->run_nested(*st.exec, st.feeds, ctx.threads, st.outs); });
       for (size_t j = 0; j < s_.states; ++j) st.next[j].copy_from(*st.outs[j]);
       std::swap(st.cur, st.next);
       for (size_t k = 0; k < s_.outputs && s_.states + k < out.size(); ++k)
@@ -104,8 +91,7 @@ class ScanOp final : public Op {
     Tensor& slice = st.slices[k];
     slice.ensure(x.dtype(), shape);
     const int64_t at = s_.in_reverse[k] ? T - 1 - t : t;
-    copy_slice(AxisView(x.shape(), axis), dtype_size(x.dtype()), static_cast<const char*>(x.raw()),
-               static_cast<char*>(slice.raw()), at, false);
+    copy_slice(x.shape(), axis, dtype_size(x.dtype()), x.raw(), slice.raw(), at, false);
     return slice;
   }
 
@@ -122,8 +108,7 @@ class ScanOp final : public Op {
                        " at iteration " + std::to_string(t));
     }
     const int64_t at = s_.out_reverse[k] ? T - 1 - t : t;
-    copy_slice(AxisView(shape, axis), dtype_size(v.dtype()), static_cast<const char*>(v.raw()),
-               static_cast<char*>(y.raw()), at, true);
+    copy_slice(shape, axis, dtype_size(v.dtype()), v.raw(), y.raw(), at, true);
   }
 
   std::unique_ptr<Graph> body_;
@@ -174,12 +159,7 @@ OpPtr build_scan(const BuildContext& ctx) {
   for (int64_t d : s.out_reverse)
     if (d != 0 && d != 1) ctx.fail("scan_output_directions must hold 0 or 1");
 
-  GraphDesc sub;
-  sub.opset = ctx.opset();
-  sub.weights = ctx.weight_type();
-  sub.nodes = body->nodes;
-  sub.initializers = body->initializers;
-  sub.outputs = body->outputs;
+  GraphDesc sub = subgraph_desc(ctx, *body);
   for (GraphInputDesc d : body->inputs) {
     d.has_shape = false;  // exporters' body shapes are loose; the ops check what matters
     sub.inputs.push_back(std::move(d));

@@ -12,16 +12,17 @@ namespace {
 constexpr int kAny = OpSchema::kAny;
 
 // Every supported ai.onnx operator: its builder (a family builder such as build_unary reads
-// op_type itself), the leading inputs it requires, and the most inputs and outputs it has, as the
+// op_type itself), the leading inputs it requires and the most inputs and outputs it has, as the
 // ONNX operator schemas give them over the opsets lstmrt loads (Loop's first two inputs may be
 // empty, so it requires none, nor does Scan, whose opset 8 form starts with an empty
-// sequence_lens; Loop, If and Scan take the values their subgraphs capture as inputs).
+// sequence_lens; Loop, If and Scan take the values their subgraphs capture as inputs), and its
+// traits (OpTraits in op.h says what each means and which pass reads it). Adding an operator
+// means its builder and one line here.
 const OpSchema kRegistry[] = {
-    // Recurrent layers.
-    // ONNX slots 5 and 6: initial_h, initial_c.
-    {"LSTM", build_lstm, 3, 8, 3, 5, 2},
-    {"GRU", build_gru, 3, 6, 2, 5, 1},
-    {"RNN", build_rnn, 3, 6, 2, 5, 1},
+    // Recurrent layers. ONNX slots 5 and 6: initial_h, initial_c.
+    {"LSTM", build_lstm, 3, 8, 3, recurrent_state(5, 2)},
+    {"GRU", build_gru, 3, 6, 2, recurrent_state(5, 1)},
+    {"RNN", build_rnn, 3, 6, 2, recurrent_state(5, 1)},
     // Dense algebra and normalization.
     {"Gemm", build_gemm, 2, 3, 1},
     {"MatMul", build_matmul, 2, 2, 1},
@@ -99,23 +100,23 @@ const OpSchema kRegistry[] = {
     {"Cast", build_cast, 1, 1, 1},
     {"CastLike", build_cast_like, 2, 2, 1},
     // Shapes and data movement.
-    {"Identity", build_identity, 1, 1, 1},
-    {"Dropout", build_dropout, 1, 3, 2},
+    {"Identity", build_identity, 1, 1, 1, kForwardsAbsence},
+    {"Dropout", build_dropout, 1, 3, 2, kForwardsAbsence},
     {"Constant", build_constant, 0, 0, 1},
     {"ConstantOfShape", build_constant_of_shape, 1, 1, 1},
     {"Shape", build_shape, 1, 1, 1},
     {"Size", build_size, 1, 1, 1},
-    {"Reshape", build_reshape, 2, 2, 1},
-    {"Flatten", build_flatten, 1, 1, 1},
-    {"Squeeze", build_squeeze, 1, 2, 1},
-    {"Unsqueeze", build_unsqueeze, 1, 2, 1},
-    {"Transpose", build_transpose, 1, 1, 1},
+    {"Reshape", build_reshape, 2, 2, 1, kForwardsAbsence},
+    {"Flatten", build_flatten, 1, 1, 1, kForwardsAbsence},
+    {"Squeeze", build_squeeze, 1, 2, 1, kForwardsAbsence},
+    {"Unsqueeze", build_unsqueeze, 1, 2, 1, kForwardsAbsence},
+    {"Transpose", build_transpose, 1, 1, 1, kForwardsAbsence},
     {"Concat", build_concat, 1, kAny, 1},
-    {"Split", build_split, 1, 2, kAny},
-    {"Slice", build_slice, 1, 5, 1},
+    {"Split", build_split, 1, 2, kAny, kForwardsAbsence},
+    {"Slice", build_slice, 1, 5, 1, kForwardsAbsence},
     {"Expand", build_expand, 2, 2, 1},
     {"Tile", build_tile, 2, 3, 1},
-    {"Gather", build_gather, 2, 2, 1},
+    {"Gather", build_gather, 2, 2, 1, kForwardsAbsence},
     {"Range", build_range, 3, 3, 1},
     {"Pad", build_pad, 1, 4, 1},
     {"TopK", build_topk, 1, 2, 2},
@@ -129,11 +130,11 @@ const OpSchema kRegistry[] = {
     {"DynamicQuantizeLinear", build_dynamic_quantize_linear, 1, 1, 3},
     {"ConvInteger", build_conv_integer, 2, 4, 1},
     {"MatMulInteger", build_matmul_integer, 2, 4, 1},
-    {"com.microsoft::DynamicQuantizeLSTM", build_dynamic_quantize_lstm, 3, 12, 3, 5, 2},
+    {"com.microsoft::DynamicQuantizeLSTM", build_dynamic_quantize_lstm, 3, 12, 3, recurrent_state(5, 2)},
     // Control flow.
-    {"Loop", build_loop, 0, kAny, kAny},
+    {"Loop", build_loop, 0, kAny, kAny, kHidesState},
     {"If", build_if, 1, kAny, kAny},
-    {"Scan", build_scan, 0, kAny, kAny},
+    {"Scan", build_scan, 0, kAny, kAny, kHidesState},
 };
 
 }  // namespace
@@ -194,9 +195,20 @@ void BuildContext::warn_if_int8_lost(double lost, const std::string& tensor) con
        "'fp32' keeps them");
 }
 
-std::string BuildContext::where() const {
-  return node_.op_type + " node '" + node_.name + "' (opset " + std::to_string(opset_) + ")";
+std::string describe_node(const std::string& op_type, const std::string& name) {
+  return op_type + " node '" + name + "'";
 }
+
+std::string describe_node(const NodeDesc& node, int opset) {
+  return describe_node(node.op_type, node.name) + " (opset " + std::to_string(opset) + ")";
+}
+
+std::string registry_key(const NodeDesc& node) {
+  const bool standard = node.domain.empty() || node.domain == "ai.onnx";
+  return standard ? node.op_type : node.domain + "::" + node.op_type;
+}
+
+std::string BuildContext::where() const { return describe_node(node_, opset_); }
 
 void BuildContext::fail(const std::string& message) const { throw ValueError(where() + ": " + message); }
 

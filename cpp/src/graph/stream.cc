@@ -25,16 +25,15 @@ constexpr int64_t kHole = std::numeric_limits<int64_t>::min();
 GraphStreamer::GraphStreamer(const Graph& graph, std::vector<CarryPair> carry) : graph_(graph), carry_(std::move(carry)) {
   for (const RecurrentNodeInfo& n : graph.recurrent_nodes()) {
     if (n.direction != Direction::Forward)
-      throw ValueError(std::string(cell_name(n.cell)) + " node '" + n.name + "' cannot stream: it is " +
+      throw ValueError(describe_node(cell_name(n.cell), n.name) + " cannot stream: it is " +
                        (n.direction == Direction::Reverse ? "reverse" : "bidirectional") +
                        ", so it reads each sequence from its end, which a stream has not received yet");
   }
-  for (const auto& kv : graph.op_counts()) {
-    if (kv.first == "Loop" || kv.first == "Scan")
-      throw ValueError("this model cannot stream: it has a " + kv.first +
-                       " node, whose state from one chunk to the next lstmrt cannot see or carry (tf2onnx "
-                       "exports most Keras 3 recurrent layers this way; Keras LSTM layers export as LSTM nodes)");
-  }
+  const std::vector<std::string> hiding = graph.state_hiding_ops();
+  if (!hiding.empty())
+    throw ValueError("this model cannot stream: it has a " + hiding.front() +
+                     " node, whose state from one chunk to the next lstmrt cannot see or carry (tf2onnx "
+                     "exports most Keras 3 recurrent layers this way; Keras LSTM layers export as LSTM nodes)");
   const auto& outs = graph.outputs();
   const auto& ins = graph.inputs();
   for (size_t p = 0; p < carry_.size(); ++p) {
@@ -363,7 +362,8 @@ void StreamPool::run(const int64_t* ids, size_t n, RunRequest& r, RunResult& res
     if (s.node >= 0) {
       const Tensor& t = (s.which ? result.state_c : result.state_h)[s.node];
       if (t.dim(static_cast<size_t>(s.axis)) != nn)
-        throw ValueError("recurrent node '" + st.graph().recurrent_nodes()[s.node].name + "' ran a batch of " +
+        throw ValueError(describe_node(cell_name(st.graph().recurrent_nodes()[s.node].cell),
+                                       st.graph().recurrent_nodes()[s.node].name) + " ran a batch of " +
                          std::to_string(t.dim(static_cast<size_t>(s.axis))) + " rows for " + std::to_string(n) +
                          " streams: a pool call's batch has one row per stream");
     } else {

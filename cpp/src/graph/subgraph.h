@@ -1,5 +1,5 @@
-// What the ops with subgraphs (Loop, If, Scan) share: turning the values a subgraph reads from the
-// enclosing graph into its constants or inputs.
+// What the ops with subgraphs (Loop, If, Scan) share: describing a subgraph to compile, and turning
+// the values it reads from the enclosing graph into its constants or inputs.
 #pragma once
 
 #include <string>
@@ -9,6 +9,19 @@
 #include "lstmrt/graph/op.h"
 
 namespace lstmrt {
+
+// The description of a subgraph `body` to compile on its own: its nodes, initializers and
+// outputs at the enclosing node's opset and precision. Its inputs are the caller's to add (each op
+// feeds its body differently).
+inline GraphDesc subgraph_desc(const BuildContext& ctx, const GraphDesc& body) {
+  GraphDesc sub;
+  sub.opset = ctx.opset();
+  sub.weights = ctx.weight_type();
+  sub.nodes = body.nodes;
+  sub.initializers = body.initializers;
+  sub.outputs = body.outputs;
+  return sub;
+}
 
 // The importer appends the values a node's subgraphs read from the enclosing graphs to the node's
 // inputs, from `first` on, named in `captured`. Those that are constant there become initializers

@@ -9,21 +9,18 @@
 #include <sys/sysinfo.h>
 #endif
 
+#include "cpu/aligned_buffer.h"
 #include "lstmrt/errors.h"
 
 namespace lstmrt {
 
 namespace {
 
-constexpr size_t kAlignment = 64;
-
 std::atomic<uint64_t>& allocation_counter() {
   static std::atomic<uint64_t> counter{0};
   return counter;
 }
 
-// A buffer of at least `bytes` bytes (at least one cache line, so that an empty tensor still has
-// a valid pointer), 64-byte aligned.
 // The machine's memory and swap in bytes (0 when unknown). A request for more can never be met;
 // refusing it up front keeps an overcommitting kernel from granting it and killing the process
 // when the memory is touched.
@@ -44,96 +41,40 @@ size_t machine_memory_bytes() {
                     " tensor of shape " + shape_to_string(shape.to_shape()));
 }
 
+// A tensor's buffer of at least `bytes` bytes (see aligned_alloc_bytes), or MemoryError naming it.
 std::shared_ptr<void> allocate(size_t bytes, DType dtype, Dims shape) {
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  const size_t size = rounded == 0 ? kAlignment : rounded;
   const size_t machine = machine_memory_bytes();
-  if (machine && size > machine) out_of_memory(bytes, dtype, shape);
-  // The nothrow form reports failure as null in every build (a sanitizer's throwing new aborts).
-  void* p = ::operator new(size, std::align_val_t(kAlignment), std::nothrow);
+  if (machine && aligned_size(bytes) > machine) out_of_memory(bytes, dtype, shape);
+  void* p = aligned_alloc_bytes(bytes);
   if (!p) out_of_memory(bytes, dtype, shape);
-  return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
+  return std::shared_ptr<void>(p, [](void* q) { aligned_free(q); });
 }
 
 }  // namespace
 
-const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::Float32:
-      return "float32";
-    case DType::Int64:
-      return "int64";
-    case DType::Int32:
-      return "int32";
-    case DType::Bool:
-      return "bool";
-    case DType::UInt8:
-      return "uint8";
-    case DType::Int8:
-      return "int8";
-  }
-  return "?";
-}
-
-const char* onnx_type_string(DType t) {
-  switch (t) {
-    case DType::Float32:
-      return "tensor(float)";
-    case DType::Int64:
-      return "tensor(int64)";
-    case DType::Int32:
-      return "tensor(int32)";
-    case DType::Bool:
-      return "tensor(bool)";
-    case DType::UInt8:
-      return "tensor(uint8)";
-    case DType::Int8:
-      return "tensor(int8)";
-  }
-  return "tensor(?)";
-}
-
-int onnx_type_code(DType t) {
-  switch (t) {
-    case DType::Float32:
-      return 1;
-    case DType::Int64:
-      return 7;
-    case DType::Int32:
-      return 6;
-    case DType::Bool:
-      return 9;
-    case DType::UInt8:
-      return 2;
-    case DType::Int8:
-      return 3;
-  }
-  return 0;
-}
-
 bool dtype_from_onnx(int64_t code, DType* out) {
-  switch (code) {
-    case 1:
-      *out = DType::Float32;
+  for (const DTypeFacts& f : kDTypeFacts)
+    if (f.onnx_code == code) {
+      *out = f.dtype;
       return true;
-    case 7:
-      *out = DType::Int64;
+    }
+  return false;
+}
+
+bool dtype_from_numpy(char kind, size_t itemsize, DType* out) {
+  for (const DTypeFacts& f : kDTypeFacts)
+    if (f.numpy_kind == kind && f.size == itemsize) {
+      *out = f.dtype;
       return true;
-    case 6:
-      *out = DType::Int32;
-      return true;
-    case 9:
-      *out = DType::Bool;
-      return true;
-    case 2:
-      *out = DType::UInt8;
-      return true;
-    case 3:
-      *out = DType::Int8;
-      return true;
-    default:
-      return false;
-  }
+    }
+  return false;
+}
+
+std::string supported_dtype_names() {
+  std::string s;
+  for (size_t i = 0; i < kNumDTypes; ++i)
+    s += std::string(i == 0 ? "" : (i + 1 == kNumDTypes ? " and " : ", ")) + kDTypeFacts[i].name;
+  return s;
 }
 
 std::string onnx_type_code_name(int64_t code) {

@@ -136,13 +136,7 @@ Window resolve_window(const WindowSpec& spec, Dims in, Dims kernel) {
     int64_t out = spec.ceil_mode && span > 0 ? (span + s - 1) / s + 1 : out_floor;
     // In ceil mode the last window must still start inside the input or its padding before.
     if (spec.ceil_mode && (out - 1) * s >= in[d] + pb) --out;
-    w.in.push_back(in[d]);
-    w.out.push_back(out);
-    w.kernel.push_back(k);
-    w.stride.push_back(s);
-    w.dilation.push_back(dil);
-    w.pad_begin.push_back(pb);
-    w.pad_end.push_back(pe);
+    w.add_dim(in[d], out, k, s, dil, pb, pe);
     w.out_count = checked_mul(w.out_count, out, "the output");
     w.kernel_count = checked_mul(w.kernel_count, k, "the kernel");
     w.in_count = checked_mul(w.in_count, in[d], "the input");

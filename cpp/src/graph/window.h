@@ -36,6 +36,17 @@ struct Window {
   int64_t out_count = 1;     // product of out
   int64_t kernel_count = 1;  // product of kernel
   int64_t in_count = 1;      // product of in
+
+  // Appends one spatial dim (the products are the caller's to update, each with its own check).
+  void add_dim(int64_t in_size, int64_t out_size, int64_t k, int64_t s, int64_t dil, int64_t pb, int64_t pe) {
+    in.push_back(in_size);
+    out.push_back(out_size);
+    kernel.push_back(k);
+    stride.push_back(s);
+    dilation.push_back(dil);
+    pad_begin.push_back(pb);
+    pad_end.push_back(pe);
+  }
 };
 
 // Resolves `spec` for an input whose spatial dims are `in`; `kernel` is the kernel size when the

@@ -92,6 +92,9 @@ class Graph {
   // Operator counts of the compiled graph (after folding), and of the model as given.
   std::map<std::string, int> op_counts() const;
   const std::map<std::string, int>& model_op_counts() const { return model_op_counts_; }
+  // The operators of the compiled graph that carry state inside themselves (OpTraits::hides_state),
+  // sorted: a graph with any cannot stream.
+  std::vector<std::string> state_hiding_ops() const;
   // What loading found worth telling the user (int8 weights that lost many values), per node.
   const std::vector<std::string>& load_warnings() const { return warnings_; }
   size_t num_nodes() const { return nodes_.size(); }
@@ -128,12 +131,34 @@ class Graph {
  private:
   struct Node;
   struct Plan;
+  struct Loading;
 
+  // The passes that compile a GraphDesc, in the order the constructor runs them (graph_load.cc).
+  // A new value (an id) for `name`; anonymous when the name is empty.
+  int new_value(const std::string& name, Loading& load);
+  // Value ids for the initializers (constants) and the graph inputs.
+  void define_constants_and_inputs(GraphDesc& desc, Loading& load);
+  // Which node produces each value; the model's operator counts.
+  void index_producers(const GraphDesc& desc, Loading& load);
+  // Throws one error naming every operator of `order` that the registry lacks.
+  void check_supported(const GraphDesc& desc, const std::vector<size_t>& order) const;
+  // Builds each node's op (collecting its load warnings) and folds those whose inputs are all
+  // constant into constants.
+  void build_nodes(GraphDesc& desc, const std::vector<size_t>& order, Loading& load);
+  void fold(const Node& node, Workspace& workspace);
+  // The graph outputs' values, and which node outputs are read at all.
+  void bind_outputs(const std::vector<std::string>& outputs, const Loading& load);
   // Throws when a value that is read (`read`, per value id) is neither an input, a constant nor
   // an output of a node that runs.
   void check_values_produced(const std::vector<bool>& read) const;
+  // The nodes that compute only from constants and shapes, and run once per plan.
   void find_static_nodes();
+  // The plan's buffer slots, shared by values whose lifetimes do not overlap.
   void assign_buffers();
+  // The graph inputs that only feed recurrent nodes' initial states, and so may be left out.
+  void find_optional_inputs();
+  // The recurrent nodes, and the graph inputs that reach their initial states.
+  void index_recurrent_nodes();
   void check_inputs(const std::vector<const Tensor*>& inputs) const;
   void check_states(const RunRequest& request) const;
   // Runs every node on the plan for these inputs; returns it (its tensors hold the results).

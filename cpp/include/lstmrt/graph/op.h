@@ -41,6 +41,13 @@ struct NodeDesc {
   std::map<std::string, Attribute> attributes;
 };
 
+// "LSTM node 'encoder'": how every message names a node.
+std::string describe_node(const std::string& op_type, const std::string& name);
+// "LSTM node 'encoder' (opset 14)": the prefix of every message about a node being loaded or run.
+std::string describe_node(const NodeDesc& node, int opset);
+// The registry's name of a node's operator: the op_type for ai.onnx, "domain::op_type" otherwise.
+std::string registry_key(const NodeDesc& node);
+
 // What a builder knows about its node at load: attributes, the opset, and which inputs are
 // present and which of those are constants (initializers or folded subgraphs) with their values.
 class BuildContext {
@@ -154,9 +161,45 @@ class Op {
 
 using OpBuilder = std::unique_ptr<Op> (*)(const BuildContext& ctx);
 
+// What the graph's passes need to know about an operator beyond its arity. Each operator declares
+// it in its registry entry, so that no pass of the graph names operators.
+struct OpTraits {
+  // Recurrent operators: their initial-state inputs, state_inputs of them from slot
+  // first_state_input on (initial_h, and initial_c for an LSTM). Streaming replaces these, such a
+  // node always computes its final states, and it is never folded at load.
+  int first_state_input = -1;
+  int state_inputs = 0;
+  // The op only moves or selects the data of input 0 (Identity, Reshape, Slice, ...): an absent
+  // input 0 (an omitted initial state that exporters slice per layer) makes its outputs absent
+  // instead of an error, so a graph input that reaches only initial states this way is optional.
+  bool forwards_absence = false;
+  // The op carries values from one iteration of its subgraph to the next (Loop, Scan): a stream
+  // could neither see nor carry them from one chunk to the next, so such a graph cannot stream.
+  bool hides_state = false;
+};
+
+// The traits of a recurrent operator whose initial states are `count` inputs from slot `first`.
+constexpr OpTraits recurrent_state(int first, int count) {
+  OpTraits t;
+  t.first_state_input = first;
+  t.state_inputs = count;
+  return t;
+}
+constexpr OpTraits kForwardsAbsence = [] {
+  OpTraits t;
+  t.forwards_absence = true;
+  return t;
+}();
+constexpr OpTraits kHidesState = [] {
+  OpTraits t;
+  t.hides_state = true;
+  return t;
+}();
+
 // What the graph checks of every node before its builder runs, so that no op reads an input
 // slot that is missing or leaves a declared output unwritten: the leading inputs that must be
-// present, and the most inputs and outputs the operator has (kAny: no limit).
+// present, and the most inputs and outputs the operator has (kAny: no limit); and the operator's
+// traits.
 struct OpSchema {
   static constexpr int kAny = -1;
   const char* op_type;
@@ -164,15 +207,11 @@ struct OpSchema {
   int required_inputs;
   int max_inputs;
   int max_outputs;
-  // Recurrent operators: their initial-state inputs, state_inputs of them from slot
-  // first_state_input on (initial_h, and initial_c for an LSTM). Streaming replaces these, such a
-  // node always computes its final states, and it is never folded at load.
-  int first_state_input = -1;
-  int state_inputs = 0;
-  bool recurrent() const { return state_inputs > 0; }
+  OpTraits traits = {};
+  bool recurrent() const { return traits.state_inputs > 0; }
   bool reads_state(size_t slot) const {
-    return recurrent() && static_cast<int>(slot) >= first_state_input &&
-           static_cast<int>(slot) < first_state_input + state_inputs;
+    return recurrent() && static_cast<int>(slot) >= traits.first_state_input &&
+           static_cast<int>(slot) < traits.first_state_input + traits.state_inputs;
   }
 };
 

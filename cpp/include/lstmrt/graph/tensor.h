@@ -19,17 +19,49 @@ enum class DType : uint8_t { Float32, Int64, Int32, Bool, UInt8, Int8 };
 
 using Shape = std::vector<int64_t>;
 
-// "float32", "int64", "int32", "bool" (NumPy's names).
-const char* dtype_name(DType t);
-// "tensor(float)", "tensor(int64)", ... (ONNX Runtime's type strings).
-const char* onnx_type_string(DType t);
-inline size_t dtype_size(DType t) {
-  return t == DType::Int64 ? 8 : (t == DType::Bool || t == DType::UInt8 || t == DType::Int8) ? 1 : 4;
+// Everything lstmrt knows of a DType, in one table that the tensors, the messages, the bindings
+// (NumPy arrays) and the Python importer (ONNX element types, through _core.dtypes()) all read.
+struct DTypeFacts {
+  DType dtype;
+  const char* name;       // NumPy's name, used in messages: "float32"
+  size_t size;            // bytes per element
+  char numpy_kind;        // NumPy's dtype.kind: 'f', 'i', 'u', 'b'
+  int onnx_code;          // the ONNX TensorProto element type: FLOAT = 1, UINT8 = 2, INT8 = 3, ...
+  const char* onnx_type;  // ONNX Runtime's type string: "tensor(float)"
+};
+
+// One row per DType, in the enum's order.
+inline constexpr DTypeFacts kDTypeFacts[] = {
+    {DType::Float32, "float32", 4, 'f', 1, "tensor(float)"},
+    {DType::Int64, "int64", 8, 'i', 7, "tensor(int64)"},
+    {DType::Int32, "int32", 4, 'i', 6, "tensor(int32)"},
+    {DType::Bool, "bool", 1, 'b', 9, "tensor(bool)"},
+    {DType::UInt8, "uint8", 1, 'u', 2, "tensor(uint8)"},
+    {DType::Int8, "int8", 1, 'i', 3, "tensor(int8)"},
+};
+constexpr size_t kNumDTypes = sizeof(kDTypeFacts) / sizeof(kDTypeFacts[0]);
+constexpr bool dtype_table_in_enum_order() {
+  for (size_t i = 0; i < kNumDTypes; ++i)
+    if (static_cast<size_t>(kDTypeFacts[i].dtype) != i) return false;
+  return true;
 }
+static_assert(dtype_table_in_enum_order(), "kDTypeFacts must list the DTypes in enum order");
+
+inline const DTypeFacts& dtype_facts(DType t) { return kDTypeFacts[static_cast<size_t>(t)]; }
+// "float32", "int64", "int32", "bool" (NumPy's names).
+inline const char* dtype_name(DType t) { return dtype_facts(t).name; }
+// "tensor(float)", "tensor(int64)", ... (ONNX Runtime's type strings).
+inline const char* onnx_type_string(DType t) { return dtype_facts(t).onnx_type; }
+inline size_t dtype_size(DType t) { return dtype_facts(t).size; }
 // The ONNX TensorProto element type code (FLOAT = 1, INT64 = 7, INT32 = 6, BOOL = 9).
-int onnx_type_code(DType t);
+inline int onnx_type_code(DType t) { return dtype_facts(t).onnx_code; }
 // Maps an ONNX element type code to a DType; false for types the runtime does not compute with.
 bool dtype_from_onnx(int64_t code, DType* out);
+// The DType of NumPy's (kind, itemsize), native byte order; false for types the runtime does not
+// compute with.
+bool dtype_from_numpy(char kind, size_t itemsize, DType* out);
+// "float32, int64, int32, bool, uint8 and int8", for messages.
+std::string supported_dtype_names();
 // The name of any ONNX element type code ("DOUBLE", "FLOAT16", ...), for messages.
 std::string onnx_type_code_name(int64_t code);
 

@@ -1,0 +1,154 @@
+// Comparisons and logic, whose results are bool, and Where, which selects by a bool condition.
+
+#include "builders.h"
+#include "broadcast_apply.h"
+
+namespace lstmrt {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Comparisons and logic (bool results).
+
+enum class Cmp { Equal, Less, Greater, LessOrEqual, GreaterOrEqual };
+
+class CompareOp final : public Op {
+ public:
+  explicit CompareOp(Cmp kind) : kind_(kind) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& a = *in[0];
+    const Tensor& b = *in[1];
+    same_dtype(a, b);
+    Tensor& y = *out[0];
+    y.ensure(DType::Bool, broadcast_shapes(a.shape(), b.shape()));
+    dispatch_all(a.dtype(), [&](auto t) {
+      using T = decltype(t);
+      switch (kind_) {
+        case Cmp::Equal:
+          return binary_apply<T, T, bool>(a, b, y, [](T p, T q) { return p == q; });
+        case Cmp::Less:
+          return binary_apply<T, T, bool>(a, b, y, [](T p, T q) { return p < q; });
+        case Cmp::Greater:
+          return binary_apply<T, T, bool>(a, b, y, [](T p, T q) { return p > q; });
+        case Cmp::LessOrEqual:
+          return binary_apply<T, T, bool>(a, b, y, [](T p, T q) { return p <= q; });
+        case Cmp::GreaterOrEqual:
+          return binary_apply<T, T, bool>(a, b, y, [](T p, T q) { return p >= q; });
+      }
+    });
+  }
+
+ private:
+  Cmp kind_;
+};
+
+enum class Logic { And, Or, Xor };
+
+class LogicalOp final : public Op {
+ public:
+  explicit LogicalOp(Logic kind) : kind_(kind) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& a = *in[0];
+    const Tensor& b = *in[1];
+    expect_dtype(a, DType::Bool, "A");
+    expect_dtype(b, DType::Bool, "B");
+    Tensor& y = *out[0];
+    y.ensure(DType::Bool, broadcast_shapes(a.shape(), b.shape()));
+    switch (kind_) {
+      case Logic::And:
+        return binary_apply<bool, bool, bool>(a, b, y, [](bool p, bool q) { return p && q; });
+      case Logic::Or:
+        return binary_apply<bool, bool, bool>(a, b, y, [](bool p, bool q) { return p || q; });
+      case Logic::Xor:
+        return binary_apply<bool, bool, bool>(a, b, y, [](bool p, bool q) { return p != q; });
+    }
+  }
+
+ private:
+  Logic kind_;
+};
+
+class NotOp final : public Op {
+ public:
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    expect_dtype(x, DType::Bool, "X");
+    out[0]->ensure(DType::Bool, x.shape());
+    const bool* s = x.data<bool>();
+    bool* d = out[0]->data<bool>();
+    for (int64_t i = 0; i < x.numel(); ++i) d[i] = !s[i];
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Where(condition, X, Y).
+
+class WhereOp final : public Op {
+ public:
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& c = *in[0];
+    const Tensor& a = *in[1];
+    const Tensor& b = *in[2];
+    expect_dtype(c, DType::Bool, "condition");
+    same_dtype(a, b);
+    const DimVector shape = broadcast_shapes(broadcast_shapes(c.shape(), a.shape()), b.shape());
+    Tensor& y = *out[0];
+    y.ensure(a.dtype(), shape);
+    StridedLoop loop(shape, {broadcast_strides(c.shape(), shape), broadcast_strides(a.shape(), shape),
+                             broadcast_strides(b.shape(), shape)});
+    const int64_t sc = loop.inner_stride(0), sa = loop.inner_stride(1), sb = loop.inner_stride(2);
+    dispatch_all(a.dtype(), [&](auto t) {
+      using T = decltype(t);
+      const bool* pc = c.data<bool>();
+      const T* pa = a.data<T>();
+      const T* pb = b.data<T>();
+      T* po = y.data<T>();
+      int64_t o = 0;
+      loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
+        for (int64_t j = 0; j < n; ++j)
+          po[o + j] = pc[off[0] + j * sc] ? pa[off[1] + j * sa] : pb[off[2] + j * sb];
+        o += n;
+      });
+    });
+  }
+};
+
+}  // namespace
+
+OpPtr build_compare(const BuildContext& ctx) {
+  ctx.require_input(0, "A");
+  ctx.require_input(1, "B");
+  const std::string& op = ctx.node().op_type;
+  if (op == "Equal") return std::make_unique<CompareOp>(Cmp::Equal);
+  if (op == "Less") return std::make_unique<CompareOp>(Cmp::Less);
+  if (op == "Greater") return std::make_unique<CompareOp>(Cmp::Greater);
+  if (op == "LessOrEqual") return std::make_unique<CompareOp>(Cmp::LessOrEqual);
+  if (op == "GreaterOrEqual") return std::make_unique<CompareOp>(Cmp::GreaterOrEqual);
+  ctx.fail("not a comparison");
+}
+
+OpPtr build_logical(const BuildContext& ctx) {
+  ctx.require_input(0, "A");
+  ctx.require_input(1, "B");
+  const std::string& op = ctx.node().op_type;
+  if (op == "And") return std::make_unique<LogicalOp>(Logic::And);
+  if (op == "Or") return std::make_unique<LogicalOp>(Logic::Or);
+  if (op == "Xor") return std::make_unique<LogicalOp>(Logic::Xor);
+  ctx.fail("not a logical operator");
+}
+
+OpPtr build_not(const BuildContext& ctx) {
+  ctx.require_input(0, "X");
+  return std::make_unique<NotOp>();
+}
+
+OpPtr build_where(const BuildContext& ctx) {
+  ctx.require_input(0, "condition");
+  ctx.require_input(1, "X");
+  ctx.require_input(2, "Y");
+  return std::make_unique<WhereOp>();
+}
+
+}  // namespace lstmrt

@@ -1,0 +1,256 @@
+// Reductions over axes (ReduceMean, ReduceSum, ReduceMax, ...) and ArgMax/ArgMin.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "builders.h"
+#include "op_util.h"
+
+namespace lstmrt {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Reductions. Axes come from the attribute before the opset that made them an input (13 for
+// ReduceSum, 18 for the others) and from the optional second input after.
+
+enum class Reduce { Mean, Sum, Max, Min, Prod, SumSquare, L2 };
+
+// The largest (IsMax) or smallest of acc, v[0], ..., v[n - 1], exactly as the running
+// acc = (v > acc || v != v) ? v : acc gives it: the last NaN if there is one, and of equal zeros
+// the first. The main loop keeps independent lanes, which the compiler vectorizes; the rare
+// cases (a NaN, a zero result) are settled by a second look at v.
+template <bool IsMax>
+float extreme(float acc, const float* v, int64_t n) {
+  constexpr int L = 16;
+  float lane[L];
+  int nan[L];
+  for (int l = 0; l < L; ++l) {
+    lane[l] = acc;
+    nan[l] = 0;
+  }
+  int64_t j = 0;
+  for (; j + L <= n; j += L)
+    for (int l = 0; l < L; ++l) {
+      const float b = v[j + l];
+      nan[l] |= b != b;
+      lane[l] = (IsMax ? b > lane[l] : b < lane[l]) ? b : lane[l];
+    }
+  float r = acc;
+  int any_nan = acc != acc;
+  for (int l = 0; l < L; ++l) {
+    r = (IsMax ? lane[l] > r : lane[l] < r) ? lane[l] : r;
+    any_nan |= nan[l];
+  }
+  for (; j < n; ++j) {
+    any_nan |= v[j] != v[j];
+    r = (IsMax ? v[j] > r : v[j] < r) ? v[j] : r;
+  }
+  if (any_nan) {
+    for (int64_t i = n; i-- > 0;)
+      if (v[i] != v[i]) return v[i];
+    return acc;
+  }
+  if (r == 0.0f && acc != 0.0f)
+    for (int64_t i = 0; i < n; ++i)
+      if (v[i] == 0.0f) return v[i];
+  return r;
+}
+
+class ReduceOp final : public Op {
+ public:
+  bool may_alias_input() const override { return true; }  // noop_with_empty_axes
+  ReduceOp(Reduce kind, std::vector<int64_t> axes, bool from_input, bool keepdims, bool noop_empty)
+      : kind_(kind), axes_(std::move(axes)), from_input_(from_input), keepdims_(keepdims), noop_empty_(noop_empty) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const int64_t r = static_cast<int64_t>(x.rank());
+    const DimVector axes = from_input_ && in.size() > 1 && in[1] ? int_values(*in[1], "axes")
+                                                                  : DimVector(axes_.begin(), axes_.end());
+    Tensor& y = *out[0];
+    if (axes.empty() && noop_empty_) {
+      y.view_of(x, x.shape());
+      return;
+    }
+    DimVector reduced(x.rank(), axes.empty() ? 1 : 0);
+    for (int64_t a : axes) reduced[static_cast<size_t>(normalize_axis(a, r, "axes entry"))] = 1;
+    DimVector keep(x.shape().begin(), x.shape().end()), shape;
+    int64_t count = 1;
+    for (size_t i = 0; i < x.rank(); ++i) {
+      if (reduced[i]) {
+        count *= x.dim(i);
+        keep[i] = 1;
+        if (keepdims_) shape.push_back(1);
+      } else {
+        shape.push_back(x.dim(i));
+      }
+    }
+    y.ensure(x.dtype(), shape);
+    if (x.dtype() == DType::Bool && kind_ != Reduce::Max && kind_ != Reduce::Min)
+      throw TypeError("data: bool tensors are only reduced by ReduceMax and ReduceMin");
+    dispatch_all(x.dtype(), [&](auto t) {
+      using T = decltype(t);
+      T* d = y.data<T>();
+      std::fill(d, d + y.numel(), identity<T>(kind_));
+      const T* s = x.data<T>();
+      StridedLoop loop(x.shape(), {broadcast_strides(keep, x.shape())});
+      const int64_t sy = loop.inner_stride(0);
+      int64_t o = 0;
+      loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
+        accumulate(kind_, d + off[0], sy, s + o, n);
+        o += n;
+      });
+      if constexpr (!std::is_same<T, bool>::value) {
+        if (kind_ == Reduce::Mean)
+          for (int64_t i = 0; i < y.numel(); ++i) d[i] = static_cast<T>(d[i] / static_cast<T>(count));
+        if (kind_ == Reduce::L2)
+          for (int64_t i = 0; i < y.numel(); ++i) d[i] = static_cast<T>(std::sqrt(static_cast<double>(d[i])));
+      }
+    });
+  }
+
+ private:
+  // The identity of each reduction, which an empty reduction returns (-inf for ReduceMax).
+  template <class T>
+  static T identity(Reduce kind) {
+    if (kind == Reduce::Max)
+      return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
+    if (kind == Reduce::Min)
+      return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
+    return kind == Reduce::Prod ? T(1) : T(0);
+  }
+
+  // acc[j * sy] = f(acc[j * sy], v[j]) for j < n, f the reduction's step.
+  template <class T>
+  static void accumulate(Reduce kind, T* acc, int64_t sy, const T* v, int64_t n) {
+    if constexpr (std::is_same<T, bool>::value) {
+      // Max of bools is "any", Min is "all".
+      if (kind == Reduce::Max)
+        for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] || v[j];
+      else
+        for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] && v[j];
+    } else {
+      // A kept last axis (sy == 1) gets its own loop, which the compiler vectorizes, with each
+      // element's sum in the same order.
+      auto each = [&](auto f) {
+        if (sy == 1)
+          for (int64_t j = 0; j < n; ++j) acc[j] = f(acc[j], v[j]);
+        else
+          for (int64_t j = 0; j < n; ++j) acc[j * sy] = f(acc[j * sy], v[j]);
+      };
+      switch (kind) {
+        case Reduce::Mean:
+        case Reduce::Sum:
+          return each([](T a, T b) { return static_cast<T>(a + b); });
+        case Reduce::SumSquare:
+        case Reduce::L2:
+          return each([](T a, T b) { return static_cast<T>(a + b * b); });
+        case Reduce::Max:
+          if constexpr (std::is_same<T, float>::value)
+            if (sy == 0) {
+              acc[0] = extreme<true>(acc[0], v, n);
+              return;
+            }
+          return each([](T a, T b) { return (b > a || b != b) ? b : a; });
+        case Reduce::Min:
+          if constexpr (std::is_same<T, float>::value)
+            if (sy == 0) {
+              acc[0] = extreme<false>(acc[0], v, n);
+              return;
+            }
+          return each([](T a, T b) { return (b < a || b != b) ? b : a; });
+        case Reduce::Prod:
+          return each([](T a, T b) { return static_cast<T>(a * b); });
+      }
+    }
+  }
+
+  Reduce kind_;
+  std::vector<int64_t> axes_;
+  bool from_input_, keepdims_, noop_empty_;
+};
+
+class ArgReduceOp final : public Op {
+ public:
+  ArgReduceOp(bool max, int64_t axis, bool keepdims, bool last)
+      : max_(max), axis_(axis), keepdims_(keepdims), last_(last) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+    const Tensor& x = *in[0];
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(x.rank())));
+    if (x.dim(axis) == 0) throw ValueError("cannot reduce an empty axis of shape " + shape_to_string(x.shape()));
+    Shape shape;
+    for (size_t i = 0; i < x.rank(); ++i) {
+      if (i != axis)
+        shape.push_back(x.dim(i));
+      else if (keepdims_)
+        shape.push_back(1);
+    }
+    Tensor& y = *out[0];
+    y.ensure(DType::Int64, shape);
+    const AxisSplit a(x.shape(), axis);
+    const int64_t n = a.n, inner = a.inner;
+    dispatch_numeric(x.dtype(), "data", [&](auto t) {
+      using T = decltype(t);
+      const T* s = x.data<T>();
+      int64_t* d = y.data<int64_t>();
+      a.for_each_lane([&](int64_t base, int64_t o, int64_t i) {
+        const T* p = s + base;
+        int64_t best = 0;
+        for (int64_t k = 1; k < n; ++k) {
+          const T v = p[k * inner], b = p[best * inner];
+          const bool better = max_ ? (last_ ? v >= b : v > b) : (last_ ? v <= b : v < b);
+          if (better) best = k;
+        }
+        d[o * inner + i] = best;
+      });
+    });
+  }
+
+ private:
+  bool max_;
+  int64_t axis_;
+  bool keepdims_, last_;
+};
+
+}  // namespace
+
+OpPtr build_reduce(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  const std::string& op = ctx.node().op_type;
+  Reduce kind;
+  if (op == "ReduceMean")
+    kind = Reduce::Mean;
+  else if (op == "ReduceSum")
+    kind = Reduce::Sum;
+  else if (op == "ReduceMax")
+    kind = Reduce::Max;
+  else if (op == "ReduceMin")
+    kind = Reduce::Min;
+  else if (op == "ReduceProd")
+    kind = Reduce::Prod;
+  else if (op == "ReduceSumSquare")
+    kind = Reduce::SumSquare;
+  else if (op == "ReduceL2")
+    kind = Reduce::L2;
+  else
+    ctx.fail("not a reduction");
+  const int input_opset = kind == Reduce::Sum ? 13 : 18;
+  bool from_input = false;
+  std::vector<int64_t> axes = list_attr_or_input(ctx, "axes", input_opset, 1, &from_input);
+  const int64_t keepdims = ctx.get_int("keepdims", 1);
+  const int64_t noop = ctx.get_int("noop_with_empty_axes", 0);
+  if ((keepdims != 0 && keepdims != 1) || (noop != 0 && noop != 1))
+    ctx.fail("attributes 'keepdims' and 'noop_with_empty_axes' must be 0 or 1");
+  return std::make_unique<ReduceOp>(kind, std::move(axes), from_input, keepdims == 1, noop == 1);
+}
+
+OpPtr build_arg_reduce(const BuildContext& ctx) {
+  ctx.require_input(0, "data");
+  return std::make_unique<ArgReduceOp>(ctx.node().op_type == "ArgMax", ctx.get_int("axis", 0),
+                                       ctx.get_int("keepdims", 1) != 0, ctx.get_int("select_last_index", 0) != 0);
+}
+
+}  // namespace lstmrt
