@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "lstmrt/kernels.h"
+#include "cpu/tuning.h"
 
 namespace lstmrt {
 namespace LSTMRT_KERNEL_NS {
@@ -341,26 +342,15 @@ inline void rows_tile(int64_t rows, int64_t K, const float* A, int64_t lda, cons
   }
 }
 
-// Beyond these sizes a GEMM's operands come from beyond the core's caches, and prefetching them
-// pays. Measured with time_gemm on Zen 4 (1 MiB L2, 32 MiB L3), both variants alternated in one
-// process, medians of 6, GFLOP/s on 1 thread (2 threads alike):
-// - C larger than a core's L2 cannot still be there from its last use: prefetching its lines
-//   for writing gave M x N x K = 3200x512x128 84.1 -> 103.6, 3200x1024x256 96.8 -> 107.7,
-//   3200x2048x512 104.9 -> 112.1, 3200x256x64 98.4 -> 102.5; with C in cache (32 rows) it cost
-//   1-2% (32x1024x256 111.1 -> 109.4).
-// - Weights of 16 MiB (H = 1024) stream from memory faster with a software prefetch: 32x4096x1024
-//   95.8 -> 103.5 (2 threads 203.7 -> 208.2); at 4-8 MiB it changed nothing (32x2048x512 113.4
-//   -> 112.7, 32x2048x1024 110.4 -> 111.4).
-constexpr int64_t kColdOutputBytes = int64_t{1} << 20;
-constexpr int64_t kStreamedWeightBytes = int64_t{16} << 20;
+// When to prefetch C and B: kColdOutputBytes and kStreamedWeightBytes (cpu/tuning.h).
 
-// Rows in blocks whose A part (~128 KB) stays in L2 while every panel of B streams past it.
+// Rows in blocks of kGemmRowBlockFloats of A, which stay in L2 while every panel of B streams past.
 template <int MR, int NP, bool kPrefetchB>
 void gemm_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, const float* bias,
                bool accumulate, float* C, int64_t ldc, bool prefetch_c) {
   const int64_t ps = K * kPanelWidth;
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
-  int64_t block = (32768 / (K > 0 ? K : 1)) / MR * MR;
+  int64_t block = (kGemmRowBlockFloats / (K > 0 ? K : 1)) / MR * MR;
   if (block < MR) block = MR;
   for (int64_t m0 = 0; m0 < M; m0 += block) {
     const int64_t m1 = M - m0 < block ? M : m0 + block;
@@ -511,7 +501,7 @@ void recurrent_gemm_impl(int64_t M, int64_t N, int64_t K, int64_t split, const f
   const int64_t ps = K * kPanelWidth;
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
   const bool prefetch_c = M * N * static_cast<int64_t>(sizeof(float)) > kColdOutputBytes;
-  int64_t block = (32768 / (K > 0 ? K : 1)) / MR * MR;
+  int64_t block = (kGemmRowBlockFloats / (K > 0 ? K : 1)) / MR * MR;
   if (block < MR) block = MR;
   for (int64_t m0 = 0; m0 < M; m0 += block) {
     const int64_t m1 = M - m0 < block ? M : m0 + block;
