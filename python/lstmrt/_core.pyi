@@ -137,6 +137,17 @@ class RnnLayer:
         initial_c: Optional[_Array] = None,
     ) -> Tuple[_Array, ...]: ...
     def stream(self) -> RnnStream: ...
+    def plan(
+        self,
+        seq: int,
+        batch: int,
+        threads: Optional[int] = None,
+        has_lens: bool = False,
+        has_initial_h: bool = False,
+        l2_bytes: Optional[int] = None,
+    ) -> Dict[str, Any]: ...
+    @property
+    def partition_count(self) -> int: ...
     @property
     def precision(self) -> str: ...
     @property
