@@ -17,7 +17,7 @@ struct CallShape {
   bool reverse = false;  // direction='reverse' (a bidirectional layer's direction 1 is always)
   int64_t hidden = 0;
   int64_t input = 0;
-  double bytes_per_weight = 4.0;  // of W and R, from the layer's weight type
+  double bytes_per_weight = 0.0;  // of W and R: bytes_per_weight(the layer's weight type)
   int split_partitions = 1;       // per direction, in the layer's split for threads
   bool has_whole_copy = false;    // the layer keeps a whole copy for calls on one thread
   int64_t seq = 0;
