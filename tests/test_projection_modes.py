@@ -1,26 +1,23 @@
-"""The two ways a layer computes X·Wᵀ agree with the reference.
+"""The two ways a layer computes X·Wᵀ agree with the reference, and each case runs the plan it
+is here for.
 
-With at least 8 batch rows per thread (kMinRowsForStepProjection in
-cpp/src/rnn/rnn_layer.cc) and input weights that fit in L2 (these do), each
-step projects its own timestep into a small buffer; with fewer rows, one
-GEMM projects every step up front; ragged
-sequences read in reverse always use the up-front projection (their rows sit
-at different timesteps in the same step). The batch sizes and thread counts
-below land on both sides of the threshold in every mode of thread split:
+A call projects X·Wᵀ either step by step (each step its own timestep, into a buffer that stays in
+cache) or for every step up front; which, and how the threads split the work, is the layer's
+plan (``layer.plan(seq, batch, threads, has_lens, has_initial_h)``, cpp/src/rnn/call_plan.cc).
+Every case below asserts the plan it wants, on a machine tuned for a 1 MiB L2 (the thresholds in
+cpp/src/cpu/tuning.h, which ``lstmrt._core.tuning()`` shows), and then checks both thread counts
+against the reference and 1 vs 2 threads for equal bits.
 
-* batch 7: up front, 1 and 2 threads;
-* batch 8: per step with 1 thread; with 2 threads the rows split 4 + 4
-  (a forward LSTM's recurrent weights are small), so up front;
+The small layer (hidden 72, input 40, 16 steps) lands on both sides of every projection rule:
+
+* batch 7: up front, 1 and 2 threads (units split: 3 rows a thread would be too few to split);
+* batch 8: per step with 1 thread; with 2 threads the rows split 4 + 4, so up front;
 * batch 16: per step with 1 and 2 threads (8 rows each when rows split);
-* bidirectional with 2 threads runs one direction per thread, all rows each.
+* bidirectional with 2 threads runs one direction per thread, all rows each;
+* ragged sequences read in reverse always project up front.
 
-The layer is big enough (hidden 72, input 40, 16 steps) for the second
-thread to be used: at least 40 kFLOP per step and 90 kFLOP per call.
-
-Recurrent weights between 512 KiB and 1 MiB (LSTM hidden 192, GRU hidden 224,
-RNN hidden 448) split rows only from 16 rows per thread on
-(kMinRowsPerThreadToShareMore): with 2 threads, batch 31 splits units and
-batch 32 splits rows, 16 + 16, each thread then reading all of R.
+The mid-sized recurrent weights (512 KiB to 1 MiB: LSTM hidden 192, GRU 224, RNN 448) split rows
+only from 16 rows per thread on: with 2 threads, batch 31 splits units and batch 32 rows.
 """
 
 import itertools
@@ -52,6 +49,60 @@ CASES += [
 ]
 
 
+MIB = 1 << 20
+MID_R_BATCHES = (31, 32)
+
+
+def _wanted_plan(case, threads):
+    """The plan this case is here for: split, team size, parallel directions, projections."""
+    if case.batch in MID_R_BATCHES:
+        split = "rows" if threads == 2 and case.batch == 32 else "units"
+        team, parallel, per_step = threads, False, True
+    elif threads == 1:
+        split, team, parallel, per_step = "units", 1, False, case.batch >= 8
+    elif case.direction == "bidirectional":
+        split, team, parallel, per_step = "units", 1, True, case.batch >= 8
+    else:
+        split = "units" if case.batch == 7 else "rows"
+        team, parallel, per_step = 2, False, case.batch == 16
+    projection = []
+    for d in range(case.num_directions):
+        reverse = case.direction == "reverse" or d == 1
+        ragged_reverse = reverse and case.lens != "none"
+        projection.append("per_step" if per_step and not ragged_reverse else "up_front")
+    return {"split": split, "team_size": team, "parallel_directions": parallel, "projection": projection,
+            "threads": threads}
+
+
+def _assert_plan(layer, case, threads, state):
+    wanted = _wanted_plan(case, threads)
+    args = dict(seq=case.seq, batch=case.batch, threads=threads,
+                has_lens=state.get("sequence_lens") is not None,
+                has_initial_h=state.get("initial_h") is not None)
+    plans = {"1 MiB L2": layer.plan(**args, l2_bytes=MIB)}
+    if lstmrt._core.tuning()["tuned_l2_bytes"] == MIB:  # this machine's own plan is the same
+        plans["this machine"] = layer.plan(**args)
+    for where, plan in plans.items():
+        got = {k: plan[k] for k in wanted}
+        assert got == wanted, f"{case.describe()}, threads={threads}, {where}: plan {plan}"
+
+
+def test_plan_is_exposed_and_pure():
+    case = CASES[0]
+    inputs = case.inputs(case.seed)
+    layer = lstmrt.ops.LSTM(inputs["W"], inputs["R"], threads=2)
+    first = layer.plan(16, 8, threads=2)
+    assert first == layer.plan(16, 8, threads=2)
+    assert set(first) == {"threads", "wake_workers", "whole_copy", "partitions", "parallel_directions",
+                          "split", "team_size", "projection"}
+    # A tiny call stays on one thread, and then runs the layer's whole (unsplit) copy.
+    tiny = layer.plan(1, 1, threads=2)
+    assert tiny["threads"] == 1 and tiny["whole_copy"] and tiny["partitions"] == 1
+    tuning = lstmrt._core.tuning()
+    assert tuning["l2_bytes"] == (lstmrt._core.cpu_info()["l2_bytes_per_core"] or MIB)
+    assert tuning["max_shared_recurrent_bytes"] == tuning["tuned_l2_bytes"] / 2
+
+
 @pytest.mark.parametrize("case", CASES, ids=configs.case_id)
 def test_both_projections_match_reference(case):
     seed, expected = configs.materialize(case)
@@ -65,6 +116,7 @@ def test_both_projections_match_reference(case):
     results = {}
     for threads in (1, 2):
         layer = layer_class(*weights, **case.attributes(), threads=threads)
+        _assert_plan(layer, case, threads, state)
         got = layer(inputs["X"], **state)
         assert_outputs_close(got, expected, atol=atol, rtol=rtol, names=case.output_names,
                              context=f"{case.describe()}, threads={threads}")

@@ -142,8 +142,9 @@ def test_small_layers_give_one_thread_results_on_either_copy(cell, kw, H, I):
                                          ("GRU", 96, True)])
 def test_single_steps_get_a_second_thread_from_90_kflop(cell, H, team):
     """A stream step of 2·G·H·(I+H) FLOP runs on one thread below 90 kFLOP (LSTM H64: 66k, GRU H80:
-    77k) and forms a team from there (LSTM H80: 102k, GRU H96: 111k); rnn_layer.cc's
-    kMinCallFlopsForThreads gives the measurements. Either way the steps equal one thread's."""
+    77k) and forms a team from there (LSTM H80: 102k, GRU H96: 111k): min_call_flops_for_threads
+    in cpu/tuning.h (bench/TUNING.md has the measurements). Either way the steps equal one
+    thread's."""
     one, two, rng = _layer_pair(cell, 1, H=H, I=H, **({"linear_before_reset": 1} if cell == "GRU" else {}))
     s1, s2 = one.stream(), two.stream()
     before = testing.pool_stats()
@@ -282,8 +283,8 @@ def test_scheduler_counts_the_partitions_it_adopts_from_an_absent_worker():
     """pool_stats() also counts the step scheduler's slow paths (the benchmark records them per
     block): with the worker held, the caller adopts its partitions at every step."""
     one, two, rng = _layer_pair("LSTM", 1, H=256, I=256, seed=5)
-    # 40 steps: 42 MFLOP, enough to wake a worker that slept (rnn_layer.cc,
-    # kMinCallFlopsToWakeWorkers); a held worker that is awake never sleeps.
+    # 40 steps: 42 MFLOP, enough to wake a worker that slept (cpu/tuning.h,
+    # min_call_flops_to_wake_workers); a held worker that is awake never sleeps.
     X = rng.standard_normal((40, 1, 256)).astype(np.float32)
     before = testing.pool_stats()
     with held_workers():
@@ -297,8 +298,8 @@ def test_scheduler_counts_the_partitions_it_adopts_from_an_absent_worker():
 
 
 # ---------------------------------------------------------------------------------------------
-# Sleeping workers (worker_pool.h, WakePolicy): a call below rnn_layer.cc's
-# kMinCallFlopsToWakeWorkers (32 MFLOP) leaves a sleeping worker asleep and runs on the caller,
+# Sleeping workers (worker_pool.h, WakePolicy): a call below cpu/tuning.h's
+# min_call_flops_to_wake_workers (32 MFLOP) leaves a sleeping worker asleep and runs on the caller,
 # unless the previous call that did so ended less than one spin time before; a larger call wakes it.
 
 @contextmanager

@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "cpu/tuning.h"
 #include "lstmrt/cpu_features.h"
 #include "lstmrt/kernels.h"
 #include "lstmrt/threading.h"
@@ -42,6 +43,7 @@ void register_cpu(py::module_& m) {
     info["features"] = features;
     info["default_threads"] = default_num_threads();
     info["worker_spin_us"] = worker_spin_microseconds();
+    info["l2_bytes_per_core"] = f.l2_bytes_per_core;  // 0: the OS did not say
     // Which kernel each low-precision type runs on the active path; "generic" and the emulations
     // ("avx2" and "avx512" for bf16, "avx2" for int8) give the same bits as the native
     // instructions, only slower.
@@ -55,6 +57,29 @@ void register_cpu(py::module_& m) {
     info["precision_kernels"] = precision;
     return info;
   }, "What the CPU has and which kernel path (ISA) is in use.");
+  m.def("tuning", []() {
+    const Tuning& t = tuning();
+    py::dict d;
+    d["l2_bytes"] = t.l2_bytes;
+    d["tuned_l2_bytes"] = t.tuned_l2_bytes;
+    d["min_step_flops_for_threads"] = t.min_step_flops_for_threads;
+    d["min_call_flops_for_threads"] = t.min_call_flops_for_threads;
+    d["min_call_flops_to_wake_workers"] = t.min_call_flops_to_wake_workers;
+    d["min_rows_per_thread_to_split_rows"] = t.min_rows_per_thread_to_split_rows;
+    d["max_shared_recurrent_bytes"] = t.max_shared_recurrent_bytes;
+    d["min_rows_per_thread_to_share_more"] = t.min_rows_per_thread_to_share_more;
+    d["max_shared_recurrent_bytes_many_rows"] = t.max_shared_recurrent_bytes_many_rows;
+    d["min_rows_for_step_projection"] = t.min_rows_for_step_projection;
+    d["max_step_projection_weight_bytes"] = t.max_step_projection_weight_bytes;
+    d["max_whole_copy_bytes"] = t.max_whole_copy_bytes;
+    d["gemm_min_flops_for_threads"] = t.gemm_min_flops_for_threads;
+    d["gemm_min_rows_per_thread"] = t.gemm_min_rows_per_thread;
+    d["gemm_row_block_floats"] = kGemmRowBlockFloats;
+    d["cold_output_bytes"] = kColdOutputBytes;
+    d["streamed_weight_bytes"] = kStreamedWeightBytes;
+    return d;
+  }, "The thresholds that decide how calls run (a copy; cpp/src/cpu/tuning.h says what each decides, "
+     "bench/TUNING.md how it was measured). l2_bytes: the L2 per core they are seeded from.");
   m.def("set_isa", [](const std::string& name) { return std::string(isa_name(set_active_isa(parse_isa(name)))); },
         py::arg("name"), "Forces the kernel path for the process; returns the previous one.");
   m.def("get_isa", []() { return std::string(isa_name(kernels().isa)); });

@@ -9,6 +9,8 @@
 
 #include "bindings.h"
 #include "lstmrt/rnn_stream.h"
+#include "lstmrt/threading.h"
+#include "rnn/call_plan.h"
 
 namespace lstmrt {
 namespace {
@@ -18,6 +20,30 @@ CellKind parse_cell(const std::string& cell) {
   if (cell == "GRU") return CellKind::GRU;
   if (cell == "RNN") return CellKind::RNN;
   throw ValueError("cell: expected 'LSTM', 'GRU' or 'RNN', got '" + cell + "'");
+}
+
+// The plan a call of `layer` with these shapes would run (rnn/call_plan.h), as a dict. `threads`
+// (<= 0: the default) is what the call may use, as the layer's own bound or run()'s; `l2_bytes`,
+// when given, replaces this machine's L2 in the tuning (so a test can plan for another cache).
+py::dict plan_dict(const RnnLayer& layer, int64_t seq, int64_t batch, int threads, bool has_lens, bool has_initial_h,
+                   std::optional<int64_t> l2_bytes) {
+  if (seq < 0 || batch < 0) throw ValueError("plan: seq and batch must be >= 0");
+  const Tuning tune = l2_bytes ? tuning_for_l2(*l2_bytes) : tuning();
+  const CallPlan plan =
+      plan_call(call_shape(layer, RnnShapes{seq, batch}, has_lens, has_initial_h, resolve_threads(threads)), tune);
+  py::dict d;
+  d["threads"] = plan.threads;
+  d["wake_workers"] = plan.wake_workers;
+  d["whole_copy"] = plan.whole_copy;
+  d["partitions"] = plan.partitions;
+  d["parallel_directions"] = plan.parallel_directions;
+  d["split"] = work_split_name(plan.split);
+  d["team_size"] = plan.team_size;
+  py::list projection;
+  for (int dir = 0; dir < layer.num_directions(); ++dir)
+    projection.append(plan.step_projection[dir] ? "per_step" : "up_front");
+  d["projection"] = projection;
+  return d;
 }
 
 // One call's arguments, converted and checked against the layer (or stream), and its outputs,
@@ -178,9 +204,41 @@ class BoundStream {
   std::mutex lock_;
 };
 
-}  // namespace
+// RnnLayer(...) from Python: the attributes and weights converted, then packed without the GIL.
+std::unique_ptr<BoundLayer> make_bound_layer(const std::string& cell, py::handle W, py::handle R, py::handle B,
+                                             py::handle P, std::optional<int64_t> hidden_size,
+                                             const std::string& direction, int64_t layout,
+                                             std::vector<std::string> activations, std::vector<float> activation_alpha,
+                                             std::vector<float> activation_beta, std::optional<float> clip,
+                                             int64_t input_forget, int64_t linear_before_reset,
+                                             const std::string& context, int threads, const std::string& precision) {
+  const WeightType weights = parse_weight_type(precision);
+  RnnAttributes a;
+  a.cell = parse_cell(cell);
+  a.has_hidden_size = hidden_size.has_value();
+  a.hidden_size = hidden_size.value_or(0);
+  a.direction = direction;
+  a.layout = layout;
+  a.activations = std::move(activations);
+  a.activation_alpha = std::move(activation_alpha);
+  a.activation_beta = std::move(activation_beta);
+  a.has_clip = clip.has_value();
+  a.clip = clip.value_or(0.0f);
+  a.input_forget = input_forget;
+  a.linear_before_reset = linear_before_reset;
+  a.context = context;
+  const auto w = float_array(W, "W");
+  const auto r = float_array(R, "R");
+  const auto b = float_array(B, "B");
+  const auto p = float_array(P, "P");
+  std::unique_ptr<RnnLayer> layer;
+  {
+    py::gil_scoped_release release;  // packing large weights takes a while
+    layer = std::make_unique<RnnLayer>(a, float_arg(w), float_arg(r), float_arg(b), float_arg(p), threads, weights);
+  }
+  return std::make_unique<BoundLayer>(std::move(layer), threads);
+}
 
-void register_rnn(py::module_& m) {
 // The shapes of a layer call, shared by the docstrings of run and __call__.
 #define CALL_DOC \
   "X: float32 [seq_length, batch_size, input_size] (layout 1: [batch_size, seq_length, input_size]); " \
@@ -188,6 +246,8 @@ void register_rnn(py::module_& m) {
   "hidden_size] or None (zeros). Returns (Y, Y_h, Y_c) for LSTM and (Y, Y_h) otherwise: Y [seq_length, " \
   "num_directions, batch_size, hidden_size], Y_h/Y_c [num_directions, batch_size, hidden_size] " \
   "(layout 1: batch first)."
+
+void register_stream_class(py::module_& m) {
   py::class_<BoundStream>(m, "RnnStream", "A layer in stateful mode: the state is carried between calls.")
       .def("run", &BoundStream::run, py::arg("X"), py::arg("sequence_lens") = py::none(),
            py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(),
@@ -198,39 +258,11 @@ void register_rnn(py::module_& m) {
       .def("get_state", &BoundStream::get_state, "Copies of the state: {'h': ..., 'c': ...} (before the first call, the zero state of one row).")
       .def("set_state", &BoundStream::set_state, py::arg("state"), "Replaces the state with copies of the given arrays.");
 
+}
+
+void register_layer_class(py::module_& m) {
   py::class_<BoundLayer>(m, "RnnLayer", "A packed ONNX LSTM/GRU/RNN layer.")
-      .def(py::init([](const std::string& cell, py::handle W, py::handle R, py::handle B, py::handle P,
-                       std::optional<int64_t> hidden_size, const std::string& direction, int64_t layout,
-                       std::vector<std::string> activations, std::vector<float> activation_alpha,
-                       std::vector<float> activation_beta, std::optional<float> clip, int64_t input_forget,
-                       int64_t linear_before_reset, const std::string& context, int threads,
-                       const std::string& precision) {
-             const WeightType weights = parse_weight_type(precision);
-             RnnAttributes a;
-             a.cell = parse_cell(cell);
-             a.has_hidden_size = hidden_size.has_value();
-             a.hidden_size = hidden_size.value_or(0);
-             a.direction = direction;
-             a.layout = layout;
-             a.activations = std::move(activations);
-             a.activation_alpha = std::move(activation_alpha);
-             a.activation_beta = std::move(activation_beta);
-             a.has_clip = clip.has_value();
-             a.clip = clip.value_or(0.0f);
-             a.input_forget = input_forget;
-             a.linear_before_reset = linear_before_reset;
-             a.context = context;
-             const auto w = float_array(W, "W");
-             const auto r = float_array(R, "R");
-             const auto b = float_array(B, "B");
-             const auto p = float_array(P, "P");
-             std::unique_ptr<RnnLayer> layer;
-             {
-               py::gil_scoped_release release;  // packing large weights takes a while
-               layer = std::make_unique<RnnLayer>(a, float_arg(w), float_arg(r), float_arg(b), float_arg(p), threads, weights);
-             }
-             return std::make_unique<BoundLayer>(std::move(layer), threads);
-           }),
+      .def(py::init(&make_bound_layer),
            py::arg("cell"), py::arg("W"), py::arg("R"), py::arg("B") = py::none(), py::arg("P") = py::none(),
            py::arg("hidden_size") = py::none(), py::arg("direction") = "forward", py::arg("layout") = 0,
            py::arg("activations") = std::vector<std::string>{}, py::arg("activation_alpha") = std::vector<float>{},
@@ -244,6 +276,19 @@ void register_rnn(py::module_& m) {
            py::arg("initial_h") = py::none(), py::arg("initial_c") = py::none(), "The same as run(). " CALL_DOC)
       .def("stream", [](BoundLayer& self) { return std::make_unique<BoundStream>(self); }, py::keep_alive<0, 1>(),
            "A stateful handle: the recurrent state is carried from one call to the next.")
+      .def("plan", [](const BoundLayer& b, int64_t seq, int64_t batch, std::optional<int> threads, bool has_lens,
+                      bool has_initial_h, std::optional<int64_t> l2_bytes) {
+             return plan_dict(b.layer(), seq, batch, threads.value_or(b.threads()), has_lens, has_initial_h, l2_bytes);
+           },
+           py::arg("seq"), py::arg("batch"), py::arg("threads") = py::none(), py::arg("has_lens") = false,
+           py::arg("has_initial_h") = false, py::arg("l2_bytes") = py::none(),
+           "How a call with these shapes would run, if it got the threads it asks for: a dict with 'threads' "
+           "(claimed), 'wake_workers', 'whole_copy' (the unsplit copy), 'partitions' (per direction), "
+           "'parallel_directions', 'split' ('units' or 'rows'), 'team_size' (threads per direction) and "
+           "'projection' (per direction: 'per_step' or 'up_front'). threads: the call's bound (None: the "
+           "layer's); l2_bytes: plan for that L2 per core instead of this machine's.")
+      .def_property_readonly("partition_count", [](const BoundLayer& b) { return b.layer().partitions(); },
+                             "Partitions of the hidden units per direction in the split for threads.")
       .def_property_readonly("cell", [](const BoundLayer& b) { return std::string(cell_name(b.layer().cell())); }, "The cell: 'LSTM', 'GRU' or 'RNN'.")
       .def_property_readonly("hidden_size", [](const BoundLayer& b) { return b.layer().hidden_size(); }, "The hidden size (int).")
       .def_property_readonly("input_size", [](const BoundLayer& b) { return b.layer().input_size(); }, "The input size (int): X's last axis.")
@@ -261,7 +306,15 @@ void register_rnn(py::module_& m) {
           out.append(py::make_tuple(activation_name(a.kind), a.alpha, a.beta));
         return out;
       }, "The activations in use, in ONNX order: a list of (name, alpha, beta).");
+}
+
 #undef CALL_DOC
+
+}  // namespace
+
+void register_rnn(py::module_& m) {
+  register_stream_class(m);
+  register_layer_class(m);
 }
 
 }  // namespace lstmrt

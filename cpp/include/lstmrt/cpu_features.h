@@ -1,6 +1,7 @@
 // What the CPU can run, read once from cpuid/xgetbv.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct CpuFeatures {
   bool os_grants_amx = false;  // Linux granted this process the tile data state (arch_prctl)
   bool os_saves_ymm = false;  // XCR0 has the SSE and AVX state bits.
   bool os_saves_zmm = false;  // XCR0 has the opmask and ZMM state bits too.
+  // The level-2 cache one core may count on (an L2 shared by several cores divided among them),
+  // from Linux's sysfs; 0 where the OS does not say.
+  int64_t l2_bytes_per_core = 0;
 };
 
 // The features of the CPU this process runs on (computed once).

@@ -36,7 +36,7 @@ struct LstmRowArgs {
 // Stage 1: z and r from xw and hr (the z, r blocks); stores z into `z_out`, and r⊙H_{t-1} into
 // `rh_out` (linear_before_reset = 0) or r into `r_out` (= 1).
 struct GruRowArgs {
-  const float* xw;       // [3*hidden]: X·Wᵀ + biases for z, r, h (see rnn_layer.cc for which).
+  const float* xw;       // [3*hidden]: X·Wᵀ + biases for z, r, h (see rnn/layer_packing.cc for which).
   const float* hr_zr;    // [2*hidden]: H_{t-1}·R_zrᵀ
   const float* hr_h;     // [hidden]: (r⊙H_{t-1})·R_hᵀ (lbr=0) or H_{t-1}·R_hᵀ (lbr=1)
   const float* rb_h;     // [hidden]: Rbh for linear_before_reset = 1, else nullptr.

@@ -5,12 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "lstmrt/activation.h"
-#include "lstmrt/packed_matrix.h"
-#include "lstmrt/phase_scheduler.h"
+#include "lstmrt/weight_type.h"
 
 namespace lstmrt {
 
@@ -50,18 +50,23 @@ struct FloatArg {
   bool present() const { return data != nullptr; }
 };
 
+struct WorkspaceState;  // defined in lstmrt's sources (cpp/src/rnn/workspace_impl.h)
+
 // Reusable scratch memory for run(): grows to the largest shape seen, never shrinks. One call at a
 // time. It also keeps the step schedulers (one per direction), whose marks then stay in the
-// caches of the cores that own them from one call to the next.
+// caches of the cores that own them from one call to the next. Allocated once, at construction.
 class Workspace {
  public:
-  float* get(int slot, size_t count);
-  PhaseScheduler& scheduler(int direction) { return schedulers_[direction]; }
+  Workspace();
+  ~Workspace();
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+
+  // The buffers and schedulers, for the layer's own use.
+  WorkspaceState& state() { return *state_; }
 
  private:
-  std::vector<AlignedBuffer> buffers_;
-  std::vector<size_t> sizes_;
-  PhaseScheduler schedulers_[2];
+  std::unique_ptr<WorkspaceState> state_;
 };
 
 struct RnnShapes {
@@ -77,6 +82,9 @@ class RnnLayer {
   // every state stay float32.
   RnnLayer(const RnnAttributes& attributes, const FloatArg& W, const FloatArg& R, const FloatArg& B,
            const FloatArg& P, int threads = 0, WeightType weights = WeightType::F32);
+  ~RnnLayer();
+  RnnLayer(RnnLayer&&) noexcept;
+  RnnLayer& operator=(RnnLayer&&) noexcept;
 
   CellKind cell() const { return cell_; }
   Direction direction() const { return direction_; }
@@ -89,6 +97,15 @@ class RnnLayer {
   double lost_weight_fraction(bool recurrent) const;
   const std::vector<Activation>& activations() const { return acts_; }
   const std::string& context() const { return context_; }
+  float clip() const { return clip_; }  // <= 0: none
+  bool input_forget() const { return input_forget_; }
+  bool linear_before_reset() const { return linear_before_reset_; }
+  // Partitions of the hidden units per direction in the split for threads, and whether the layer
+  // also keeps a whole copy (one partition) for the calls that run on one thread.
+  int partitions() const;
+  bool has_whole_copy() const;
+  // `argument` of this layer, named for an error message ("LSTM node 'encoder': W").
+  std::string where(const std::string& argument) const;
 
   // Checks X, sequence_lens, initial_h and initial_c against the layer; throws TypeError or
   // ValueError naming the argument with the expected and actual shape. Returns seq and batch.
@@ -106,27 +123,13 @@ class RnnLayer {
            const float* initial_c, float* Y, float* Y_h, float* Y_c, Workspace& ws, int threads) const;
 
  private:
-  // The hidden units are split into partitions, one per worker thread. A partition's rows of W
-  // and R are packed gate by gate (its i units, then its o units, ...), so that its worker
-  // computes every gate of its units with one GEMM and keeps its share of R in its own cache
-  // for the whole sequence.
-  struct Partition {
-    int64_t j0 = 0;      // first hidden unit
-    int64_t units = 0;   // number of hidden units
-    PackedMatrix w;      // [G*units, input]
-    PackedMatrix r;      // [G*units, H] (GRU with linear_before_reset=0: [2*units, H], z and r)
-    PackedMatrix r_h;    // GRU with linear_before_reset=0: the h gate's [units, H]
-    AlignedBuffer bias;  // [G*units], added to X·Wᵀ (see the packing code for which biases)
-    AlignedBuffer rb_h;  // GRU with linear_before_reset=1: Rbh [units], applied inside r ⊙ (...)
-    AlignedBuffer peephole;  // LSTM: [3*units] in order i, o, f, or null
-  };
-  struct Team;
+  // The weights packed for the threads (cpp/src/rnn/layer_packing.h).
+  struct Packed;
 
-  std::vector<std::vector<Partition>> pack_partitions(const FloatArg& W, const FloatArg& R, const FloatArg& B,
-                                                      const FloatArg& P, int parts) const;
-  void run_team(const Team& team, int member, const RnnShapes& s, const float* X, const int32_t* lens,
-                const float* initial_h, const float* initial_c, float* Y, float* Y_h, float* Y_c) const;
-  std::string where(const std::string& argument) const;
+  void parse_attributes(const RnnAttributes& attributes);
+  void check_weights(const RnnAttributes& attributes, const FloatArg& W, const FloatArg& R, const FloatArg& B,
+                     const FloatArg& P);
+  void parse_activations(const RnnAttributes& attributes);
 
   CellKind cell_;
   Direction direction_;
@@ -139,11 +142,8 @@ class RnnLayer {
   bool input_forget_;
   bool linear_before_reset_;
   std::vector<Activation> acts_;  // activation_count(cell) per direction
-  std::vector<std::vector<Partition>> parts_;  // [direction][partition]
-  // A small layer split for threads also keeps itself whole, as one partition per direction, for
-  // the calls that run on one thread (empty otherwise).
-  std::vector<std::vector<Partition>> whole_;
   std::string context_;
+  std::unique_ptr<const Packed> packed_;
 };
 
 }  // namespace lstmrt

@@ -1,5 +1,6 @@
 #include "lstmrt/cpu_features.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -41,8 +42,66 @@ bool request_amx() {
 #endif
 }
 
+// The first line of a sysfs file, without its newline; empty when it cannot be read. C stdio,
+// as in threading.cc: iostreams crashed in a process whose first libstdc++ was another build's.
+std::string read_line(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  if (file == nullptr) return "";
+  char buffer[256] = {0};
+  const bool ok = std::fgets(buffer, sizeof(buffer), file) != nullptr;
+  std::fclose(file);
+  std::string line = ok ? buffer : "";
+  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+// How many CPUs a sysfs CPU list names ("0-3,8,10-11" is 7); 0 when it cannot be parsed.
+int count_cpu_list(const std::string& list) {
+  int count = 0;
+  const char* p = list.c_str();
+  while (*p != '\0') {
+    char* end = nullptr;
+    const long first = std::strtol(p, &end, 10);
+    if (end == p) return 0;
+    long last = first;
+    p = end;
+    if (*p == '-') {
+      last = std::strtol(p + 1, &end, 10);
+      if (end == p + 1) return 0;
+      p = end;
+    }
+    count += static_cast<int>(last - first + 1);
+    if (*p == ',') ++p;
+  }
+  return count;
+}
+
+// CPU 0's level-2 cache divided among the cores that share it (hyperthreads of one core count
+// as one), from /sys/devices/system/cpu/cpu0/cache/index*; 0 when sysfs does not say.
+int64_t detect_l2_bytes_per_core() {
+  const std::string cpu0 = "/sys/devices/system/cpu/cpu0/";
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = cpu0 + "cache/index" + std::to_string(index) + "/";
+    if (read_line(dir + "level") != "2") continue;
+    const std::string type = read_line(dir + "type");
+    if (type != "Unified" && type != "Data") continue;
+    const std::string size = read_line(dir + "size");  // "2048K", "1M"
+    char* end = nullptr;
+    int64_t bytes = std::strtoll(size.c_str(), &end, 10);
+    if (end == size.c_str() || bytes <= 0) return 0;
+    if (*end == 'K') bytes <<= 10;
+    else if (*end == 'M') bytes <<= 20;
+    const int sharing = count_cpu_list(read_line(dir + "shared_cpu_list"));
+    const int siblings = count_cpu_list(read_line(cpu0 + "topology/thread_siblings_list"));
+    const int cores = sharing > 0 && siblings > 0 && sharing >= siblings ? sharing / siblings : 1;
+    return bytes / cores;
+  }
+  return 0;
+}
+
 CpuFeatures detect() {
   CpuFeatures f;
+  f.l2_bytes_per_core = detect_l2_bytes_per_core();
 #if LSTMRT_X86_CPU
   unsigned r[4];
   cpuid(0, 0, r);

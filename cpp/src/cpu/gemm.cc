@@ -1,22 +1,21 @@
 #include "lstmrt/gemm.h"
 
 #include "cpu/lowp_convert.h"
+#include "cpu/tuning.h"
 #include "lstmrt/threading.h"
 
 namespace lstmrt {
 namespace {
 
-// Below ~256 kFLOP a fork/join costs more than it saves.
-constexpr double kMinFlopsForThreads = 262144.0;
-// Rows per thread below which a GEMM splits its column panels instead of its rows.
-constexpr int64_t kMinRowsPerThread = 8;
-
-// Runs fn(m0, m1, p0, p1) over row or column-panel ranges of an M x `panels` product.
+// Runs fn(m0, m1, p0, p1) over row or column-panel ranges of an M x `panels` product; how it
+// splits is Tuning's gemm_min_flops_for_threads and gemm_min_rows_per_thread.
 template <class Fn>
 void split_work(int64_t M, int64_t panels, double flops, int threads, Fn&& fn) {
-  if (threads <= 1 || flops < kMinFlopsForThreads) return fn(0, M, 0, panels);
-  if (M >= kMinRowsPerThread * threads)
-    parallel_for(M, threads, kMinRowsPerThread, [&](int64_t m0, int64_t m1) { fn(m0, m1, 0, panels); });
+  const Tuning& tune = tuning();
+  if (threads <= 1 || flops < tune.gemm_min_flops_for_threads) return fn(0, M, 0, panels);
+  const int64_t min_rows = tune.gemm_min_rows_per_thread;
+  if (M >= min_rows * threads)
+    parallel_for(M, threads, min_rows, [&](int64_t m0, int64_t m1) { fn(m0, m1, 0, panels); });
   else
     parallel_for(panels, threads, 1, [&](int64_t p0, int64_t p1) { fn(0, M, p0, p1); });
 }

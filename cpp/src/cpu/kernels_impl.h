@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "lstmrt/kernels.h"
+#include "cpu/tuning.h"
 
 namespace lstmrt {
 namespace LSTMRT_KERNEL_NS {
@@ -341,21 +342,15 @@ inline void rows_tile(int64_t rows, int64_t K, const float* A, int64_t lda, cons
   }
 }
 
-// Beyond these sizes a GEMM's operands come from beyond the core's caches, and prefetching them
-// pays: an output larger than L2 cannot still be cached from its last use, and weights that
-// stream from memory arrive sooner when asked for ahead. Smaller ones lose a little to the extra
-// instructions. bench/test_bench_kernels.py (time_gemm) re-derives both; bench/README.md has the
-// figures.
-constexpr int64_t kColdOutputBytes = int64_t{1} << 20;
-constexpr int64_t kStreamedWeightBytes = int64_t{16} << 20;
+// When to prefetch C and B: kColdOutputBytes and kStreamedWeightBytes (cpu/tuning.h).
 
-// Rows in blocks whose A part (~128 KB) stays in L2 while every panel of B streams past it.
+// Rows in blocks of kGemmRowBlockFloats of A, which stay in L2 while every panel of B streams past.
 template <int MR, int NP, bool kPrefetchB>
 void gemm_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, const float* bias,
                bool accumulate, float* C, int64_t ldc, bool prefetch_c) {
   const int64_t ps = K * kPanelWidth;
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
-  int64_t block = (32768 / (K > 0 ? K : 1)) / MR * MR;
+  int64_t block = (kGemmRowBlockFloats / (K > 0 ? K : 1)) / MR * MR;
   if (block < MR) block = MR;
   for (int64_t m0 = 0; m0 < M; m0 += block) {
     const int64_t m1 = M - m0 < block ? M : m0 + block;
@@ -505,7 +500,7 @@ void recurrent_gemm_impl(int64_t M, int64_t N, int64_t K, int64_t split, const f
   const int64_t ps = K * kPanelWidth;
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
   const bool prefetch_c = M * N * static_cast<int64_t>(sizeof(float)) > kColdOutputBytes;
-  int64_t block = (32768 / (K > 0 ? K : 1)) / MR * MR;
+  int64_t block = (kGemmRowBlockFloats / (K > 0 ? K : 1)) / MR * MR;
   if (block < MR) block = MR;
   for (int64_t m0 = 0; m0 < M; m0 += block) {
     const int64_t m1 = M - m0 < block ? M : m0 + block;
