@@ -1,7 +1,7 @@
 """The step scheduler serves one call after another (a layer's workspace keeps it).
 
 Phases are numbered on from the previous call, so that the scheduler's marks stay in the caches
-of the cores that own them (cpp/include/lstmrt/phase_scheduler.h). These tests drive one
+of the cores that own them (cpp/src/cpu/phase_scheduler.h). These tests drive one
 scheduler directly, every member on a thread of its own: every partition of every phase of
 every call runs exactly once, whatever the shapes of the calls before it, and after a call that
 never ended (as one that threw would leave it).

@@ -4,8 +4,8 @@
 #include "bindings.h"
 #include "cpu/tuning.h"
 #include "lstmrt/cpu_features.h"
-#include "lstmrt/kernels.h"
-#include "lstmrt/threading.h"
+#include "cpu/kernels.h"
+#include "cpu/threading.h"
 
 namespace lstmrt {
 

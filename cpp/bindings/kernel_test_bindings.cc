@@ -15,13 +15,13 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
-#include "lstmrt/core_latency.h"
+#include "cpu/core_latency.h"
 #include "cpu/lowp_convert.h"
-#include "lstmrt/gemm.h"
-#include "lstmrt/phase_scheduler.h"
-#include "lstmrt/kernels.h"
-#include "lstmrt/threading.h"
-#include "lstmrt/worker_pool.h"
+#include "cpu/gemm.h"
+#include "cpu/phase_scheduler.h"
+#include "cpu/kernels.h"
+#include "cpu/threading.h"
+#include "cpu/worker_pool.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>

@@ -9,7 +9,7 @@
 
 #include "bindings.h"
 #include "lstmrt/rnn_stream.h"
-#include "lstmrt/threading.h"
+#include "cpu/threading.h"
 #include "rnn/call_plan.h"
 
 namespace lstmrt {

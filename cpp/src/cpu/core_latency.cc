@@ -1,4 +1,4 @@
-#include "lstmrt/core_latency.h"
+#include "cpu/core_latency.h"
 
 #include <atomic>
 #include <chrono>

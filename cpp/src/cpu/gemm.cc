@@ -1,8 +1,8 @@
-#include "lstmrt/gemm.h"
+#include "cpu/gemm.h"
 
 #include "cpu/lowp_convert.h"
 #include "cpu/tuning.h"
-#include "lstmrt/threading.h"
+#include "cpu/threading.h"
 
 namespace lstmrt {
 namespace {

@@ -5,7 +5,7 @@
 
 #include "cpu/lowp_variants.h"
 #include "lstmrt/errors.h"
-#include "lstmrt/kernels.h"
+#include "cpu/kernels.h"
 
 namespace lstmrt {
 namespace {

@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "lstmrt/kernels.h"
+#include "cpu/kernels.h"
 #include "cpu/tuning.h"
 
 namespace lstmrt {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "lstmrt/kernels.h"
+#include "cpu/kernels.h"
 
 namespace lstmrt {
 

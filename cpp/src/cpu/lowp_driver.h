@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "lstmrt/kernels.h"
+#include "cpu/kernels.h"
 
 namespace lstmrt {
 namespace {

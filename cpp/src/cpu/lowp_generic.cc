@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "cpu/lowp_convert.h"
-#include "lstmrt/kernels.h"
+#include "cpu/kernels.h"
 
 namespace lstmrt {
 namespace {

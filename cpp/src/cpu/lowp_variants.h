@@ -2,7 +2,7 @@
 // the best one per ISA path for this CPU.
 #pragma once
 
-#include "lstmrt/kernels.h"
+#include "cpu/kernels.h"
 
 namespace lstmrt {
 

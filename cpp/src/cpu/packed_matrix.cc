@@ -1,4 +1,4 @@
-#include "lstmrt/packed_matrix.h"
+#include "cpu/packed_matrix.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "lstmrt/threading.h"
+#include "cpu/threading.h"
 
 #include <atomic>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "lstmrt/worker_pool.h"
+#include "cpu/worker_pool.h"
 
 #include <atomic>
 #include <chrono>
@@ -7,7 +7,7 @@
 #include <mutex>
 #include <thread>
 
-#include "lstmrt/threading.h"
+#include "cpu/threading.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>

@@ -5,10 +5,10 @@
 #include <cstring>
 
 #include "builders.h"
-#include "lstmrt/gemm.h"
-#include "lstmrt/kernels.h"
-#include "lstmrt/packed_matrix.h"
-#include "lstmrt/threading.h"
+#include "cpu/gemm.h"
+#include "cpu/kernels.h"
+#include "cpu/packed_matrix.h"
+#include "cpu/threading.h"
 #include "op_util.h"
 #include "window.h"
 

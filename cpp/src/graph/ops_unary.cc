@@ -6,7 +6,7 @@
 
 #include "builders.h"
 #include "lstmrt/activation.h"
-#include "lstmrt/kernels.h"
+#include "cpu/kernels.h"
 #include "op_util.h"
 
 namespace lstmrt {

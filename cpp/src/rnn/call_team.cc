@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "lstmrt/gemm.h"
+#include "cpu/gemm.h"
 
 namespace lstmrt {
 

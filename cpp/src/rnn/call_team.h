@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "lstmrt/kernels.h"
-#include "lstmrt/phase_scheduler.h"
+#include "cpu/kernels.h"
+#include "cpu/phase_scheduler.h"
 #include "rnn/call_plan.h"
 #include "rnn/layer_packing.h"
 #include "rnn/workspace_impl.h"

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "lstmrt/packed_matrix.h"
+#include "cpu/packed_matrix.h"
 #include "lstmrt/rnn_layer.h"
 
 namespace lstmrt {

@@ -6,7 +6,7 @@
 
 #include "cpu/tuning.h"
 #include "lstmrt/errors.h"
-#include "lstmrt/threading.h"
+#include "cpu/threading.h"
 #include "rnn/call_plan.h"
 #include "rnn/call_team.h"
 #include "rnn/layer_packing.h"

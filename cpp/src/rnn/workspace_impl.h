@@ -5,8 +5,8 @@
 
 #include <cstddef>
 
-#include "lstmrt/packed_matrix.h"
-#include "lstmrt/phase_scheduler.h"
+#include "cpu/packed_matrix.h"
+#include "cpu/phase_scheduler.h"
 #include "lstmrt/rnn_layer.h"
 
 namespace lstmrt {

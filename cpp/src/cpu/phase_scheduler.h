@@ -34,7 +34,7 @@
 #include <memory>
 #include <thread>
 
-#include "lstmrt/threading.h"  // LSTMRT_PAUSE, current_cpu, worker_leave_cpu
+#include "cpu/threading.h"  // LSTMRT_PAUSE, current_cpu, worker_leave_cpu
 
 namespace lstmrt {
 

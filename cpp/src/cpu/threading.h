@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "lstmrt/worker_pool.h"
+#include "cpu/worker_pool.h"
 
 // One step of a spin-wait: tells the core this thread is only waiting.
 #if defined(__x86_64__) || defined(__i386__)

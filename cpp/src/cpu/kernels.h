@@ -10,7 +10,7 @@
 
 #include "lstmrt/activation.h"
 #include "lstmrt/cpu_features.h"
-#include "lstmrt/packed_matrix.h"
+#include "cpu/packed_matrix.h"
 #include "lstmrt/weight_type.h"
 
 namespace lstmrt {

@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
-#include "lstmrt/kernels.h"
-#include "lstmrt/packed_matrix.h"
+#include "cpu/kernels.h"
+#include "cpu/packed_matrix.h"
 
 namespace lstmrt {
 
