@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cpu/kernels_window_impl.h"
 #include "lstmrt/kernels.h"
 
 namespace lstmrt {
@@ -533,6 +534,7 @@ void fill_table(KernelTable& t, Isa isa) {
   t.recurrent_gemm = &recurrent_gemm_impl<kGemmRows, kGemmPanels>;
   t.activation = &activation_kernel;
   t.add_scaled = &add_scaled_kernel;
+  t.pack_window_panel = &pack_window_panel_kernel;
   t.lstm_row = &lstm_row_kernel;
   t.gru_row_stage1 = &gru_row_stage1_kernel;
   t.gru_row_stage2 = &gru_row_stage2_kernel;

@@ -47,41 +47,51 @@ void im2row(const float* x, int64_t channels, const Window& w, const int64_t* ta
 // Packs the windows of output positions [p0, p0 + col.n()) of one image and group as the GEMM's
 // column operand: panel q holds, for each channel c and kernel position k, the inputs that its 16
 // positions read there (zero in the padding, and past the last position). `x` points at the
-// group's first channel; `table` is window_offsets' table and `runs` window_runs' for it, with
-// panels of positions as the groups and the last spatial stride as the step; p0 is a multiple of
-// kPanelWidth.
-void pack_columns(const float* x, int64_t channels, const Window& w, const int64_t* table, const int64_t* runs,
+// group's first channel; `table` is window_offsets' table and `segs` window_segments' for it,
+// with the last spatial stride as the step; p0 is a multiple of kPanelWidth.
+void pack_columns(const float* x, int64_t channels, const Window& w, const int64_t* table, const WindowSegment* segs,
                   int64_t p0, PackedMatrix& col, int threads) {
   const int64_t KS = w.kernel_count, plane = w.in_count, n = col.n(), step = w.stride.back();
+  const KernelTable& kt = kernels();
   // A panel is a few hundred nanoseconds per channel: below a few thousand floats, spreading
   // panels over threads costs more than it saves.
   const int workers = col.k() * n >= 65536 ? threads : 1;
   parallel_for(col.panels(), workers, 1, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t first = q * kPanelWidth, count = std::min<int64_t>(kPanelWidth, n - first);
-      const int64_t* offs = table + (p0 + first) * KS;
-      const int64_t* run = runs + (p0 + first) / kPanelWidth * KS;
+      const WindowSegment* seg = segs + (p0 + first) / kPanelWidth * KS * 2;
       float* dst = col.mutable_panel(q);
+      if (seg[0].lane0 >= 0) {
+        kt.pack_window_panel(x, channels, plane, KS, seg, step, dst);
+        continue;
+      }
+      // Output rows shorter than a panel: lane by lane from the table.
+      const int64_t* offs = table + (p0 + first) * KS;
       for (int64_t c = 0; c < channels; ++c) {
         const float* xc = x + c * plane;
         for (int64_t k = 0; k < KS; ++k, dst += kPanelWidth) {
-          if (run[k] >= 0 && step == 1 && count == kPanelWidth) {
-            // A copy of constant size, which the compiler inlines as vector moves.
-            std::memcpy(dst, xc + run[k], kPanelWidth * sizeof(float));
-          } else if (run[k] >= 0) {
-            const float* src = xc + run[k];
-            for (int64_t j = 0; j < count; ++j) dst[j] = src[j * step];
-          } else {
-            for (int64_t j = 0; j < count; ++j) {
-              const int64_t o = offs[j * KS + k];
-              dst[j] = o >= 0 ? xc[o] : 0.0f;
-            }
+          for (int64_t j = 0; j < count; ++j) {
+            const int64_t o = offs[j * KS + k];
+            dst[j] = o >= 0 ? xc[o] : 0.0f;
           }
           for (int64_t j = count; j < kPanelWidth; ++j) dst[j] = 0.0f;
         }
       }
     }
   });
+}
+
+// window_segments' output lives in an int64 scratch tensor, two elements per segment.
+static_assert(sizeof(WindowSegment) == 2 * sizeof(int64_t), "WindowSegment is stored as two int64");
+
+// Output positions per block of the packed column operand: whole panels, at most
+// kWindowBlockFloats in all where a panel fits, and the blocks of one size, so that no short last
+// block runs the GEMM on a sliver of panels.
+int64_t column_block(int64_t positions, int64_t Kg) {
+  const int64_t panels = (positions + kPanelWidth - 1) / kPanelWidth;
+  const int64_t most = std::max<int64_t>(1, kWindowBlockFloats / std::max<int64_t>(Kg, 1) / kPanelWidth);
+  const int64_t blocks = (panels + most - 1) / most;
+  return std::min(positions, (panels + blocks - 1) / blocks * kPanelWidth);
 }
 
 // A node's state in a plan: its window table's key, and the packed column operand of the
@@ -182,9 +192,10 @@ class ConvOp final : public Op {
     if (Y.numel() == 0) return;
     const int64_t P = w.out_count, KS = w.kernel_count, Kg = checked_mul(cs.group_in, KS, "the window row");
     checked_mul(P, Kg, "the window rows");
-    ctx.scratch_tensor(3);  // sizes the scratch list first: growing it would move the tensors
+    ctx.scratch_tensor(4);  // sizes the scratch list first: growing it would move the tensors
     Tensor& table = ctx.scratch_tensor(0);
     Tensor& runs = ctx.scratch_tensor(3);
+    Tensor& segs = ctx.scratch_tensor(4);
     if (!*ctx.state) *ctx.state = std::make_unique<ConvState>();
     TableMemo& memo = table_memo(ctx);
     if (!memo.same(in_sp, k_sp)) {
@@ -192,6 +203,9 @@ class ConvOp final : public Op {
       window_offsets(w, table.data<int64_t>(), nullptr);
       runs.ensure(DType::Int64, {(P + kPanelWidth - 1) / kPanelWidth, KS});
       window_runs(w, table.data<int64_t>(), kPanelWidth, w.stride.back(), runs.data<int64_t>());
+      // Two WindowSegments (16 bytes each) per panel and kernel position, in int64 storage.
+      segs.ensure(DType::Int64, {(P + kPanelWidth - 1) / kPanelWidth, KS, 4});
+      window_segments(w, table.data<int64_t>(), w.stride.back(), reinterpret_cast<WindowSegment*>(segs.data<int64_t>()));
       memo.valid = true;
     }
     // A single group of one input channel (a waveform into a filter bank, an image's first layer)
@@ -209,8 +223,8 @@ class ConvOp final : public Op {
     // precision take the position-major path, where they are the packed operand.
     const bool low_precision = has_packed_ && packed_[0].type() != WeightType::F32;
     if (positions_in_panels(P, cs.group_out) && !low_precision) {
-      by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), runs.data<int64_t>(), Kg, static_cast<ConvState&>(**ctx.state).col, Y,
-                      resolve_threads(ctx.threads));
+      by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), reinterpret_cast<const WindowSegment*>(segs.data<int64_t>()),
+                      Kg, static_cast<ConvState&>(**ctx.state).col, Y, resolve_threads(ctx.threads));
       return;
     }
     by_position_blocks(X, W, B, cs, w, table.data<int64_t>(), Kg, Y, ctx);
@@ -293,11 +307,10 @@ class ConvOp final : public Op {
 
   // Y_g[group_out][P] = W_g · col + B_g, the windows packed as the column operand block by block.
   void by_channel_rows(const Tensor& X, const Tensor& W, const Tensor* B, const ConvShape& cs, const Window& w,
-                       const int64_t* table, const int64_t* runs, int64_t Kg, PackedMatrix& col, Tensor& Y,
+                       const int64_t* table, const WindowSegment* segs, int64_t Kg, PackedMatrix& col, Tensor& Y,
                        int threads) const {
     const int64_t P = w.out_count;
-    const int64_t block = std::min(P, std::max<int64_t>(1, kWindowBlockFloats / std::max<int64_t>(Kg, 1) /
-                                                               kPanelWidth) * kPanelWidth);
+    const int64_t block = column_block(P, Kg);
     for (int64_t n = 0; n < cs.batch; ++n) {
       for (int64_t g = 0; g < group_; ++g) {
         const float* x = X.data<float>() + (n * cs.channels + g * cs.group_in) * w.in_count;
@@ -306,7 +319,7 @@ class ConvOp final : public Op {
         for (int64_t p0 = 0; p0 < P; p0 += block) {
           const int64_t p1 = std::min(P, p0 + block);
           col.resize(p1 - p0, Kg);
-          pack_columns(x, cs.group_in, w, table, runs, p0, col, threads);
+          pack_columns(x, cs.group_in, w, table, segs, p0, col, threads);
           if (B)
             for (int64_t m = 0; m < cs.group_out; ++m)
               std::fill(y + m * P + p0, y + m * P + p1, B->data<float>()[g * cs.group_out + m]);
