@@ -91,3 +91,21 @@ def test_empty_segments_read_nothing(isa):
     x = np.ones((2, 4), np.float32)
     got = testing.pack_window_panel(isa, x, [(1000, 5, 5), (-1000, 9, 3)] * 3, 1)
     assert got.shape == (2, 3, PANEL) and not np.any(got)
+
+
+@pytest.mark.parametrize("step", [3, 16, 160])
+def test_whole_blocks_transposed(isa, step):
+    """An STFT as a Conv: 16 frames a hop apart, each reading a run of the waveform. Kernel
+    positions in blocks of 16 whose lanes are all whole runs from consecutive offsets go through a
+    16 x 16 transpose; a block broken by one padded lane, and the positions past the last whole
+    block, lane by lane."""
+    rng = np.random.default_rng(23)
+    ks = 53
+    plane = (PANEL - 1) * step + ks + 1
+    x = _input(2, plane, rng)
+    start = plane - ((PANEL - 1) * step + ks)  # the last kernel position reads the last float
+    segments = []
+    for k in range(ks):
+        full = (start + k, 0, PANEL)
+        segments += [full, (0, 0, 0)] if k != 20 else [(start + k, 0, PANEL - 1), (0, 0, 0)]
+    _check(isa, x, segments, step)

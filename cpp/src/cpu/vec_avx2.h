@@ -47,6 +47,30 @@ struct Vec {
                                     _mm256_castsi256_ps(m), 4);
   }
 
+  // dst[i * 16 + j] = src[j * ld + i] for i, j < 16: four 8 x 8 blocks, each transposed in
+  // registers (pairs of rows interleaved, then groups of four, then 128-bit halves).
+  static void transpose16(const float* src, int64_t ld, float* dst) {
+    for (int jb = 0; jb < 16; jb += 8)
+      for (int ib = 0; ib < 16; ib += 8) {
+        reg r[8], t[8];
+        for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (jb + j) * ld + ib);
+        for (int j = 0; j < 8; j += 2) {
+          t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+          t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+        }
+        for (int g = 0; g < 8; g += 4) {
+          r[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+          r[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xEE);
+          r[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+          r[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+        }
+        for (int m = 0; m < 4; ++m) {
+          _mm256_storeu_ps(dst + (ib + m) * 16 + jb, _mm256_permute2f128_ps(r[m], r[4 + m], 0x20));
+          _mm256_storeu_ps(dst + (ib + 4 + m) * 16 + jb, _mm256_permute2f128_ps(r[m], r[4 + m], 0x31));
+        }
+      }
+  }
+
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }

@@ -45,6 +45,32 @@ struct Vec {
     return _mm512_mask_mov_ps(dst, lanes, _mm512_permutex2var_ps(even, idx, odd));
   }
 
+  // dst[i * 16 + j] = src[j * ld + i] for i, j < 16: a 16 x 16 block transposed in registers
+  // (pairs of rows interleaved, then groups of four, then 128-bit quarters).
+  static void transpose16(const float* src, int64_t ld, float* dst) {
+    reg r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld);
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // r[4g + m], chunk L: column 4L + m of rows 4g .. 4g + 3.
+    for (int g = 0; g < 4; ++g) {
+      r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+      r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+      r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+      r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; ++m) {
+      const reg u0 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88), u1 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xDD);
+      const reg v0 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88), v1 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xDD);
+      _mm512_storeu_ps(dst + m * 16, _mm512_shuffle_f32x4(u0, v0, 0x88));
+      _mm512_storeu_ps(dst + (4 + m) * 16, _mm512_shuffle_f32x4(u1, v1, 0x88));
+      _mm512_storeu_ps(dst + (8 + m) * 16, _mm512_shuffle_f32x4(u0, v0, 0xDD));
+      _mm512_storeu_ps(dst + (12 + m) * 16, _mm512_shuffle_f32x4(u1, v1, 0xDD));
+    }
+  }
+
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }

@@ -31,6 +31,12 @@ struct Vec {
     return lo <= 0 && hi > 0 ? first[-2 * lo] : dst;
   }
 
+  // dst[i * 16 + j] = src[j * ld + i] for i, j < 16.
+  static void transpose16(const float* src, int64_t ld, float* dst) {
+    for (int i = 0; i < 16; ++i)
+      for (int j = 0; j < 16; ++j) dst[i * 16 + j] = src[j * ld + i];
+  }
+
   static reg add(reg a, reg b) { return a + b; }
   static reg sub(reg a, reg b) { return a - b; }
   static reg mul(reg a, reg b) { return a * b; }
