@@ -2,9 +2,9 @@
 // position's window becomes one row of a scratch matrix, which multiplies the constant weights
 // packed once at load.
 #include <algorithm>
-#include <cstring>
 
 #include "builders.h"
+#include "conv_columns.h"
 #include "lstmrt/gemm.h"
 #include "lstmrt/kernels.h"
 #include "lstmrt/packed_matrix.h"
@@ -20,11 +20,6 @@ namespace {
 struct ConvShape {
   int64_t batch, channels, out_channels, group_in, group_out;
 };
-
-// The window matrix is built and multiplied this many elements (rows x window size) at a time,
-// so that its scratch stays bounded whatever the image size and a block is still in cache when
-// the GEMM reads it. No benchmark re-derives it yet (bench/ has no Conv suite).
-constexpr int64_t kWindowBlockFloats = int64_t{1} << 18;
 
 // rows[p - p0][c * KS + k] = the input plane of channel c at window position k of output
 // position p, for p in [p0, p1), zero where the window reads padding. `x` points at the group's
@@ -44,55 +39,8 @@ void im2row(const float* x, int64_t channels, const Window& w, const int64_t* ta
   }
 }
 
-// Packs the windows of output positions [p0, p0 + col.n()) of one image and group as the GEMM's
-// column operand: panel q holds, for each channel c and kernel position k, the inputs that its 16
-// positions read there (zero in the padding, and past the last position). `x` points at the
-// group's first channel; `table` is window_offsets' table and `segs` window_segments' for it,
-// with the last spatial stride as the step; p0 is a multiple of kPanelWidth.
-void pack_columns(const float* x, int64_t channels, const Window& w, const int64_t* table, const WindowSegment* segs,
-                  int64_t p0, PackedMatrix& col, int threads) {
-  const int64_t KS = w.kernel_count, plane = w.in_count, n = col.n(), step = w.stride.back();
-  const KernelTable& kt = kernels();
-  // A panel is a few hundred nanoseconds per channel: below a few thousand floats, spreading
-  // panels over threads costs more than it saves.
-  const int workers = col.k() * n >= 65536 ? threads : 1;
-  parallel_for(col.panels(), workers, 1, [&](int64_t q0, int64_t q1) {
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t first = q * kPanelWidth, count = std::min<int64_t>(kPanelWidth, n - first);
-      const WindowSegment* seg = segs + (p0 + first) / kPanelWidth * KS * 2;
-      float* dst = col.mutable_panel(q);
-      if (seg[0].lane0 >= 0) {
-        kt.pack_window_panel(x, channels, plane, KS, seg, step, dst);
-        continue;
-      }
-      // Output rows shorter than a panel: lane by lane from the table.
-      const int64_t* offs = table + (p0 + first) * KS;
-      for (int64_t c = 0; c < channels; ++c) {
-        const float* xc = x + c * plane;
-        for (int64_t k = 0; k < KS; ++k, dst += kPanelWidth) {
-          for (int64_t j = 0; j < count; ++j) {
-            const int64_t o = offs[j * KS + k];
-            dst[j] = o >= 0 ? xc[o] : 0.0f;
-          }
-          for (int64_t j = count; j < kPanelWidth; ++j) dst[j] = 0.0f;
-        }
-      }
-    }
-  });
-}
-
 // window_segments' output lives in an int64 scratch tensor, two elements per segment.
 static_assert(sizeof(WindowSegment) == 2 * sizeof(int64_t), "WindowSegment is stored as two int64");
-
-// Output positions per block of the packed column operand: whole panels, at most
-// kWindowBlockFloats in all where a panel fits, and the blocks of one size, so that no short last
-// block runs the GEMM on a sliver of panels.
-int64_t column_block(int64_t positions, int64_t Kg) {
-  const int64_t panels = (positions + kPanelWidth - 1) / kPanelWidth;
-  const int64_t most = std::max<int64_t>(1, kWindowBlockFloats / std::max<int64_t>(Kg, 1) / kPanelWidth);
-  const int64_t blocks = (panels + most - 1) / most;
-  return std::min(positions, (panels + blocks - 1) / blocks * kPanelWidth);
-}
 
 // A node's state in a plan: its window table's key, and the packed column operand of the
 // position-major product, kept from run to run.
@@ -305,12 +253,14 @@ class ConvOp final : public Op {
     return cs;
   }
 
-  // Y_g[group_out][P] = W_g · col + B_g, the windows packed as the column operand block by block.
+  // Y_g[group_out][P] = W_g · col + B_g, the windows packed as the column operand block by block
+  // of positions and, within a block, chunk by chunk of the reduction (each added into Y).
   void by_channel_rows(const Tensor& X, const Tensor& W, const Tensor* B, const ConvShape& cs, const Window& w,
                        const int64_t* table, const WindowSegment* segs, int64_t Kg, PackedMatrix& col, Tensor& Y,
                        int threads) const {
-    const int64_t P = w.out_count;
+    const int64_t P = w.out_count, KS = w.kernel_count;
     const int64_t block = column_block(P, Kg);
+    const ReductionChunks chunks = reduction_chunks(cs.group_in, KS);
     for (int64_t n = 0; n < cs.batch; ++n) {
       for (int64_t g = 0; g < group_; ++g) {
         const float* x = X.data<float>() + (n * cs.channels + g * cs.group_in) * w.in_count;
@@ -318,12 +268,18 @@ class ConvOp final : public Op {
         float* y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
         for (int64_t p0 = 0; p0 < P; p0 += block) {
           const int64_t p1 = std::min(P, p0 + block);
-          col.resize(p1 - p0, Kg);
-          pack_columns(x, cs.group_in, w, table, segs, p0, col, threads);
           if (B)
             for (int64_t m = 0; m < cs.group_out; ++m)
               std::fill(y + m * P + p0, y + m * P + p1, B->data<float>()[g * cs.group_out + m]);
-          gemm(kernels(), cs.group_out, wg, Kg, col, nullptr, B != nullptr, y + p0, P, threads);
+          for (int64_t i = 0; i < chunks.count; ++i) {
+            // Channels [c0, c1) and kernel positions [k0, k1): columns [c0 * KS + k0, ...) of W_g.
+            const int64_t lo = i * chunks.per, hi = std::min(lo + chunks.per, chunks.by_channel ? cs.group_in : KS);
+            const int64_t c0 = chunks.by_channel ? lo : 0, c1 = chunks.by_channel ? hi : cs.group_in;
+            const int64_t k0 = chunks.by_channel ? 0 : lo, k1 = chunks.by_channel ? KS : hi;
+            col.resize(p1 - p0, (c1 - c0) * (k1 - k0));
+            pack_columns(x, c0, c1 - c0, k0, k1 - k0, w, table, segs, p0, col, threads);
+            gemm(kernels(), cs.group_out, wg + c0 * KS + k0, Kg, col, nullptr, B != nullptr || i > 0, y + p0, P, threads);
+          }
         }
       }
     }
