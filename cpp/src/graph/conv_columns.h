@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "lstmrt/kernels.h"
 #include "lstmrt/packed_matrix.h"
@@ -40,6 +41,26 @@ ReductionChunks reduction_chunks(int64_t channels, int64_t kernel_count);
 // channel; `table` is window_offsets' table and `segs` window_segments' for it, with the last
 // spatial stride as the step; p0 is a multiple of kPanelWidth.
 void pack_columns(const float* x, int64_t c0, int64_t channels, int64_t k0, int64_t kcount, const Window& w,
-                  const int64_t* table, const WindowSegment* segs, int64_t p0, PackedMatrix& col, int threads);
+                  const int64_t* table, const WindowSegment* segs, int64_t p0, PackedMatrix& col);
+
+// One image and group of a Conv with output positions in the GEMM's column panels:
+// y[m][p] = bias[m] + w[m] · (the window of p), for m < out_channels and p < the window's
+// out_count, with w row-major [out_channels][channels * kernel_count] and y [out_channels][P].
+struct ChannelRows {
+  const float* x = nullptr;  // the group's first input channel
+  const float* w = nullptr;
+  const float* bias = nullptr;  // or null
+  int64_t channels = 0, out_channels = 0;
+  const Window* window = nullptr;
+  const int64_t* table = nullptr;        // window_offsets'
+  const WindowSegment* segs = nullptr;  // window_segments'
+  float* y = nullptr;
+};
+
+// Computes it: the positions split into one range of whole panels per thread, each thread
+// packing its own blocks into its own entry of `cols` (grown to the thread count and kept for the
+// next run) and multiplying them alone, so that a Conv forks once, not once per block and chunk.
+// Every output element is summed in the same order whatever the thread count.
+void multiply_channel_rows(const ChannelRows& a, std::vector<PackedMatrix>& cols, int threads);
 
 }  // namespace lstmrt

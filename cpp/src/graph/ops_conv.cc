@@ -42,10 +42,10 @@ void im2row(const float* x, int64_t channels, const Window& w, const int64_t* ta
 // window_segments' output lives in an int64 scratch tensor, two elements per segment.
 static_assert(sizeof(WindowSegment) == 2 * sizeof(int64_t), "WindowSegment is stored as two int64");
 
-// A node's state in a plan: its window table's key, and the packed column operand of the
-// position-major product, kept from run to run.
+// A node's state in a plan: its window table's key, and the packed column operands (one per
+// thread) of the position-major product, kept from run to run.
 struct ConvState final : TableMemo {
-  PackedMatrix col;
+  std::vector<PackedMatrix> cols;
 };
 
 // The two ways to lay one group's product on the GEMM: output positions as its rows and
@@ -172,7 +172,7 @@ class ConvOp final : public Op {
     const bool low_precision = has_packed_ && packed_[0].type() != WeightType::F32;
     if (positions_in_panels(P, cs.group_out) && !low_precision) {
       by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), reinterpret_cast<const WindowSegment*>(segs.data<int64_t>()),
-                      Kg, static_cast<ConvState&>(**ctx.state).col, Y, resolve_threads(ctx.threads));
+                      static_cast<ConvState&>(**ctx.state).cols, Y, resolve_threads(ctx.threads));
       return;
     }
     by_position_blocks(X, W, B, cs, w, table.data<int64_t>(), Kg, Y, ctx);
@@ -253,34 +253,24 @@ class ConvOp final : public Op {
     return cs;
   }
 
-  // Y_g[group_out][P] = W_g · col + B_g, the windows packed as the column operand block by block
-  // of positions and, within a block, chunk by chunk of the reduction (each added into Y).
+  // Y_g[group_out][P] = W_g · (the windows) + B_g, positions in the GEMM's column panels.
   void by_channel_rows(const Tensor& X, const Tensor& W, const Tensor* B, const ConvShape& cs, const Window& w,
-                       const int64_t* table, const WindowSegment* segs, int64_t Kg, PackedMatrix& col, Tensor& Y,
+                       const int64_t* table, const WindowSegment* segs, std::vector<PackedMatrix>& cols, Tensor& Y,
                        int threads) const {
-    const int64_t P = w.out_count, KS = w.kernel_count;
-    const int64_t block = column_block(P, Kg);
-    const ReductionChunks chunks = reduction_chunks(cs.group_in, KS);
+    const int64_t P = w.out_count, Kg = cs.group_in * w.kernel_count;
     for (int64_t n = 0; n < cs.batch; ++n) {
       for (int64_t g = 0; g < group_; ++g) {
-        const float* x = X.data<float>() + (n * cs.channels + g * cs.group_in) * w.in_count;
-        const float* wg = W.data<float>() + g * cs.group_out * Kg;
-        float* y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
-        for (int64_t p0 = 0; p0 < P; p0 += block) {
-          const int64_t p1 = std::min(P, p0 + block);
-          if (B)
-            for (int64_t m = 0; m < cs.group_out; ++m)
-              std::fill(y + m * P + p0, y + m * P + p1, B->data<float>()[g * cs.group_out + m]);
-          for (int64_t i = 0; i < chunks.count; ++i) {
-            // Channels [c0, c1) and kernel positions [k0, k1): columns [c0 * KS + k0, ...) of W_g.
-            const int64_t lo = i * chunks.per, hi = std::min(lo + chunks.per, chunks.by_channel ? cs.group_in : KS);
-            const int64_t c0 = chunks.by_channel ? lo : 0, c1 = chunks.by_channel ? hi : cs.group_in;
-            const int64_t k0 = chunks.by_channel ? 0 : lo, k1 = chunks.by_channel ? KS : hi;
-            col.resize(p1 - p0, (c1 - c0) * (k1 - k0));
-            pack_columns(x, c0, c1 - c0, k0, k1 - k0, w, table, segs, p0, col, threads);
-            gemm(kernels(), cs.group_out, wg + c0 * KS + k0, Kg, col, nullptr, B != nullptr || i > 0, y + p0, P, threads);
-          }
-        }
+        ChannelRows a;
+        a.x = X.data<float>() + (n * cs.channels + g * cs.group_in) * w.in_count;
+        a.w = W.data<float>() + g * cs.group_out * Kg;
+        a.bias = B ? B->data<float>() + g * cs.group_out : nullptr;
+        a.channels = cs.group_in;
+        a.out_channels = cs.group_out;
+        a.window = &w;
+        a.table = table;
+        a.segs = segs;
+        a.y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
+        multiply_channel_rows(a, cols, threads);
       }
     }
   }
