@@ -24,8 +24,8 @@ int64_t l1d_bytes() {
 
 // The longest chunk of the reduction: two column panels of it (the GEMM's 2-panel tiles) fill
 // two thirds of L1, the rest left to the weights' rows and the output. testing.time_gemm at
-// ddddocr's Conv shapes (K 216 to 576) re-derives the fraction: whole 173-183 GFLOP/s, chunked
-// 187-197 here.
+// ddddocr's Conv shapes (K 216 to 576), whole against cut in chunks, re-derives the fraction
+// (bench/RESULTS.md has the figures).
 int64_t longest_chunk() {
   static const int64_t k = std::max<int64_t>(64, l1d_bytes() * 2 / 3 / (2 * kPanelWidth * int64_t{sizeof(float)}));
   return k;
