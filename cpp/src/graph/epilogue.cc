@@ -63,7 +63,10 @@ void apply_epilogues(const std::vector<Epilogue>& epilogues, const std::vector<c
     std::vector<const Tensor*> in = {&tmp, r};
     if (e.operand_first) std::swap(in[0], in[1]);
     std::vector<Tensor*> out = {&y};
-    naming_node(e.where, [&] { e.fallback->run(in, out, ctx); });
+    // The Add keeps nothing between runs: it gets no scratch or state of the fused node's.
+    RunContext add_ctx;
+    add_ctx.threads = ctx.threads;
+    naming_node(e.where, [&] { e.fallback->run(in, out, add_ctx); });
   }
 }
 
