@@ -46,37 +46,6 @@ void strided_gather(const Tensor& x, int64_t base, Dims in_strides, Tensor& y) {
   }
 }
 
-// The transposes that swap the last two dims (with any outer dims before them): out[o][i][j] =
-// in[base(o) + i + j * stride], copied in square tiles so that both the reads and the writes of a
-// tile stay in a few cache lines, where a row-by-row gather would read each output row's inputs
-// a row of the input apart. `outer_strides` are the input strides of the outer output dims.
-template <class T>
-void transpose_last_two(const T* x, Dims shape, Dims outer_strides, int64_t stride, T* y) {
-  constexpr int64_t kTile = 16;
-  const size_t r = shape.size();
-  const int64_t rows = shape[r - 2], cols = shape[r - 1];
-  DimVector idx(r - 2, 0);
-  int64_t outer = 1;
-  for (size_t d = 0; d + 2 < r; ++d) outer *= shape[d];
-  for (int64_t o = 0; o < outer; ++o, y += rows * cols) {
-    int64_t base = 0;
-    for (size_t d = 0; d + 2 < r; ++d) base += idx[d] * outer_strides[d];
-    const T* src = x + base;
-    for (int64_t i0 = 0; i0 < rows; i0 += kTile)
-      for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
-        const int64_t i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
-        for (int64_t j = j0; j < j1; ++j) {
-          const T* s = src + j * stride;
-          for (int64_t i = i0; i < i1; ++i) y[i * cols + j] = s[i];
-        }
-      }
-    for (size_t d = r - 2; d-- > 0;) {
-      if (++idx[d] < shape[d]) break;
-      idx[d] = 0;
-    }
-  }
-}
-
 class TransposeOp final : public Op {
  public:
   // The output is a view of the input when the transpose only moves size-1 dims (as exporters'
@@ -93,14 +62,6 @@ class TransposeOp final : public Op {
       return;
     }
     out[0]->ensure(x.dtype(), memo.shape);
-    const size_t r = memo.aux.size();
-    // The last two dims swapped (a spectrogram's frames and bins): tiles of 4-byte elements.
-    if (dtype_size(x.dtype()) == 4 && r >= 2 && memo.aux[r - 2] == 1 && memo.shape[r - 1] > 1 &&
-        memo.shape[r - 2] > 1) {
-      transpose_last_two(x.data<int32_t>(), Dims(memo.shape), Dims(memo.aux.data(), r - 2), memo.aux[r - 1],
-                         out[0]->data<int32_t>());
-      return;
-    }
     strided_gather(x, 0, memo.aux, *out[0]);
   }
 
