@@ -40,3 +40,16 @@ def test_sigmoid_nan_passes():
     model = make_model([helper.make_node("Sigmoid", ["x"], ["y"])], {"x": x}, ["y"], opset=13)
     got = lstmrt.InferenceSession(model).run(None, {"x": x})[0]
     assert np.isnan(got[0]) and np.isnan(got[2]) and abs(got[1] - 0.7310586) < 1e-6
+
+
+@pytest.mark.parametrize("op", ["Sigmoid", "Log", "Exp", "Relu"])
+def test_large_unary_on_two_threads(op):
+    """A unary pass of 64 Ki floats or more is split over the threads (ops_unary.cc,
+    kMinParallelElements): the same bits as one thread, pieces ending anywhere in a vector."""
+    rng = np.random.default_rng(32)
+    for n in (65535, 65536, 200003):
+        x = np.abs(rng.standard_normal(n)).astype(np.float32) + 0.01
+        model = make_model([helper.make_node(op, ["x"], ["y"])], {"x": x}, ["y"], opset=13)
+        one = lstmrt.InferenceSession(model, threads=1).run(None, {"x": x})[0]
+        two = lstmrt.InferenceSession(model, threads=2).run(None, {"x": x})[0]
+        np.testing.assert_array_equal(one, two)

@@ -1,7 +1,8 @@
-"""Conv's packing of contiguous and strided window runs (window_runs) against onnxruntime: output
-positions go 16 at a time, and a group of positions whose inputs at one kernel position lie at a
-fixed step is copied without its table lookups, any other (padding, a wrap to the next output row)
-through the table. The cases sweep the group's tail (1 to 16 positions in the last
+"""Conv's packing of window runs against onnxruntime: output positions go 16 at a time; the
+column operand of the GEMM path packs each panel from at most two runs per kernel position
+(window_segments: padding left out, a wrap to the next output row starting the second run) and
+falls back to the table when rows are shorter than a panel, and the depthwise loop copies the
+groups whose inputs lie at a fixed step (window_runs) and takes any other through the table. The cases sweep the group's tail (1 to 16 positions in the last
 group), row widths that do and do not divide 16, strides 1 to 3, dilations and padding, for the
 GEMM path with positions in column panels, the depthwise loop and a strided one-channel Conv1d
 (the STFT front-ends); and long Pad rows (their kept part is copied whole).

@@ -350,6 +350,28 @@ void register_fp32_kernel_tests(py::module_& t) {
         return result_array(*c, {static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
       },
       py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("split"));
+
+  t.def(
+      "pack_window_panel",
+      [](const std::string& isa, py::handle x_obj, const std::vector<std::tuple<int64_t, int, int>>& segments,
+         int64_t step) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        const auto xo = float_array(x_obj, "x");
+        if (!xo || xo->ndim() != 2) throw ValueError("pack_window_panel: expected x [channels, plane]");
+        if (segments.size() % 2 != 0) throw ValueError("pack_window_panel: two segments per kernel position");
+        const int64_t C = xo->shape(0), plane = xo->shape(1), KS = static_cast<int64_t>(segments.size() / 2);
+        std::vector<WindowSegment> seg;
+        for (const auto& s : segments) seg.push_back(WindowSegment{std::get<0>(s), std::get<1>(s), std::get<2>(s)});
+        auto x = guarded_copy(xo->data(), static_cast<size_t>(C * plane));
+        auto out = std::make_unique<GuardedFloats>(static_cast<size_t>(C * KS * kPanelWidth));
+        {
+          py::gil_scoped_release release;
+          kt.pack_window_panel(x->data(), C, plane, KS, seg.data(), step, out->data());
+        }
+        return result_array(*out, {static_cast<py::ssize_t>(C), static_cast<py::ssize_t>(KS), kPanelWidth});
+      },
+      py::arg("isa"), py::arg("x"), py::arg("segments"), py::arg("step"),
+      "One panel of Conv's column operand through one ISA's kernel; segments are (offset, lane0, lane_end).");
 }
 
 // The low-precision GEMMs and conversions, every compiled variant. Why this is long: a list of

@@ -93,6 +93,15 @@ struct RowQuantization {
   int32_t zero;
 };
 
+// One run of lanes in a panel of Conv's column operand (KernelTable::pack_window_panel): lanes
+// [lane0, lane_end) read the input from `offset` on, one stride apart; empty when
+// lane_end <= lane0.
+struct WindowSegment {
+  int64_t offset = 0;
+  int32_t lane0 = 0;
+  int32_t lane_end = 0;
+};
+
 struct KernelTable {
   Isa isa = Isa::Generic;
 
@@ -124,6 +133,15 @@ struct KernelTable {
   // d[i] += s[i] * w for i < n, one fused multiply-add per element where the ISA has FMA (the
   // generic path multiplies, then adds). d and s do not overlap. Conv's depthwise loop.
   void (*add_scaled)(float* d, const float* s, float w, int64_t n) = nullptr;
+
+  // One kPanelWidth-wide panel of Conv's column operand: for each channel c < channels and
+  // kernel position k < kernel_count, lane j of dst[(c * kernel_count + k) * kPanelWidth + j] is
+  // x[c * plane + s.offset + (j - s.lane0) * step] when j lies in one of the two segments
+  // s = seg[2k], seg[2k + 1], and 0 otherwise. Two segments because a panel of output positions
+  // that wraps to the next output row reads two runs of the input; padding leaves lanes out.
+  // Only the elements named are read.
+  void (*pack_window_panel)(const float* x, int64_t channels, int64_t plane, int64_t kernel_count,
+                            const WindowSegment* seg, int64_t step, float* dst) = nullptr;
 
   void (*lstm_row)(const LstmRowArgs& a) = nullptr;
   void (*gru_row_stage1)(const GruRowArgs& a) = nullptr;

@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "cpu/kernels.h"
+#include "cpu/kernels_window_impl.h"
 #include "cpu/tuning.h"
 
 namespace lstmrt {
@@ -528,6 +529,7 @@ void fill_table(KernelTable& t, Isa isa) {
   t.recurrent_gemm = &recurrent_gemm_impl<kGemmRows, kGemmPanels>;
   t.activation = &activation_kernel;
   t.add_scaled = &add_scaled_kernel;
+  t.pack_window_panel = &pack_window_panel_kernel;
   t.lstm_row = &lstm_row_kernel;
   t.gru_row_stage1 = &gru_row_stage1_kernel;
   t.gru_row_stage2 = &gru_row_stage2_kernel;

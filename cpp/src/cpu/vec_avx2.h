@@ -24,6 +24,52 @@ struct Vec {
   // Masked loads touch only the first n floats, so a tail never reads past the buffer.
   static reg load_partial(const float* p, int64_t n) { return _mm256_maskload_ps(p, tail_mask(n)); }
   static void store_partial(float* p, reg v, int64_t n) { _mm256_maskstore_ps(p, tail_mask(n), v); }
+  // dst with its lanes j in [lo, hi) (clipped to the vector) replaced by first[j - lo]. Only those
+  // floats are read: the masked load never touches the others, wherever lane 0 would lie.
+  static reg load_lanes(reg dst, const float* first, int64_t lo, int64_t hi) {
+    const int64_t a = lo < 0 ? 0 : lo, b = hi > W ? W : hi;
+    if (a >= b) return dst;
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(a)), idx),
+                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(b)), idx));
+    const auto base = reinterpret_cast<uintptr_t>(first) - static_cast<uintptr_t>(lo) * sizeof(float);
+    return _mm256_blendv_ps(dst, _mm256_maskload_ps(reinterpret_cast<const float*>(base), m), _mm256_castsi256_ps(m));
+  }
+  // As load_lanes, lane j reading first[2 * (j - lo)]: a masked gather.
+  static reg load_lanes_step2(reg dst, const float* first, int64_t lo, int64_t hi) {
+    const int64_t a = lo < 0 ? 0 : lo, b = hi > W ? W : hi;
+    if (a >= b) return dst;
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(a)), idx),
+                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(b)), idx));
+    const auto base = reinterpret_cast<uintptr_t>(first) - static_cast<uintptr_t>(2 * lo) * sizeof(float);
+    return _mm256_mask_i32gather_ps(dst, reinterpret_cast<const float*>(base), _mm256_add_epi32(idx, idx),
+                                    _mm256_castsi256_ps(m), 4);
+  }
+
+  // dst[i * 16 + j] = src[j * ld + i] for i, j < 16: four 8 x 8 blocks, each transposed in
+  // registers (pairs of rows interleaved, then groups of four, then 128-bit halves).
+  static void transpose16(const float* src, int64_t ld, float* dst) {
+    for (int jb = 0; jb < 16; jb += 8)
+      for (int ib = 0; ib < 16; ib += 8) {
+        reg r[8], t[8];
+        for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (jb + j) * ld + ib);
+        for (int j = 0; j < 8; j += 2) {
+          t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+          t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+        }
+        for (int g = 0; g < 8; g += 4) {
+          r[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+          r[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xEE);
+          r[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+          r[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+        }
+        for (int m = 0; m < 4; ++m) {
+          _mm256_storeu_ps(dst + (ib + m) * 16 + jb, _mm256_permute2f128_ps(r[m], r[4 + m], 0x20));
+          _mm256_storeu_ps(dst + (ib + 4 + m) * 16 + jb, _mm256_permute2f128_ps(r[m], r[4 + m], 0x31));
+        }
+      }
+  }
 
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }

@@ -21,6 +21,55 @@ struct Vec {
   // Masked loads touch only the first n floats, so a tail never reads past the buffer.
   static reg load_partial(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(tail_mask(n), p); }
   static void store_partial(float* p, reg v, int64_t n) { _mm512_mask_storeu_ps(p, tail_mask(n), v); }
+  // dst with its lanes j in [lo, hi) (clipped to the vector) replaced by first[j - lo]. Only those
+  // floats are read: the masked load never touches the others, wherever lane 0 would lie.
+  static reg load_lanes(reg dst, const float* first, int64_t lo, int64_t hi) {
+    const int64_t a = lo < 0 ? 0 : lo, b = hi > W ? W : hi;
+    if (a >= b) return dst;
+    const __mmask16 m = static_cast<__mmask16>(((1u << b) - 1u) & ~((1u << a) - 1u));
+    const auto base = reinterpret_cast<uintptr_t>(first) - static_cast<uintptr_t>(lo) * sizeof(float);
+    return _mm512_mask_loadu_ps(dst, m, reinterpret_cast<const float*>(base));
+  }
+  // As load_lanes, lane j reading first[2 * (j - lo)]: the even floats of two masked loads.
+  static reg load_lanes_step2(reg dst, const float* first, int64_t lo, int64_t hi) {
+    const int64_t a = lo < 0 ? 0 : lo, b = hi > W ? W : hi;
+    if (a >= b) return dst;
+    const __mmask16 lanes = static_cast<__mmask16>(((1u << b) - 1u) & ~((1u << a) - 1u));
+    // Lane j reads float 2j of the 32 from lane 0's address on: bit 2j of a 32-bit mask.
+    const uint64_t spread = 0x55555555u & ((uint64_t{1} << (2 * b)) - 1u) & ~((uint64_t{1} << (2 * a)) - 1u);
+    const auto base = reinterpret_cast<uintptr_t>(first) - static_cast<uintptr_t>(2 * lo) * sizeof(float);
+    const reg even = _mm512_maskz_loadu_ps(static_cast<__mmask16>(spread), reinterpret_cast<const float*>(base));
+    const reg odd = _mm512_maskz_loadu_ps(static_cast<__mmask16>(spread >> 16),
+                                          reinterpret_cast<const float*>(base + W * sizeof(float)));
+    const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_mask_mov_ps(dst, lanes, _mm512_permutex2var_ps(even, idx, odd));
+  }
+
+  // dst[i * 16 + j] = src[j * ld + i] for i, j < 16: a 16 x 16 block transposed in registers
+  // (pairs of rows interleaved, then groups of four, then 128-bit quarters).
+  static void transpose16(const float* src, int64_t ld, float* dst) {
+    reg r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld);
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // r[4g + m], chunk L: column 4L + m of rows 4g .. 4g + 3.
+    for (int g = 0; g < 4; ++g) {
+      r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+      r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+      r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+      r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; ++m) {
+      const reg u0 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88), u1 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xDD);
+      const reg v0 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88), v1 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xDD);
+      _mm512_storeu_ps(dst + m * 16, _mm512_shuffle_f32x4(u0, v0, 0x88));
+      _mm512_storeu_ps(dst + (4 + m) * 16, _mm512_shuffle_f32x4(u1, v1, 0x88));
+      _mm512_storeu_ps(dst + (8 + m) * 16, _mm512_shuffle_f32x4(u0, v0, 0xDD));
+      _mm512_storeu_ps(dst + (12 + m) * 16, _mm512_shuffle_f32x4(u1, v1, 0xDD));
+    }
+  }
 
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }

@@ -22,6 +22,20 @@ struct Vec {
   static void store_partial(float* p, reg v, int64_t n) {
     if (n > 0) *p = v;
   }
+  // dst, or first[-lo] when the lane lies in [lo, hi).
+  static reg load_lanes(reg dst, const float* first, int64_t lo, int64_t hi) {
+    return lo <= 0 && hi > 0 ? first[-lo] : dst;
+  }
+  // dst, or first[-2 * lo] when the lane lies in [lo, hi).
+  static reg load_lanes_step2(reg dst, const float* first, int64_t lo, int64_t hi) {
+    return lo <= 0 && hi > 0 ? first[-2 * lo] : dst;
+  }
+
+  // dst[i * 16 + j] = src[j * ld + i] for i, j < 16.
+  static void transpose16(const float* src, int64_t ld, float* dst) {
+    for (int i = 0; i < 16; ++i)
+      for (int j = 0; j < 16; ++j) dst[i * 16 + j] = src[j * ld + i];
+  }
 
   static reg add(reg a, reg b) { return a + b; }
   static reg sub(reg a, reg b) { return a - b; }

@@ -33,6 +33,8 @@ struct Graph::Plan {
   std::vector<Tensor> values;                 // per buffer slot (constants stay in the graph)
   std::vector<std::vector<Tensor>> scratch;   // per node
   std::vector<std::vector<const Tensor*>> in;  // per node, bound to `values` and the constants
+  std::vector<std::vector<const Tensor*>> epilogue_in;  // per node: its epilogue's operands
+  std::vector<Tensor> epilogue_tmp;                     // per node: scratch for its epilogue
   std::vector<std::vector<Tensor*>> out;
   std::vector<std::vector<Tensor>> unread;  // per node: where outputs nobody reads are written
   std::vector<bool> skip;  // per node: fed only by an absent optional input
@@ -159,6 +161,8 @@ Graph::Plan& Graph::plan_for(ExecState& state, const std::vector<const Tensor*>&
   plan->scratch.resize(nodes_.size());
   plan->op_state.resize(nodes_.size());
   plan->in.resize(nodes_.size());
+  plan->epilogue_in.resize(nodes_.size());
+  plan->epilogue_tmp.resize(nodes_.size());
   plan->out.resize(nodes_.size());
   plan->unread.resize(nodes_.size());
   plan->fresh.assign(nodes_.size(), 0);
@@ -176,10 +180,11 @@ Graph::Plan& Graph::plan_for(ExecState& state, const std::vector<const Tensor*>&
       plan->skip[n] = true;
       for (int id : node.out) absent[id] = true;
     }
-    for (int id : node.in) {
+    for (size_t slot = 0; slot < node.in.size(); ++slot) {
+      const int id = node.in[slot];
       const Tensor* t = nullptr;
       if (id >= 0 && !absent[id]) t = is_constant_[id] ? &constants_[id] : &plan->values[slot_of_[id]];
-      plan->in[n].push_back(t);
+      (node.epilogues.empty() || slot < node.op_inputs ? plan->in[n] : plan->epilogue_in[n]).push_back(t);
     }
     // Outputs nobody reads go to tensors of their own, unless the op leaves them uncomputed.
     if (!node.op->skips_unread_outputs()) plan->unread[n].resize(node.out.size());
@@ -228,6 +233,10 @@ Graph::Plan& Graph::execute(ExecState& state, const std::vector<const Tensor*>& 
       if (static_cast<size_t>(slot) < streaming->state_c.size()) ctx.initial_c = streaming->state_c[slot];
     }
     naming_node(node.where, [&] { node.op->run(plan.in[n], plan.out[n], ctx); });
+    if (!node.epilogues.empty())
+      naming_node(node.where, [&] {
+        apply_epilogues(node.epilogues, plan.epilogue_in[n], *plan.out[n][0], plan.epilogue_tmp[n], ctx);
+      });
     if (is_static) {
       for (size_t i = 0; i < node.shape_inputs.size(); ++i)
         plan.seen_shapes[n][i] = plan.in[n][node.shape_inputs[i]]->shape();

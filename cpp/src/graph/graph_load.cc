@@ -110,6 +110,7 @@ Graph::Graph(GraphDesc desc) : opset_(desc.opset), weights_(desc.weights), input
   check_supported(desc, order);
   build_nodes(desc, order, load);
   bind_outputs(desc.outputs, load);
+  fuse_epilogues();
   find_static_nodes();
   assign_buffers();
   find_optional_inputs();

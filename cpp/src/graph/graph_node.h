@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "epilogue.h"
 #include "lstmrt/graph/graph.h"
 
 namespace lstmrt {
@@ -15,7 +16,9 @@ struct Graph::Node {
   const OpSchema* schema = nullptr;
   std::string where;  // describe_node(desc, opset), the prefix of its errors
   std::unique_ptr<Op> op;
-  std::vector<int> in;   // value id per input slot, -1 when absent
+  std::vector<int> in;   // value id per input slot, -1 when absent; past op_inputs, the epilogue's
+  size_t op_inputs = 0;  // the slots the op reads (set when an epilogue is fused in)
+  std::vector<Epilogue> epilogues;  // applied to output 0 after the op runs (graph_fuse.cc)
   std::vector<int> out;  // value id per output slot (anonymous ids for empty names)
   std::vector<bool> out_needed;
   std::vector<size_t> shape_inputs;  // the input slots the op reads only the shape of

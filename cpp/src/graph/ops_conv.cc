@@ -2,9 +2,9 @@
 // position's window becomes one row of a scratch matrix, which multiplies the constant weights
 // packed once at load.
 #include <algorithm>
-#include <cstring>
 
 #include "builders.h"
+#include "conv_columns.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
 #include "cpu/packed_matrix.h"
@@ -20,11 +20,6 @@ namespace {
 struct ConvShape {
   int64_t batch, channels, out_channels, group_in, group_out;
 };
-
-// The window matrix is built and multiplied this many elements (rows x window size) at a time,
-// so that its scratch stays bounded whatever the image size and a block is still in cache when
-// the GEMM reads it. No benchmark re-derives it yet (bench/ has no Conv suite).
-constexpr int64_t kWindowBlockFloats = int64_t{1} << 18;
 
 // rows[p - p0][c * KS + k] = the input plane of channel c at window position k of output
 // position p, for p in [p0, p1), zero where the window reads padding. `x` points at the group's
@@ -44,50 +39,13 @@ void im2row(const float* x, int64_t channels, const Window& w, const int64_t* ta
   }
 }
 
-// Packs the windows of output positions [p0, p0 + col.n()) of one image and group as the GEMM's
-// column operand: panel q holds, for each channel c and kernel position k, the inputs that its 16
-// positions read there (zero in the padding, and past the last position). `x` points at the
-// group's first channel; `table` is window_offsets' table and `runs` window_runs' for it, with
-// panels of positions as the groups and the last spatial stride as the step; p0 is a multiple of
-// kPanelWidth.
-void pack_columns(const float* x, int64_t channels, const Window& w, const int64_t* table, const int64_t* runs,
-                  int64_t p0, PackedMatrix& col, int threads) {
-  const int64_t KS = w.kernel_count, plane = w.in_count, n = col.n(), step = w.stride.back();
-  // A panel is a few hundred nanoseconds per channel: below a few thousand floats, spreading
-  // panels over threads costs more than it saves.
-  const int workers = col.k() * n >= 65536 ? threads : 1;
-  parallel_for(col.panels(), workers, 1, [&](int64_t q0, int64_t q1) {
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t first = q * kPanelWidth, count = std::min<int64_t>(kPanelWidth, n - first);
-      const int64_t* offs = table + (p0 + first) * KS;
-      const int64_t* run = runs + (p0 + first) / kPanelWidth * KS;
-      float* dst = col.mutable_panel(q);
-      for (int64_t c = 0; c < channels; ++c) {
-        const float* xc = x + c * plane;
-        for (int64_t k = 0; k < KS; ++k, dst += kPanelWidth) {
-          if (run[k] >= 0 && step == 1 && count == kPanelWidth) {
-            // A copy of constant size, which the compiler inlines as vector moves.
-            std::memcpy(dst, xc + run[k], kPanelWidth * sizeof(float));
-          } else if (run[k] >= 0) {
-            const float* src = xc + run[k];
-            for (int64_t j = 0; j < count; ++j) dst[j] = src[j * step];
-          } else {
-            for (int64_t j = 0; j < count; ++j) {
-              const int64_t o = offs[j * KS + k];
-              dst[j] = o >= 0 ? xc[o] : 0.0f;
-            }
-          }
-          for (int64_t j = count; j < kPanelWidth; ++j) dst[j] = 0.0f;
-        }
-      }
-    }
-  });
-}
+// window_segments' output lives in an int64 scratch tensor, two elements per segment.
+static_assert(sizeof(WindowSegment) == 2 * sizeof(int64_t), "WindowSegment is stored as two int64");
 
-// A node's state in a plan: its window table's key, and the packed column operand of the
-// position-major product, kept from run to run.
+// A node's state in a plan: its window table's key, and the packed column operands (one per
+// thread) of the position-major product, kept from run to run.
 struct ConvState final : TableMemo {
-  PackedMatrix col;
+  std::vector<PackedMatrix> cols;
 };
 
 // The two ways to lay one group's product on the GEMM: output positions as its rows and
@@ -182,9 +140,10 @@ class ConvOp final : public Op {
     if (Y.numel() == 0) return;
     const int64_t P = w.out_count, KS = w.kernel_count, Kg = checked_mul(cs.group_in, KS, "the window row");
     checked_mul(P, Kg, "the window rows");
-    ctx.scratch_tensor(3);  // sizes the scratch list first: growing it would move the tensors
+    ctx.scratch_tensor(4);  // sizes the scratch list first: growing it would move the tensors
     Tensor& table = ctx.scratch_tensor(0);
     Tensor& runs = ctx.scratch_tensor(3);
+    Tensor& segs = ctx.scratch_tensor(4);
     if (!*ctx.state) *ctx.state = std::make_unique<ConvState>();
     TableMemo& memo = table_memo(ctx);
     if (!memo.same(in_sp, k_sp)) {
@@ -192,6 +151,9 @@ class ConvOp final : public Op {
       window_offsets(w, table.data<int64_t>(), nullptr);
       runs.ensure(DType::Int64, {(P + kPanelWidth - 1) / kPanelWidth, KS});
       window_runs(w, table.data<int64_t>(), kPanelWidth, w.stride.back(), runs.data<int64_t>());
+      // Two WindowSegments (16 bytes each) per panel and kernel position, in int64 storage.
+      segs.ensure(DType::Int64, {(P + kPanelWidth - 1) / kPanelWidth, KS, 4});
+      window_segments(w, table.data<int64_t>(), w.stride.back(), reinterpret_cast<WindowSegment*>(segs.data<int64_t>()));
       memo.valid = true;
     }
     // A single group of one input channel (a waveform into a filter bank, an image's first layer)
@@ -209,8 +171,8 @@ class ConvOp final : public Op {
     // precision take the position-major path, where they are the packed operand.
     const bool low_precision = has_packed_ && packed_[0].type() != WeightType::F32;
     if (positions_in_panels(P, cs.group_out) && !low_precision) {
-      by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), runs.data<int64_t>(), Kg, static_cast<ConvState&>(**ctx.state).col, Y,
-                      resolve_threads(ctx.threads));
+      by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), reinterpret_cast<const WindowSegment*>(segs.data<int64_t>()),
+                      static_cast<ConvState&>(**ctx.state).cols, Y, resolve_threads(ctx.threads));
       return;
     }
     by_position_blocks(X, W, B, cs, w, table.data<int64_t>(), Kg, Y, ctx);
@@ -291,27 +253,24 @@ class ConvOp final : public Op {
     return cs;
   }
 
-  // Y_g[group_out][P] = W_g · col + B_g, the windows packed as the column operand block by block.
+  // Y_g[group_out][P] = W_g · (the windows) + B_g, positions in the GEMM's column panels.
   void by_channel_rows(const Tensor& X, const Tensor& W, const Tensor* B, const ConvShape& cs, const Window& w,
-                       const int64_t* table, const int64_t* runs, int64_t Kg, PackedMatrix& col, Tensor& Y,
+                       const int64_t* table, const WindowSegment* segs, std::vector<PackedMatrix>& cols, Tensor& Y,
                        int threads) const {
-    const int64_t P = w.out_count;
-    const int64_t block = std::min(P, std::max<int64_t>(1, kWindowBlockFloats / std::max<int64_t>(Kg, 1) /
-                                                               kPanelWidth) * kPanelWidth);
+    const int64_t P = w.out_count, Kg = cs.group_in * w.kernel_count;
     for (int64_t n = 0; n < cs.batch; ++n) {
       for (int64_t g = 0; g < group_; ++g) {
-        const float* x = X.data<float>() + (n * cs.channels + g * cs.group_in) * w.in_count;
-        const float* wg = W.data<float>() + g * cs.group_out * Kg;
-        float* y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
-        for (int64_t p0 = 0; p0 < P; p0 += block) {
-          const int64_t p1 = std::min(P, p0 + block);
-          col.resize(p1 - p0, Kg);
-          pack_columns(x, cs.group_in, w, table, runs, p0, col, threads);
-          if (B)
-            for (int64_t m = 0; m < cs.group_out; ++m)
-              std::fill(y + m * P + p0, y + m * P + p1, B->data<float>()[g * cs.group_out + m]);
-          gemm(kernels(), cs.group_out, wg, Kg, col, nullptr, B != nullptr, y + p0, P, threads);
-        }
+        ChannelRows a;
+        a.x = X.data<float>() + (n * cs.channels + g * cs.group_in) * w.in_count;
+        a.w = W.data<float>() + g * cs.group_out * Kg;
+        a.bias = B ? B->data<float>() + g * cs.group_out : nullptr;
+        a.channels = cs.group_in;
+        a.out_channels = cs.group_out;
+        a.window = &w;
+        a.table = table;
+        a.segs = segs;
+        a.y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
+        multiply_channel_rows(a, cols, threads);
       }
     }
   }

@@ -7,6 +7,7 @@
 #include "builders.h"
 #include "lstmrt/activation.h"
 #include "cpu/kernels.h"
+#include "cpu/threading.h"
 #include "op_util.h"
 
 namespace lstmrt {
@@ -15,6 +16,12 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Unary.
+
+// Below this many elements a unary pass stays on one thread (a fork and join costs a few
+// microseconds, a pass of 64 Ki floats about as much); pieces are whole multiples of the grain.
+// bench/test_bench_real_models.py's onnx-asr front ends at 2 threads re-derive it.
+constexpr int64_t kMinParallelElements = 65536;
+constexpr int64_t kParallelGrain = 4096;
 
 enum class Unary {
   Relu, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, Elu, Selu, Celu, Gelu, GeluTanh, Softplus, Softsign,
@@ -25,13 +32,17 @@ class UnaryOp final : public Op {
  public:
   UnaryOp(Unary kind, float alpha, float beta) : kind_(kind), alpha_(alpha), beta_(beta) {}
 
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& x = *in[0];
     Tensor& y = *out[0];
     y.ensure(x.dtype(), x.shape());
     const int64_t n = x.numel();
     if (x.dtype() == DType::Float32) {
-      apply_float(x.data<float>(), y.data<float>(), n);
+      // Each element on its own: pieces on several threads give the same bits.
+      const float* s = x.data<float>();
+      float* d = y.data<float>();
+      parallel_for(n, n >= kMinParallelElements ? resolve_threads(ctx.threads) : 1, kParallelGrain,
+                   [&](int64_t b, int64_t e) { apply_float(s + b, d + b, e - b); });
       return;
     }
     if (x.dtype() == DType::Bool) throw TypeError("bool input is not supported");

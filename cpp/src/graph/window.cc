@@ -206,4 +206,43 @@ void window_runs(const Window& w, const int64_t* table, int64_t group, int64_t s
   }
 }
 
+namespace {
+
+// The runs of one panel's lanes at one kernel position (see window_segments); false when more
+// than two are needed. `t` is the table at the panel's first position and this k.
+bool panel_runs(const int64_t* t, int64_t KS, int64_t count, int64_t step, WindowSegment* seg) {
+  seg[0] = seg[1] = WindowSegment{};
+  int n = 0;
+  bool open = false;
+  for (int64_t j = 0; j < count; ++j) {
+    const int64_t o = t[j * KS];
+    if (o < 0) {
+      open = false;
+      continue;
+    }
+    WindowSegment& cur = seg[n > 0 ? n - 1 : 0];
+    if (open && o == cur.offset + (j - cur.lane0) * step) {
+      cur.lane_end = static_cast<int32_t>(j + 1);
+      continue;
+    }
+    if (n == 2) return false;
+    seg[n++] = WindowSegment{o, static_cast<int32_t>(j), static_cast<int32_t>(j + 1)};
+    open = true;
+  }
+  return true;
+}
+
+}  // namespace
+
+void window_segments(const Window& w, const int64_t* table, int64_t step, WindowSegment* segs) {
+  const int64_t KS = w.kernel_count, P = w.out_count;
+  for (int64_t q = 0; q * kPanelWidth < P; ++q) {
+    const int64_t first = q * kPanelWidth, count = std::min(kPanelWidth, P - first);
+    WindowSegment* panel = segs + q * KS * 2;
+    bool ok = true;
+    for (int64_t k = 0; ok && k < KS; ++k) ok = panel_runs(table + first * KS + k, KS, count, step, panel + 2 * k);
+    if (!ok) panel[0].lane0 = -1;
+  }
+}
+
 }  // namespace lstmrt

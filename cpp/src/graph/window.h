@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "lstmrt/graph/op.h"
+#include "cpu/kernels.h"
 #include "small_vector.h"
 
 namespace lstmrt {
@@ -68,6 +69,14 @@ void window_offsets(const Window& w, int64_t* table, int64_t* padded, bool clip 
 // read s, s + step, s + 2 * step, ... at k, or -1 where they do not (padding, a wrap to the next
 // row). A packing loop then copies a run without looking up each of its offsets.
 void window_runs(const Window& w, const int64_t* table, int64_t group, int64_t step, int64_t* runs);
+
+// For a window table made by window_offsets, the segments that KernelTable::pack_window_panel
+// reads: for each panel of kPanelWidth consecutive output positions (from q * kPanelWidth; fewer
+// in the last) and each kernel position k, segs[(q * kernel_count + k) * 2 + i], i = 0, 1, are the
+// runs of lanes whose offsets go up by `step` from lane to lane, padding left out. A panel where
+// some k needs more than two runs (output rows shorter than a panel) is marked with lane0 = -1 in
+// its first segment: its caller copies it from the table.
+void window_segments(const Window& w, const int64_t* table, int64_t step, WindowSegment* segs);
 
 // The input spatial size and kernel that a node's window table (its scratch tensor 0) was made
 // for: runs of the same shapes (every run after the first, in a plan) reuse the table. An op that

@@ -132,6 +132,7 @@ class Graph {
   struct Node;
   struct Plan;
   struct Loading;
+  struct EpilogueFuser;  // graph_fuse.cc
 
   // The passes that compile a GraphDesc, in the order the constructor runs them (graph_load.cc).
   // A new value (an id) for `name`; anonymous when the name is empty.
@@ -148,6 +149,8 @@ class Graph {
   void fold(const Node& node, Workspace& workspace);
   // The graph outputs' values, and which node outputs are read at all.
   void bind_outputs(const std::vector<std::string>& outputs, const Loading& load);
+  // Fuses the elementwise nodes that follow a node taking an epilogue into it (graph_fuse.cc).
+  void fuse_epilogues();
   // Throws when a value that is read (`read`, per value id) is neither an input, a constant nor
   // an output of a node that runs.
   void check_values_produced(const std::vector<bool>& read) const;

@@ -176,6 +176,13 @@ struct OpTraits {
   // The op carries values from one iteration of its subgraph to the next (Loop, Scan): a stream
   // could neither see nor carry them from one chunk to the next, so such a graph cannot stream.
   bool hides_state = false;
+  // The op writes all of its float32 output 0 afresh (Conv), so the elementwise nodes that follow
+  // it may be applied to that output in place as its epilogue (graph_fuse.cc).
+  bool takes_epilogue = false;
+  // The part the op can play in such an epilogue: x * sigmoid(x) spelled as a Sigmoid and a
+  // Multiply of its input by its output, or an Add of another tensor (a residual).
+  enum class Elementwise : uint8_t { None, Sigmoid, Multiply, Add };
+  Elementwise elementwise = Elementwise::None;
 };
 
 // The traits of a recurrent operator whose initial states are `count` inputs from slot `first`.
@@ -195,6 +202,16 @@ constexpr OpTraits kHidesState = [] {
   t.hides_state = true;
   return t;
 }();
+constexpr OpTraits kTakesEpilogue = [] {
+  OpTraits t;
+  t.takes_epilogue = true;
+  return t;
+}();
+constexpr OpTraits elementwise(OpTraits::Elementwise e) {
+  OpTraits t;
+  t.elementwise = e;
+  return t;
+}
 
 // What the graph checks of every node before its builder runs, so that no op reads an input
 // slot that is missing or leaves a declared output unwritten: the leading inputs that must be

@@ -1,0 +1,139 @@
+#include "conv_columns.h"
+
+#include <algorithm>
+
+#include "cpu/gemm.h"
+#include "cpu/threading.h"
+
+#if defined(__unix__)
+#include <unistd.h>
+#endif
+
+namespace lstmrt {
+
+namespace {
+
+// The L1 data cache when the system says, else 48 KiB.
+int64_t l1d_bytes() {
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+  const long v = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+  if (v >= 16384 && v <= (1 << 20)) return v;
+#endif
+  return 48 << 10;
+}
+
+// The longest chunk of the reduction: two column panels of it (the GEMM's 2-panel tiles) fill
+// two thirds of L1, the rest left to the weights' rows and the output. testing.time_gemm at
+// ddddocr's Conv shapes (K 216 to 576), whole against cut in chunks, re-derives the fraction
+// (bench/RESULTS.md has the figures).
+int64_t longest_chunk() {
+  static const int64_t k = std::max<int64_t>(64, l1d_bytes() * 2 / 3 / (2 * kPanelWidth * int64_t{sizeof(float)}));
+  return k;
+}
+
+}  // namespace
+
+int64_t column_block(int64_t positions, int64_t window_row) {
+  const int64_t panels = (positions + kPanelWidth - 1) / kPanelWidth;
+  const int64_t most = std::max<int64_t>(1, kWindowBlockFloats / std::max<int64_t>(window_row, 1) / kPanelWidth);
+  const int64_t blocks = (panels + most - 1) / most;
+  return std::min(positions, (panels + blocks - 1) / blocks * kPanelWidth);
+}
+
+ReductionChunks reduction_chunks(int64_t channels, int64_t kernel_count) {
+  ReductionChunks r;
+  const int64_t K = channels * kernel_count, most = longest_chunk();
+  const int64_t wanted = (K + most - 1) / most;
+  if (wanted <= 1) {
+    r.per = channels;
+    return r;
+  }
+  if (channels > 1) {
+    // Whole channels per chunk: several channels' kernels when they fit, one otherwise.
+    r.per = (channels + std::min(wanted, channels) - 1) / std::min(wanted, channels);
+    r.count = (channels + r.per - 1) / r.per;
+    return r;
+  }
+  r.by_channel = false;
+  r.per = (kernel_count + wanted - 1) / wanted;
+  r.count = (kernel_count + r.per - 1) / r.per;
+  return r;
+}
+
+void pack_columns(const float* x, int64_t c0, int64_t channels, int64_t k0, int64_t kcount, const Window& w,
+                  const int64_t* table, const WindowSegment* segs, int64_t p0, PackedMatrix& col) {
+  const int64_t KS = w.kernel_count, plane = w.in_count, n = col.n(), step = w.stride.back();
+  const KernelTable& kt = kernels();
+  x += c0 * plane;
+  for (int64_t q = 0; q < col.panels(); ++q) {
+    const int64_t first = q * kPanelWidth, count = std::min<int64_t>(kPanelWidth, n - first);
+    const WindowSegment* seg = segs + (p0 + first) / kPanelWidth * KS * 2;
+    float* dst = col.mutable_panel(q);
+    if (seg[0].lane0 >= 0) {
+      kt.pack_window_panel(x, channels, plane, kcount, seg + 2 * k0, step, dst);
+      continue;
+    }
+    // Output rows shorter than a panel: lane by lane from the table.
+    const int64_t* offs = table + (p0 + first) * KS + k0;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* xc = x + c * plane;
+      for (int64_t k = 0; k < kcount; ++k, dst += kPanelWidth) {
+        for (int64_t j = 0; j < count; ++j) {
+          const int64_t o = offs[j * KS + k];
+          dst[j] = o >= 0 ? xc[o] : 0.0f;
+        }
+        for (int64_t j = count; j < kPanelWidth; ++j) dst[j] = 0.0f;
+      }
+    }
+  }
+}
+
+namespace {
+
+// Below this many flops a Conv stays on one thread: a fork and join (a few microseconds) would
+// cost more than it saves. bench/test_bench_real_models.py's ddddocr at 2 threads re-derives it.
+constexpr double kMinFlopsForThreads = 1 << 20;
+
+// Output positions [p_begin, p_end) of a (p_begin a multiple of kPanelWidth), block by block of
+// positions and, within a block, chunk by chunk of the reduction, each added into y.
+void channel_rows_range(const ChannelRows& a, const ReductionChunks& chunks, int64_t p_begin, int64_t p_end,
+                        PackedMatrix& col) {
+  const Window& w = *a.window;
+  const int64_t P = w.out_count, KS = w.kernel_count, Kg = a.channels * KS;
+  const int64_t block = column_block(p_end - p_begin, Kg);
+  for (int64_t p0 = p_begin; p0 < p_end; p0 += block) {
+    const int64_t p1 = std::min(p_end, p0 + block);
+    if (a.bias)
+      for (int64_t m = 0; m < a.out_channels; ++m) std::fill(a.y + m * P + p0, a.y + m * P + p1, a.bias[m]);
+    for (int64_t i = 0; i < chunks.count; ++i) {
+      // Channels [c0, c1) and kernel positions [k0, k1): columns [c0 * KS + k0, ...) of w.
+      const int64_t lo = i * chunks.per, hi = std::min(lo + chunks.per, chunks.by_channel ? a.channels : KS);
+      const int64_t c0 = chunks.by_channel ? lo : 0, c1 = chunks.by_channel ? hi : a.channels;
+      const int64_t k0 = chunks.by_channel ? 0 : lo, k1 = chunks.by_channel ? KS : hi;
+      col.resize(p1 - p0, (c1 - c0) * (k1 - k0));
+      pack_columns(a.x, c0, c1 - c0, k0, k1 - k0, w, a.table, a.segs, p0, col);
+      gemm(kernels(), a.out_channels, a.w + c0 * KS + k0, Kg, col, nullptr, a.bias != nullptr || i > 0, a.y + p0, P,
+           1);
+    }
+  }
+}
+
+}  // namespace
+
+void multiply_channel_rows(const ChannelRows& a, std::vector<PackedMatrix>& cols, int threads) {
+  const Window& w = *a.window;
+  const int64_t P = w.out_count, panels = (P + kPanelWidth - 1) / kPanelWidth;
+  const ReductionChunks chunks = reduction_chunks(a.channels, w.kernel_count);
+  const double flops = 2.0 * static_cast<double>(a.out_channels) * static_cast<double>(a.channels * w.kernel_count) *
+                       static_cast<double>(P);
+  const int64_t pieces = flops >= kMinFlopsForThreads ? std::min<int64_t>(std::max(threads, 1), panels) : 1;
+  if (static_cast<int64_t>(cols.size()) < pieces) cols.resize(static_cast<size_t>(pieces));
+  parallel_for(pieces, static_cast<int>(pieces), 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = panels * t / pieces * kPanelWidth, e = std::min(P, panels * (t + 1) / pieces * kPanelWidth);
+      if (b < e) channel_rows_range(a, chunks, b, e, cols[static_cast<size_t>(t)]);
+    }
+  });
+}
+
+}  // namespace lstmrt
