@@ -124,3 +124,16 @@ def test_both_projections_match_reference(case):
     # Threads split units or rows, never a dot product: the results are the same bits.
     for name, one, two in zip(case.output_names, results[1], results[2]):
         np.testing.assert_array_equal(one, two, err_msg=f"{name}: threads=1 vs threads=2")
+
+
+@pytest.mark.parametrize("precision,hidden,split", [("int8", 512, "units"), ("int8", 256, "rows"),
+                                                     ("bf16", 512, "units"), ("fp32", 256, "rows")])
+def test_low_precision_counts_input_weights_when_splitting_rows(precision, hidden, split):
+    # Batch 32 on 2 threads, input = hidden: int8 H512 streams 1 MiB of R and 1 MiB of W every
+    # step, more than the 1 MiB a thread may share, so the units split; H256's 512 KiB fit.
+    # float32 counts R alone (H256: 1 MiB, shared with 16 rows per thread).
+    rng = np.random.default_rng(0)
+    W = (rng.standard_normal((1, 4 * hidden, hidden)) * 0.05).astype(np.float32)
+    layer = lstmrt.ops.LSTM(W, W.copy(), threads=2, precision=precision)
+    plan = layer.plan(100, 32, threads=2, l2_bytes=MIB)
+    assert plan["threads"] == 2 and plan["split"] == split, plan

@@ -20,14 +20,21 @@ int threads_wanted(const CallShape& c, const Tuning& t, double step_flops, doubl
 // Rows split across a direction's threads when each thread gets a few rows for its GEMMs and the
 // direction's recurrent weights fit in one core's L2 next to the rest (each thread then reads all
 // of them every step), or fill it but each thread has rows enough to run its GEMMs at the peak
-// anyway; otherwise units split, so that each core keeps its share of R.
+// anyway; otherwise units split, so that each core keeps its share of the weights.
 bool split_rows(const CallShape& c, const Tuning& t, int per_direction) {
   const int G = gate_count(c.cell);
-  const double r_bytes = c.bytes_per_weight * G * c.hidden * c.hidden;
   const int64_t rows_each = c.batch / per_direction;
+  double shared_bytes = c.bytes_per_weight * G * c.hidden * c.hidden;
+  // Low-precision products run several times faster than float32 ones, so streaming the weights,
+  // not the threads' meeting every step, bounds their steps: the input weights, which a step
+  // reads too when it projects its own timestep, count as well (bench/TUNING.md, "Low-precision
+  // weights: the input weights count too"; bench/test_bench_precision.py, batch 32 at 2 threads).
+  const bool low_precision = c.bytes_per_weight < bytes_per_weight(WeightType::F32);
+  if (low_precision && rows_each >= t.min_rows_for_step_projection)
+    shared_bytes += c.bytes_per_weight * G * c.hidden * c.input;
   return per_direction >= 2 && rows_each >= t.min_rows_per_thread_to_split_rows &&
-         (r_bytes <= t.max_shared_recurrent_bytes ||
-          (rows_each >= t.min_rows_per_thread_to_share_more && r_bytes <= t.max_shared_recurrent_bytes_many_rows));
+         (shared_bytes <= t.max_shared_recurrent_bytes ||
+          (rows_each >= t.min_rows_per_thread_to_share_more && shared_bytes <= t.max_shared_recurrent_bytes_many_rows));
 }
 
 }  // namespace
