@@ -26,12 +26,16 @@ struct Vec {
   static void store_partial(float* p, reg v, int64_t n) { _mm256_maskstore_ps(p, tail_mask(n), v); }
   // dst with its lanes j in [lo, hi) (clipped to the vector) replaced by first[j - lo]. Only those
   // floats are read: the masked load never touches the others, wherever lane 0 would lie.
+  // All ones in the lanes j with a <= j < b.
+  static __m256i lanes_mask(int64_t a, int64_t b) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(a)), idx),
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(b)), idx));
+  }
   static reg load_lanes(reg dst, const float* first, int64_t lo, int64_t hi) {
     const int64_t a = lo < 0 ? 0 : lo, b = hi > W ? W : hi;
     if (a >= b) return dst;
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(a)), idx),
-                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(b)), idx));
+    const __m256i m = lanes_mask(a, b);
     const auto base = reinterpret_cast<uintptr_t>(first) - static_cast<uintptr_t>(lo) * sizeof(float);
     return _mm256_blendv_ps(dst, _mm256_maskload_ps(reinterpret_cast<const float*>(base), m), _mm256_castsi256_ps(m));
   }
@@ -40,8 +44,7 @@ struct Vec {
     const int64_t a = lo < 0 ? 0 : lo, b = hi > W ? W : hi;
     if (a >= b) return dst;
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(a)), idx),
-                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(b)), idx));
+    const __m256i m = lanes_mask(a, b);
     const auto base = reinterpret_cast<uintptr_t>(first) - static_cast<uintptr_t>(2 * lo) * sizeof(float);
     return _mm256_mask_i32gather_ps(dst, reinterpret_cast<const float*>(base), _mm256_add_epi32(idx, idx),
                                     _mm256_castsi256_ps(m), 4);

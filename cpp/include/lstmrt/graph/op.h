@@ -192,21 +192,15 @@ constexpr OpTraits recurrent_state(int first, int count) {
   t.state_inputs = count;
   return t;
 }
-constexpr OpTraits kForwardsAbsence = [] {
+// The traits with one flag set.
+constexpr OpTraits with_flag(bool OpTraits::*flag) {
   OpTraits t;
-  t.forwards_absence = true;
+  t.*flag = true;
   return t;
-}();
-constexpr OpTraits kHidesState = [] {
-  OpTraits t;
-  t.hides_state = true;
-  return t;
-}();
-constexpr OpTraits kTakesEpilogue = [] {
-  OpTraits t;
-  t.takes_epilogue = true;
-  return t;
-}();
+}
+constexpr OpTraits kForwardsAbsence = with_flag(&OpTraits::forwards_absence);
+constexpr OpTraits kHidesState = with_flag(&OpTraits::hides_state);
+constexpr OpTraits kTakesEpilogue = with_flag(&OpTraits::takes_epilogue);
 constexpr OpTraits elementwise(OpTraits::Elementwise e) {
   OpTraits t;
   t.elementwise = e;
