@@ -30,19 +30,23 @@ void DirectionRunner::gru_step() {
   base.g = act_[1];
   base.clip = layer_.clip();
   base.linear_before_reset = lbr;
+  // The arguments both stages share for row b of a partition.
+  auto row = [&](GruRowArgs& a, const Partition& part, int64_t b) {
+    a.xw = xw_row(part, b);
+    a.h_prev = h_cur_ + b * H_ + part.j0;
+    a.z = buf_.z + b * H_ + part.j0;
+    a.r_or_rh = buf_.r_or_rh + b * H_ + part.j0;
+  };
   auto stage1 = [&](const Partition& part) {
-    const int64_t u = part.units, j0 = part.j0, width = lbr ? G_ * u : 2 * u;
+    const int64_t u = part.units, width = lbr ? G_ * u : 2 * u;
     const float* hr = gate_inputs(part, width);
     GruRowArgs a = base;
     a.hidden = u;
     a.rb_h = part.rb_h.get();
     for (int64_t b = r0_; b < r1_; ++b) {
       if (!running(b)) continue;
-      a.xw = xw_row(part, b);
+      row(a, part, b);
       a.hr_zr = hr + b * width;
-      a.h_prev = h_cur_ + b * H_ + j0;
-      a.z = buf_.z + b * H_ + j0;
-      a.r_or_rh = buf_.r_or_rh + b * H_ + j0;
       kt_.gru_row_stage1(a);
     }
   };
@@ -55,11 +59,8 @@ void DirectionRunner::gru_step() {
     a.rb_h = part.rb_h.get();
     for (int64_t b = r0_; b < r1_; ++b) {
       if (!running(b)) continue;
-      a.xw = xw_row(part, b);
+      row(a, part, b);
       a.hr_h = lbr ? hr_of(part) + b * Gu + 2 * u : hr_h + b * u;
-      a.h_prev = h_cur_ + b * H_ + j0;
-      a.z = buf_.z + b * H_ + j0;
-      a.r_or_rh = buf_.r_or_rh + b * H_ + j0;
       a.h_out = h_next_ + b * H_ + j0;
       kt_.gru_row_stage2(a);
     }
