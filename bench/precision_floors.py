@@ -68,12 +68,12 @@ def row_floor(precision, H, seq, batch, threads, peak):
     """(floor seconds, what bounds it) of an LSTM with input = hidden = H."""
     G = GATES
     compute = 2.0 * seq * batch * G * H * (H + H) / peak
-    r_step = stream_seconds(G * H, H, threads, precision)
-    # Per-step projection reads W every step (from 8 rows per thread on: the plan in rnn_layer.cc);
-    # the up-front GEMM reads it once.
+    # W and R are both [G*H, H] here (input = hidden): one measurement streams either.
+    matrix = stream_seconds(G * H, H, threads, precision)
+    # Per-step projection reads W every step (from 8 rows per thread on: the plan in
+    # cpp/src/rnn/call_plan.cc); the up-front GEMM reads it once.
     per_step_w = batch // threads >= 8
-    w_once = stream_seconds(G * H, H, threads, precision)
-    memory = seq * r_step + (seq * w_once if per_step_w else w_once)
+    memory = seq * matrix + (seq * matrix if per_step_w else matrix)
     return (compute, "compute") if compute >= memory else (memory, "weights")
 
 

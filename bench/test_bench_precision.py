@@ -73,8 +73,9 @@ def tract_runnable(model, X):
     return runnable
 
 
-def torch_modules(cell, weights, H, threads):
-    """PyTorch's module at fp32 and dynamically quantized to qint8, or {} without PyTorch."""
+def torch_calls(cell, weights, H, threads):
+    """Calls X -> Y of PyTorch's module at fp32 and dynamically quantized to qint8, or {} without
+    PyTorch."""
     try:
         import torch
     except ImportError:
@@ -88,14 +89,14 @@ def torch_modules(cell, weights, H, threads):
         # quantize_dynamic swaps a module's children, not the module itself: hence the Sequential.
         int8 = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(fp32), {torch.nn.LSTM, torch.nn.GRU},
                                                       dtype=torch.qint8)
-    return {"pytorch fp32": fp32, "pytorch int8 (quantize_dynamic)": int8}
 
+    def call(module):
+        def run(X):
+            with torch.inference_mode():
+                return module(torch.from_numpy(X))[0].numpy()
+        return run
 
-def torch_call(module, X):
-    import torch
-
-    with torch.inference_mode():
-        return module(torch.from_numpy(X))[0].numpy()
+    return {"pytorch fp32": call(fp32), "pytorch int8 (quantize_dynamic)": call(int8)}
 
 
 def layer(cell, weights, threads, precision):
@@ -126,15 +127,15 @@ def test_precision(benchmark, request, cell, H, seq, batch, threads):
     tract_plan = tract_runnable(model, X)
     if tract_plan is not None:
         errors["tract fp32"] = float(np.abs(tract_plan.run([X])[0].to_numpy() - exact).max())
-    modules = torch_modules(cell, weights, H, threads)
-    for name, m in modules.items():
-        errors[name] = float(np.abs(torch_to_onnx_y(torch_call(m, X), 1) - exact).max())
+    torch_runs = torch_calls(cell, weights, H, threads)
+    for name, run in torch_runs.items():
+        errors[name] = float(np.abs(torch_to_onnx_y(run(X), 1) - exact).max())
     calls = {f"lstmrt {p}": (lambda l=l: l(X)) for p, l in layers.items()}
     calls.update({name: (lambda s=s: s.run(None, {"X": X})) for name, s in sessions.items()})
     calls.update({name: (lambda r=r: r.infer({"X": X})) for name, r in requests.items()})
     if tract_plan is not None:
         calls["tract fp32"] = lambda: tract_plan.run([X])
-    calls.update({name: (lambda m=m: torch_call(m, X)) for name, m in modules.items()})
+    calls.update({name: (lambda run=run: run(X)) for name, run in torch_runs.items()})
     result = run_interleaved(benchmark, request, calls)
     record(benchmark, "precision", cell=cell, hidden=H, seq=seq, batch=batch, threads=threads, errors=errors)
     if result:

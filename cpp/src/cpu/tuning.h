@@ -23,9 +23,9 @@ constexpr int64_t kStreamedWeightBytes = int64_t{16} << 20;
 
 // The L2 the cache thresholds are fractions of where the OS does not report one.
 constexpr int64_t kFallbackL2Bytes = int64_t{1} << 20;
-// The largest L2 the fractions are taken of: the thresholds were measured on a 1 MiB L2, and on a
-// 2 MiB one the larger values measured no better (bench/TUNING.md), so a larger L2 is not trusted
-// until a benchmark shows it pays. A smaller L2 scales them down.
+// The largest L2 the fractions are taken of: a larger cache keeps the plans of the L2 the
+// thresholds were derived on until a benchmark shows that larger values pay (bench/l2_plans.py
+// re-derives it; bench/TUNING.md). A smaller L2 scales them down.
 constexpr int64_t kMaxTunedL2Bytes = int64_t{1} << 20;
 
 struct Tuning {

@@ -30,7 +30,13 @@ void DirectionRunner::gru_step() {
   base.g = act_[1];
   base.clip = layer_.clip();
   base.linear_before_reset = lbr;
-  // The arguments both stages share for row b of a partition.
+  // The arguments both stages share for a partition, and for row b of it.
+  auto partition_args = [&](const Partition& part) {
+    GruRowArgs a = base;
+    a.hidden = part.units;
+    a.rb_h = part.rb_h.get();
+    return a;
+  };
   auto row = [&](GruRowArgs& a, const Partition& part, int64_t b) {
     a.xw = xw_row(part, b);
     a.h_prev = h_cur_ + b * H_ + part.j0;
@@ -40,9 +46,7 @@ void DirectionRunner::gru_step() {
   auto stage1 = [&](const Partition& part) {
     const int64_t u = part.units, width = lbr ? G_ * u : 2 * u;
     const float* hr = gate_inputs(part, width);
-    GruRowArgs a = base;
-    a.hidden = u;
-    a.rb_h = part.rb_h.get();
+    GruRowArgs a = partition_args(part);
     for (int64_t b = r0_; b < r1_; ++b) {
       if (!running(b)) continue;
       row(a, part, b);
@@ -54,9 +58,7 @@ void DirectionRunner::gru_step() {
     const int64_t u = part.units, j0 = part.j0, Gu = G_ * u;
     float* hr_h = buf_.hr_h + batch_ * j0;
     if (!lbr) recurrent_product(part, buf_.r_or_rh + r0_ * H_, H_, part.r_h, hr_h + r0_ * u, u);
-    GruRowArgs a = base;
-    a.hidden = u;
-    a.rb_h = part.rb_h.get();
+    GruRowArgs a = partition_args(part);
     for (int64_t b = r0_; b < r1_; ++b) {
       if (!running(b)) continue;
       row(a, part, b);
