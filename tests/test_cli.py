@@ -174,3 +174,15 @@ def test_output_into_a_closed_pipe_is_quiet(model_path):
     p.stderr.close()
     assert p.wait(timeout=120) in (0, 141), err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_bench_profile_lists_the_slowest_nodes(model_path, capsys):
+    assert main(["bench", model_path, "--iters", "2", "--warmup", "0", "--seq", "3", "--no-ort", "--profile"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    at = next(i for i, l in enumerate(lines) if l.startswith("profile: "))
+    assert "compiled nodes" in lines[at]
+    rows = lines[at + 1:]
+    assert any("GRU" in r and "encoder" in r for r in rows)
+    shares = [float(r.split("%")[0].split()[-1]) for r in rows]
+    assert shares == sorted(shares, reverse=True) and 99.0 <= sum(shares) <= 101.0

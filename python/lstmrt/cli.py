@@ -81,6 +81,8 @@ def _add_model_commands(sub: "argparse._SubParsersAction") -> None:
                        help="lstmrt's weight type (default fp32); with int8, onnxruntime runs its own "
                             "dynamic int8 quantization of the model (quantize_dynamic) for the comparison")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--profile", action="store_true",
+                       help="also print where lstmrt's time goes: the nodes that take the most, per run")
 
 
 def _run_command(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
@@ -379,4 +381,15 @@ def _bench(args: argparse.Namespace, out: TextIO) -> int:
     if "onnxruntime" in results:
         ratio = np.median(results["onnxruntime"]) / np.median(results["lstmrt"])
         print(f"speed-up over onnxruntime (median): {ratio:.2f}x", file=out)
+    if args.profile:
+        _print_profile(sess.profile(feeds, repeat=max(1, min(args.iters, 20))), out)
     return 0
+
+
+def _print_profile(rows, out: TextIO, top: int = 15) -> None:
+    """The nodes that take the most time, with their share of the nodes' total."""
+    total = sum(r.seconds for r in rows) or 1.0
+    print(f"profile: {len(rows)} compiled nodes, {format_duration(total)} per run in nodes; the {min(top, len(rows))} "
+          f"slowest:", file=out)
+    for r in sorted(rows, key=lambda r: -r.seconds)[:top]:
+        print(f"  {format_duration(r.seconds):>9}  {100 * r.seconds / total:5.1f}%  {r.op_type:<16} {r.name}", file=out)

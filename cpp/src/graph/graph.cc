@@ -2,6 +2,7 @@
 #include "lstmrt/graph/graph.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "error_context.h"
 #include "graph_node.h"
@@ -61,6 +62,16 @@ std::map<std::string, int> Graph::op_counts() const {
   std::map<std::string, int> counts;
   for (const auto& node : nodes_) counts[node->desc.op_type]++;
   return counts;
+}
+
+std::vector<NodeSummary> Graph::node_summaries() const {
+  std::vector<NodeSummary> out;
+  for (const auto& node : nodes_) {
+    NodeSummary s{node->desc.op_type, node->desc.name};
+    for (const Epilogue& e : node->epilogues) s.op_type += e.kind == Epilogue::Kind::Silu ? "+SiLU" : "+Add";
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 int Graph::input_index(const std::string& name) const {
@@ -212,9 +223,12 @@ Graph::Plan& Graph::execute(ExecState& state, const std::vector<const Tensor*>& 
     const Tensor* t = inputs[i];
     if (t) plan.values[slot_of_[input_values_[i]]].set_borrowed(t->dtype(), t->shape(), const_cast<void*>(t->raw()));
   }
+  std::vector<double>* node_seconds = streaming ? streaming->node_seconds : nullptr;
+  if (node_seconds && node_seconds->size() < nodes_.size()) node_seconds->resize(nodes_.size(), 0.0);
   for (size_t n = 0; n < nodes_.size(); ++n) {
     if (plan.skip[n]) continue;
     const Node& node = *nodes_[n];
+    const auto started = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     const bool is_static = static_node_[n];
     if (is_static) {
       if (plan.fresh[n] && same_shapes_read(plan, n)) continue;
@@ -242,6 +256,8 @@ Graph::Plan& Graph::execute(ExecState& state, const std::vector<const Tensor*>& 
         plan.seen_shapes[n][i] = plan.in[n][node.shape_inputs[i]]->shape();
       plan.fresh[n] = 1;
     }
+    if (node_seconds)
+      (*node_seconds)[n] += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   }
   return plan;
 }

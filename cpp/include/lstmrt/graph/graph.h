@@ -61,6 +61,15 @@ struct RunRequest {
   // Whether to return every recurrent node's final states.
   bool collect_state = false;
   int threads = 0;  // <= 0: the default
+  // Profiling: when set, each top-level node's wall time (seconds, its fused epilogue included)
+  // is added to its entry, resized to num_nodes() if smaller; nodes skipped this run add nothing.
+  std::vector<double>* node_seconds = nullptr;
+};
+
+// A compiled node as a profile lists it.
+struct NodeSummary {
+  std::string op_type;  // with its fused epilogues: "Conv+SiLU"
+  std::string name;
 };
 
 // A run's results. Graph::run(request, result) writes into the tensors already there, reusing
@@ -98,6 +107,8 @@ class Graph {
   // What loading found worth telling the user (int8 weights that lost many values), per node.
   const std::vector<std::string>& load_warnings() const { return warnings_; }
   size_t num_nodes() const { return nodes_.size(); }
+  // The compiled nodes in run order (the entries of RunRequest::node_seconds).
+  std::vector<NodeSummary> node_summaries() const;
   size_t num_folded() const { return folded_; }
   // Tensors per run plan: graph inputs plus the buffers the computed values share.
   size_t num_buffers() const { return num_slots_; }
