@@ -679,15 +679,16 @@ def section_cells(rows: List[Row], figs, caches) -> List[str]:
 
 def section_extras(rows: List[Row], figs, caches) -> List[str]:
     out = []
-    sel = sorted([r for r in rows if r.kind == "bidir"], key=lambda r: (r.seq, r.batch, r.threads))
+    sel = sorted([r for r in rows if r.kind == "bidir"], key=lambda r: (r.hidden or 0, r.seq, r.batch, r.threads))
     if sel:
         api = sel[0].info.get("lstmrt_api", "")
-        out += ["## 2-layer bidirectional LSTM, hidden 256", "",
+        out += ["## 2-layer bidirectional LSTM", "",
                 f"One ONNX model (two LSTM nodes joined by Transpose + Reshape, as PyTorch exports them) in "
-                f"onnxruntime and lstmrt ({api}); nn.LSTM(256, 256, num_layers=2, bidirectional=True) in "
+                f"onnxruntime and lstmrt ({api}); nn.LSTM(H, H, num_layers=2, bidirectional=True) in "
                 "PyTorch.", ""]
-        body = [[f"{r.seq}×{r.batch}", str(r.threads)] + _engine_cols(r) + _perf_cols(r, figs, caches) for r in sel]
-        out += table(["seq×batch", "threads"] + ENGINE_HEAD + PERF_HEAD, body) + [""]
+        body = [[str(r.hidden), f"{r.seq}×{r.batch}", str(r.threads)] + _engine_cols(r) + _perf_cols(r, figs, caches)
+                for r in sel]
+        out += table(["hidden", "seq×batch", "threads"] + ENGINE_HEAD + PERF_HEAD, body) + [""]
     sel = sorted([r for r in rows if r.kind == "stream"], key=lambda r: (r.cell, r.hidden, r.threads))
     if sel:
         out += ["## Stream: one timestep per call, state carried", "",
@@ -814,7 +815,7 @@ HEADLINE = [
     ("LSTM stream step, hidden 256", "stream", "lstm", 256, None, None, 2, None),
     ("char-level LM from PyTorch, one token per call (stream)", "fixture", None, None, 1, 1, 1, "stream"),
     ("LSTM hidden 128, 100 steps, batch 1", "rnn", "lstm", 128, 100, 1, 2, None),
-    ("2-layer bidirectional LSTM hidden 256, 100 steps, batch 32", "bidir", None, None, 100, 32, 2, None),
+    ("2-layer bidirectional LSTM hidden 256, 100 steps, batch 32", "bidir", None, 256, 100, 32, 2, None),
 ]
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 import configs
+import reference
 from checks import assert_outputs_close
 
 import lstmrt
@@ -137,3 +138,32 @@ def test_low_precision_counts_input_weights_when_splitting_rows(precision, hidde
     layer = lstmrt.ops.LSTM(W, W.copy(), threads=2, precision=precision)
     plan = layer.plan(100, 32, threads=2, l2_bytes=MIB)
     assert plan["threads"] == 2 and plan["split"] == split, plan
+
+
+@pytest.mark.parametrize("hidden,batch,l2,in_turn", [
+    (512, 1, 2 * MIB, True),    # 4 MiB of R per direction: 2 MiB per thread fits a 2 MiB L2
+    (512, 1, MIB, False),       # ... but not a 1 MiB one: both directions at once
+    (256, 1, 2 * MIB, False),   # 1 MiB per direction fits one core: at once, no meeting per step
+    (512, 8, 2 * MIB, False),   # 4 rows per thread: rows split, each direction on its own thread
+    (1024, 1, 2 * MIB, False),  # 8 MiB per direction: the shares stream from memory either way
+])
+def test_bidirectional_runs_directions_in_turn_when_their_shares_fit_l2(hidden, batch, l2, in_turn):
+    w = reference.random_weights(np.random.default_rng(0), "lstm", hidden, 8, directions=2)
+    layer = lstmrt.ops.LSTM(w["W"], w["R"], direction="bidirectional", threads=2)
+    plan = layer.plan(20, batch, threads=2, l2_bytes=l2)
+    assert plan["threads"] == 2 and plan["parallel_directions"] == (not in_turn), plan
+    if in_turn:
+        assert plan["split"] == "units" and plan["team_size"] == 2, plan
+
+
+def test_directions_in_turn_match_the_reference_and_one_thread():
+    # Hidden 384: 2.25 MiB of R per direction, 1.1 MiB per thread, so with an L2 of 1.2 to
+    # 2.25 MiB (this machine's, when it has one) the directions run in turn on 2 threads.
+    rng = np.random.default_rng(3)
+    w = reference.random_weights(rng, "lstm", 384, 16, directions=2, scale=None)
+    X = rng.standard_normal((6, 1, 16)).astype(np.float32)
+    expected = reference.lstm(X, w["W"], w["R"], w["B"], direction="bidirectional")
+    got = {t: lstmrt.ops.LSTM(w["W"], w["R"], w["B"], direction="bidirectional", threads=t)(X) for t in (1, 2)}
+    assert_outputs_close(got[2], expected, atol=1e-5, rtol=1e-4, names=("Y", "Y_h", "Y_c"))
+    for one, two in zip(got[1], got[2]):
+        np.testing.assert_array_equal(one, two)

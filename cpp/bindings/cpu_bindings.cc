@@ -69,6 +69,7 @@ void register_cpu(py::module_& m) {
     d["max_shared_recurrent_bytes"] = t.max_shared_recurrent_bytes;
     d["min_rows_per_thread_to_share_more"] = t.min_rows_per_thread_to_share_more;
     d["max_shared_recurrent_bytes_many_rows"] = t.max_shared_recurrent_bytes_many_rows;
+    d["max_direction_share_bytes_in_turn"] = t.max_direction_share_bytes_in_turn;
     d["min_rows_for_step_projection"] = t.min_rows_for_step_projection;
     d["max_step_projection_weight_bytes"] = t.max_step_projection_weight_bytes;
     d["max_whole_copy_bytes"] = t.max_whole_copy_bytes;

@@ -57,6 +57,13 @@ struct Tuning {
   // bench/test_bench_matrix.py, batch 32 at 2 threads.
   int64_t min_rows_per_thread_to_share_more = 16;
   double max_shared_recurrent_bytes_many_rows = 0.0;  // seeded: tuned_l2_bytes
+  // A bidirectional call runs its directions in turn, each on all the threads splitting units,
+  // instead of both at once, when one direction's recurrent weights are more than this many bytes
+  // (a core streaming them every step would read past its L2) and its threads' shares are at most
+  // this many: each core then keeps its share in L2 from step to step. Seeded from the detected
+  // L2 itself, not the tuned part: it is about what stays resident. Re-derived by:
+  // bench/test_bench_matrix.py::test_bidir, hidden 512, batch 1, 2 threads.
+  double max_direction_share_bytes_in_turn = 0.0;  // seeded: l2_bytes
   // Each step projects its own timestep's inputs (X_t·Wᵀ, into a buffer that stays in cache)
   // instead of all steps up front, when a thread has at least this many rows... Re-derived by:
   // bench/test_bench_matrix.py, seq 100 batch 32.

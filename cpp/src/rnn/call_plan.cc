@@ -37,6 +37,16 @@ bool split_rows(const CallShape& c, const Tuning& t, int per_direction) {
           (rows_each >= t.min_rows_per_thread_to_share_more && shared_bytes <= t.max_shared_recurrent_bytes_many_rows));
 }
 
+// Both directions at once, each on half the threads, unless one direction's recurrent weights
+// overflow a core's L2 while the shares of all the threads fit: then in turn (see Tuning).
+bool directions_at_once(const CallShape& c, const Tuning& t, int threads) {
+  if (c.num_directions != 2 || threads < 2) return false;
+  const double direction_bytes = c.bytes_per_weight * gate_count(c.cell) * c.hidden * c.hidden;
+  const bool units_in_turn = c.batch < t.min_rows_per_thread_to_split_rows * threads;
+  const bool share_fits = direction_bytes / std::min(threads, c.split_partitions) <= t.max_direction_share_bytes_in_turn;
+  return !(units_in_turn && direction_bytes > t.max_direction_share_bytes_in_turn && share_fits);
+}
+
 }  // namespace
 
 CallPlan plan_call(const CallShape& c, const Tuning& t) {
@@ -52,7 +62,7 @@ CallPlan plan_call(const CallShape& c, const Tuning& t) {
   const int T = plan.threads;
   plan.whole_copy = T == 1 && c.has_whole_copy;
   plan.partitions = plan.whole_copy ? 1 : c.split_partitions;
-  plan.parallel_directions = c.num_directions == 2 && T >= 2;
+  plan.parallel_directions = directions_at_once(c, t, T);
   const int per_direction = plan.parallel_directions ? T / 2 : T;
   const bool rows = split_rows(c, t, per_direction);
   plan.split = rows ? WorkSplit::Rows : WorkSplit::Units;
