@@ -401,3 +401,16 @@ def test_every_registered_op_has_a_case():
     recurrent = {"LSTM", "GRU", "RNN", "com.microsoft::DynamicQuantizeLSTM"}
     missing = set(lstmrt.onnx_import.supported_ops()) - covered - recurrent
     assert not missing, f"operators without a test case: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("rows", [20, 200])
+def test_gemm_with_weights_past_l2_splits_threads_without_changing_bits(rows):
+    # 640 x 1024 packed weights (2.6 MB): with 20 rows (one kernel block) 2 threads split the
+    # weights' panels, with 200 they split rows; either way every output is one thread's sum.
+    a, b, c = f(rows, 1024), f(640, 1024), f(640)
+    model = make_model([node("Gemm", ["a", "b", "c"], ["y"], transB=1)], {"a": a}, ["y"], opset=13,
+                       initializers={"b": b, "c": c})
+    one, two = (lstmrt.InferenceSession(model, threads=t).run(None, {"a": a})[0] for t in (1, 2))
+    np.testing.assert_array_equal(one, two)
+    expected = a.astype(np.float64) @ b.astype(np.float64).T + c
+    assert_same(one, expected.astype(F), atol=1e-4, rtol=1e-4, name="y")

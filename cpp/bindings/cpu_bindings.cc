@@ -75,6 +75,7 @@ void register_cpu(py::module_& m) {
     d["max_whole_copy_bytes"] = t.max_whole_copy_bytes;
     d["gemm_min_flops_for_threads"] = t.gemm_min_flops_for_threads;
     d["gemm_min_rows_per_thread"] = t.gemm_min_rows_per_thread;
+    d["gemm_max_shared_weight_bytes"] = t.gemm_max_shared_weight_bytes;
     d["gemm_row_block_floats"] = kGemmRowBlockFloats;
     d["cold_output_bytes"] = kColdOutputBytes;
     d["streamed_weight_bytes"] = kStreamedWeightBytes;

@@ -7,14 +7,18 @@
 namespace lstmrt {
 namespace {
 
-// Runs fn(m0, m1, p0, p1) over row or column-panel ranges of an M x `panels` product; how it
-// splits is Tuning's gemm_min_flops_for_threads and gemm_min_rows_per_thread.
+// Runs fn(m0, m1, p0, p1) over row or column-panel ranges of an M x `panels` product with K-long
+// rows and `weight_bytes` of packed weights; how it splits is Tuning's gemm_min_flops_for_threads,
+// gemm_min_rows_per_thread and gemm_max_shared_weight_bytes.
 template <class Fn>
-void split_work(int64_t M, int64_t panels, double flops, int threads, Fn&& fn) {
+void split_work(int64_t M, int64_t K, int64_t panels, double weight_bytes, double flops, int threads, Fn&& fn) {
   const Tuning& tune = tuning();
   if (threads <= 1 || flops < tune.gemm_min_flops_for_threads) return fn(0, M, 0, panels);
   const int64_t min_rows = tune.gemm_min_rows_per_thread;
-  if (M >= min_rows * threads)
+  // Rows that fit one block of the kernel read the weights once: split by rows, every thread
+  // would stream all of them, where split by panels each streams its share.
+  const bool streams_weights = weight_bytes > tune.gemm_max_shared_weight_bytes && M * K <= kGemmRowBlockFloats;
+  if (M >= min_rows * threads && !streams_weights)
     parallel_for(M, threads, min_rows, [&](int64_t m0, int64_t m1) { fn(m0, m1, 0, panels); });
   else
     parallel_for(panels, threads, 1, [&](int64_t p0, int64_t p1) { fn(0, M, p0, p1); });
@@ -52,7 +56,8 @@ void gemm_lowp(const KernelTable& kt, int64_t M, const float* A, int64_t lda, co
       prepare_lowp_gemm(kt, M, A, lda, B, s.rows.get(), a_scale, a_zero, bias, accumulate, C, ldc);
   const LowpGemmFn fn = i8 ? kt.gemm_i8 : kt.gemm_bf16;
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(g.N) * static_cast<double>(K);
-  split_work(M, B.panels(), flops, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  const double weight_bytes = static_cast<double>(B.panel_bytes()) * static_cast<double>(B.panels());
+  split_work(M, K, B.panels(), weight_bytes, flops, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     LowpGemmArgs part = g;
     const int64_t c0 = p0 * kPanelWidth;
     part.M = m1 - m0;
@@ -113,7 +118,8 @@ void gemm(const KernelTable& kt, int64_t M, const float* A, int64_t lda, const P
   if (M <= 0 || N <= 0) return;
   if (B.type() != WeightType::F32) return gemm_lowp(kt, M, A, lda, B, bias, accumulate, C, ldc, threads);
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  split_work(M, B.panels(), flops, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  const double weight_bytes = static_cast<double>(B.panel_bytes()) * static_cast<double>(B.panels());
+  split_work(M, K, B.panels(), weight_bytes, flops, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const int64_t c0 = p0 * kPanelWidth;
     const int64_t c1 = p1 * kPanelWidth < N ? p1 * kPanelWidth : N;
     kt.gemm(m1 - m0, c1 - c0, K, A + m0 * lda, lda, B.panel(p0), bias ? bias + c0 : nullptr, accumulate,

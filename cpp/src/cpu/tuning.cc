@@ -16,6 +16,7 @@ Tuning tuning_for_l2(int64_t l2_bytes) {
   t.max_shared_recurrent_bytes_many_rows = l2;
   t.max_step_projection_weight_bytes = l2;
   t.max_direction_share_bytes_in_turn = static_cast<double>(t.l2_bytes);
+  t.gemm_max_shared_weight_bytes = l2;
   return t;
 }
 

@@ -85,6 +85,12 @@ struct Tuning {
   // A GEMM splits its rows across threads when each gets at least this many, else its column
   // panels. Re-derived by: bench/test_bench_kernels.py::test_input_gemm at 1 vs 2 threads.
   int64_t gemm_min_rows_per_thread = 8;
+  // ... unless its packed weights are more than this many bytes and its rows fit one block of the
+  // kernel (kGemmRowBlockFloats): then the weights stream from beyond L2 once per call, and
+  // splitting rows would have every thread stream them all. Re-derived by:
+  // bench/test_bench_real_models.py::test_ddddocr_image at 2 threads (its last Gemm, 20 x 8210
+  // by 1024: 33 MB of weights).
+  double gemm_max_shared_weight_bytes = 0.0;  // seeded: tuned_l2_bytes
 };
 
 // The tuning for a machine with `l2_bytes` of L2 per core (<= 0: kFallbackL2Bytes). Pure.
