@@ -1,5 +1,6 @@
 """Conv's window packing kernel (KernelTable::pack_window_panel) on every kernel path (ISA) on
-this machine, against a NumPy reference, bit for bit.
+this machine, against a NumPy reference, bit for bit; and its product over shifted rows
+(KernelTable::gemm_shifted) against the packed GEMM, bit for bit, and float64.
 
 Every lane range of a 16-lane panel, one and two segments per kernel position, strides 1 and 2
 (the masked-load paths) and 3 (lane by lane). The test hook puts the input's end against a guard
@@ -109,3 +110,43 @@ def test_whole_blocks_transposed(isa, step):
         full = (start + k, 0, PANEL)
         segments += [full, (0, 0, 0)] if k != 20 else [(start + k, 0, PANEL - 1), (0, 0, 0)]
     _check(isa, x, segments, step)
+
+
+# --- KernelTable::gemm_shifted: the product over rows of an input read in place ---------------
+
+def _shifted_case(rng, M, N, K, spread):
+    """A, and an input x with K row offsets into it that end exactly where the kernel may read up
+    to (N rounded up to whole panels past the largest offset): the guard page follows."""
+    readable = -(-N // PANEL) * PANEL
+    offsets = sorted(int(o) for o in rng.integers(0, spread + 1, K))
+    offsets[-1] = spread  # the largest offset's readable end is x's end
+    x = rng.uniform(-1, 1, spread + readable).astype(np.float32)
+    A = rng.uniform(-1, 1, (M, K)).astype(np.float32)
+    return A, x, offsets
+
+
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (3, 17, 5), (8, 32, 9), (9, 33, 27), (17, 100, 40), (24, 250, 216)])
+def test_gemm_shifted_matches_the_packed_gemm_bit_for_bit(isa, M, N, K):
+    # The same B gathered into a matrix runs through the packed gemm: every output is summed in
+    # the same order, so the bits are equal; both are within float32 rounding of float64.
+    rng = np.random.default_rng(M * 1000 + N + K)
+    A, x, offsets = _shifted_case(rng, M, N, K, spread=3 * N + 7)
+    B = np.stack([x[o:o + N] for o in offsets])  # [K, N]
+    got = testing.gemm_shifted(isa, A, x, offsets, N)
+    packed = testing.gemm(isa, A, np.ascontiguousarray(B.T))
+    np.testing.assert_array_equal(got.view(np.uint32), packed.view(np.uint32))
+    # A sum of K float32 products, each rounded at most once more: within (K + 1) u of the sum of
+    # their magnitudes (u = 2^-24), the accumulated C counting as one more term.
+    want = A.astype(np.float64) @ B.astype(np.float64)
+    magnitude = np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64)
+    assert np.all(np.abs(got - want) <= (K + 1) * 2.0 ** -24 * magnitude)
+    C = rng.uniform(-1, 1, (M, N)).astype(np.float32)
+    accumulated = testing.gemm_shifted(isa, A, x, offsets, N, C)
+    assert np.all(np.abs(accumulated - (want + C)) <= (K + 2) * 2.0 ** -24 * (magnitude + np.abs(C)))
+
+
+def test_gemm_shifted_refuses_offsets_past_its_input():
+    A = np.ones((2, 3), np.float32)
+    x = np.ones(40, np.float32)
+    with pytest.raises(ValueError, match="rounded up to whole panels"):
+        testing.gemm_shifted("generic", A, x, [0, 1, 9], 17)  # 9 + 32 > 40

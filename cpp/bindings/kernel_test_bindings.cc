@@ -1,7 +1,5 @@
-// lstmrt._core.testing: direct access to one ISA's kernels, for the kernel tests.
-//
-// Inputs are copied into buffers that end exactly at an unreadable page, so a kernel that reads
-// or writes past the end of an array crashes the test instead of passing by luck.
+// lstmrt._core.testing: direct access to one ISA's kernels, for the kernel tests. Inputs are
+// copied into guarded buffers (guarded_buffers.h).
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -15,6 +13,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "guarded_buffers.h"
 #include "cpu/core_latency.h"
 #include "cpu/lowp_convert.h"
 #include "cpu/gemm.h"
@@ -23,74 +22,9 @@
 #include "cpu/threading.h"
 #include "cpu/worker_pool.h"
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <sys/mman.h>
-#include <unistd.h>
-#define LSTMRT_GUARD_PAGES 1
-#endif
 
 namespace lstmrt {
 namespace {
-
-class GuardedFloats {
- public:
-  explicit GuardedFloats(size_t count) : count_(count) {
-#if LSTMRT_GUARD_PAGES
-    page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    const size_t bytes = count * sizeof(float);
-    const size_t body = (bytes + page_ - 1) / page_ * page_;
-    total_ = body + page_;
-    void* base = mmap(nullptr, total_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) throw std::bad_alloc();
-    base_ = static_cast<char*>(base);
-    mprotect(base_ + body, page_, PROT_NONE);
-    data_ = reinterpret_cast<float*>(base_ + body - bytes);
-#else
-    fallback_.reset(new float[count + 1]);
-    data_ = fallback_.get();
-#endif
-  }
-  ~GuardedFloats() {
-#if LSTMRT_GUARD_PAGES
-    munmap(base_, total_);
-#endif
-  }
-  GuardedFloats(const GuardedFloats&) = delete;
-  GuardedFloats& operator=(const GuardedFloats&) = delete;
-  float* data() { return data_; }
-  const float* data() const { return data_; }
-  size_t size() const { return count_; }
-
- private:
-  size_t count_;
-  float* data_ = nullptr;
-#if LSTMRT_GUARD_PAGES
-  char* base_ = nullptr;
-  size_t page_ = 0, total_ = 0;
-#else
-  std::unique_ptr<float[]> fallback_;
-#endif
-};
-
-std::unique_ptr<GuardedFloats> guarded_copy(const float* src, size_t n) {
-  auto g = std::make_unique<GuardedFloats>(n);
-  if (n) std::memcpy(g->data(), src, n * sizeof(float));
-  return g;
-}
-
-// A NumPy copy of a kernel's result in a guarded buffer, of shape `shape` (its elements, in order).
-py::array_t<float> result_array(const GuardedFloats& g, std::vector<py::ssize_t> shape) {
-  py::array_t<float> out(shape);
-  if (out.size()) std::memcpy(out.mutable_data(), g.data(), static_cast<size_t>(out.size()) * sizeof(float));
-  return out;
-}
-
-// W [N, K] packed for the GEMM kernels, in a guarded buffer.
-std::unique_ptr<GuardedFloats> guarded_packed(const FloatArray& W) {
-  const int64_t N = W.shape(0), K = W.shape(1);
-  const PackedMatrix packed(W.data(), N, K, K);
-  return guarded_copy(packed.panel(0), static_cast<size_t>(packed.panels() * K * kPanelWidth));
-}
 
 // CPU time of the calling thread: immune to time spent descheduled on a busy machine.
 double thread_seconds() {
@@ -350,28 +284,6 @@ void register_fp32_kernel_tests(py::module_& t) {
         return result_array(*c, {static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
       },
       py::arg("isa"), py::arg("A"), py::arg("W"), py::arg("split"));
-
-  t.def(
-      "pack_window_panel",
-      [](const std::string& isa, py::handle x_obj, const std::vector<std::tuple<int64_t, int, int>>& segments,
-         int64_t step) {
-        const KernelTable& kt = kernels_for(parse_isa(isa));
-        const auto xo = float_array(x_obj, "x");
-        if (!xo || xo->ndim() != 2) throw ValueError("pack_window_panel: expected x [channels, plane]");
-        if (segments.size() % 2 != 0) throw ValueError("pack_window_panel: two segments per kernel position");
-        const int64_t C = xo->shape(0), plane = xo->shape(1), KS = static_cast<int64_t>(segments.size() / 2);
-        std::vector<WindowSegment> seg;
-        for (const auto& s : segments) seg.push_back(WindowSegment{std::get<0>(s), std::get<1>(s), std::get<2>(s)});
-        auto x = guarded_copy(xo->data(), static_cast<size_t>(C * plane));
-        auto out = std::make_unique<GuardedFloats>(static_cast<size_t>(C * KS * kPanelWidth));
-        {
-          py::gil_scoped_release release;
-          kt.pack_window_panel(x->data(), C, plane, KS, seg.data(), step, out->data());
-        }
-        return result_array(*out, {static_cast<py::ssize_t>(C), static_cast<py::ssize_t>(KS), kPanelWidth});
-      },
-      py::arg("isa"), py::arg("x"), py::arg("segments"), py::arg("step"),
-      "One panel of Conv's column operand through one ISA's kernel; segments are (offset, lane0, lane_end).");
 }
 
 // The low-precision GEMMs and conversions, every compiled variant. Why this is long: a list of
@@ -580,10 +492,13 @@ void register_timing_tests(py::module_& t) {
 
 }  // namespace
 
+void register_conv_kernel_tests(py::module_& t);  // conv_test_bindings.cc
+
 void register_kernel_tests(py::module_& m) {
   py::module_ t = m.def_submodule("testing", "Direct access to one ISA's kernels (for tests).");
   register_pool_tests(t);
   register_fp32_kernel_tests(t);
+  register_conv_kernel_tests(t);
   register_lowp_kernel_tests(t);
   register_timing_tests(t);
 }

@@ -112,6 +112,14 @@ struct KernelTable {
   void (*gemm)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                const float* bias, bool accumulate, float* C, int64_t ldc) = nullptr;
 
+  // gemm over B's rows read in place from an input: B[k][n] = base[offsets[k] + n], which it
+  // reads for every n below N rounded up to whole panels (kPanelWidth), so the caller leaves that
+  // much readable past each row's last column. init is C's own value when accumulate, else 0.
+  // Each C[m][n] is summed in the order gemm sums it, so that the two give the same bits for the
+  // same B. Conv's stride-1 windows: a kernel position's row is the input, shifted.
+  void (*gemm_shifted)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* base,
+                       const int64_t* offsets, bool accumulate, float* C, int64_t ldc) = nullptr;
+
   // C[n] = sum_k a[k] * B[k][n] for n < N, B packed as for gemm, summed as two chains, over
   // k < split and over k >= split, added at the end (for every split, the same bits whichever
   // chain runs first). The recurrent product of one row: a thread owning the hidden units past

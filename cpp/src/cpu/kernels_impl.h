@@ -278,20 +278,35 @@ constexpr int64_t kPrefetchAheadK = 16;
 // Floats in one 64-byte cache line: the step of a prefetch over a row of C.
 constexpr int64_t kFloatsPerLine = 16;
 
+// Where a tile reads row k of its panels of B. Packed: a PackedMatrix's panels, panel_stride
+// floats apart, each row kPanelWidth floats. Shifted: rows of an input read in place, row k at
+// base + offsets[k], panel p's columns kPanelWidth * p on (KernelTable::gemm_shifted).
+struct PackedB {
+  const float* B;
+  int64_t panel_stride;
+  const float* row(int p, int64_t k) const { return B + p * panel_stride + k * kPanelWidth; }
+  PackedB from_panel(int64_t p) const { return {B + p * panel_stride, panel_stride}; }
+};
+struct ShiftedB {
+  const float* base;
+  const int64_t* offsets;
+  const float* row(int p, int64_t k) const { return base + offsets[k] + p * kPanelWidth; }
+  ShiftedB from_panel(int64_t p) const { return {base + p * kPanelWidth, offsets}; }
+};
+
 // acc[m] += A[m][k] · B[k] over k0 <= k < k1, for MR rows by NP panels held in registers. With
-// kPrefetchB, each panel is also prefetched kPrefetchAheadK rows ahead (past a panel's end that
-// touches the next panel or nothing: a prefetch never faults).
-template <int MR, int NP, bool kPrefetchB = false>
-inline void accumulate_k(int64_t k0, int64_t k1, const float* A, int64_t lda, const float* B, int64_t panel_stride,
+// kPrefetchB (packed B only), each panel is also prefetched kPrefetchAheadK rows ahead (past a
+// panel's end that touches the next panel or nothing: a prefetch never faults).
+template <int MR, int NP, bool kPrefetchB = false, class Src>
+inline void accumulate_k(int64_t k0, int64_t k1, const float* A, int64_t lda, const Src& src,
                          reg (&acc)[MR][NP * kVecPerPanel]) {
   constexpr int NV = NP * kVecPerPanel;
   for (int64_t k = k0; k < k1; ++k) {
     reg b[NV];
     for (int p = 0; p < NP; ++p)
-      for (int v = 0; v < kVecPerPanel; ++v)
-        b[p * kVecPerPanel + v] = Vec::load(B + p * panel_stride + k * kPanelWidth + v * W);
+      for (int v = 0; v < kVecPerPanel; ++v) b[p * kVecPerPanel + v] = Vec::load(src.row(p, k) + v * W);
     if constexpr (kPrefetchB)
-      for (int p = 0; p < NP; ++p) __builtin_prefetch(B + p * panel_stride + (k + kPrefetchAheadK) * kPanelWidth, 0, 3);
+      for (int p = 0; p < NP; ++p) __builtin_prefetch(src.row(p, k + kPrefetchAheadK), 0, 3);
     for (int m = 0; m < MR; ++m) {
       const reg a = Vec::set1(A[m * lda + k]);
       for (int v = 0; v < NV; ++v) acc[m][v] = Vec::fmadd(a, b[v], acc[m][v]);
@@ -302,10 +317,9 @@ inline void accumulate_k(int64_t k0, int64_t k1, const float* A, int64_t lda, co
 // MR rows by NP panels of C, accumulated in registers over the whole K. With `prefetch_c`, the
 // tile's lines of C are prefetched for writing first, so that fetching them (C is cold) overlaps
 // the K loop instead of holding up the stores at its end.
-template <int MR, int NP, bool kPrefetchB = false>
-inline void micro_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t panel_stride,
-                       const float* bias, bool accumulate, float* C, int64_t ldc, int64_t cols,
-                       bool prefetch_c = false) {
+template <int MR, int NP, bool kPrefetchB = false, class Src = PackedB>
+inline void micro_tile(int64_t K, const float* A, int64_t lda, const Src& src, const float* bias, bool accumulate,
+                       float* C, int64_t ldc, int64_t cols, bool prefetch_c = false) {
   constexpr int NV = NP * kVecPerPanel;
   reg acc[MR][NV];
   for (int m = 0; m < MR; ++m)
@@ -313,7 +327,7 @@ inline void micro_tile(int64_t K, const float* A, int64_t lda, const float* B, i
   if (prefetch_c)
     for (int m = 0; m < MR; ++m)
       for (int64_t col = 0; col < NV * W; col += kFloatsPerLine) __builtin_prefetch(C + m * ldc + col, 1, 3);
-  accumulate_k<MR, NP, kPrefetchB>(0, K, A, lda, B, panel_stride, acc);
+  accumulate_k<MR, NP, kPrefetchB>(0, K, A, lda, src, acc);
   // Store the valid columns: whole vectors, then a masked one; vectors past `cols` are skipped.
   for (int v = 0; v < NV; ++v) {
     const int64_t col = static_cast<int64_t>(v) * W;
@@ -334,22 +348,21 @@ inline void micro_tile(int64_t K, const float* A, int64_t lda, const float* B, i
 
 // Row count fixed at compile time so that the accumulators stay in registers; the last partial
 // row block dispatches to the instantiation of its height.
-template <int NP, int MR, bool kPrefetchB>
-inline void rows_tile(int64_t rows, int64_t K, const float* A, int64_t lda, const float* B, int64_t ps,
-                      const float* bias, bool acc, float* C, int64_t ldc, int64_t cols, bool prefetch_c) {
+template <int NP, int MR, bool kPrefetchB, class Src>
+inline void rows_tile(int64_t rows, int64_t K, const float* A, int64_t lda, const Src& src, const float* bias,
+                      bool acc, float* C, int64_t ldc, int64_t cols, bool prefetch_c) {
   if constexpr (MR > 0) {
-    if (rows == MR) return micro_tile<MR, NP, kPrefetchB>(K, A, lda, B, ps, bias, acc, C, ldc, cols, prefetch_c);
-    return rows_tile<NP, MR - 1, kPrefetchB>(rows, K, A, lda, B, ps, bias, acc, C, ldc, cols, prefetch_c);
+    if (rows == MR) return micro_tile<MR, NP, kPrefetchB>(K, A, lda, src, bias, acc, C, ldc, cols, prefetch_c);
+    return rows_tile<NP, MR - 1, kPrefetchB>(rows, K, A, lda, src, bias, acc, C, ldc, cols, prefetch_c);
   }
 }
 
 // When to prefetch C and B: kColdOutputBytes and kStreamedWeightBytes (cpu/tuning.h).
 
 // Rows in blocks of kGemmRowBlockFloats of A, which stay in L2 while every panel of B streams past.
-template <int MR, int NP, bool kPrefetchB>
-void gemm_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, const float* bias,
+template <int MR, int NP, bool kPrefetchB, class Src>
+void gemm_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const Src& src, const float* bias,
                bool accumulate, float* C, int64_t ldc, bool prefetch_c) {
-  const int64_t ps = K * kPanelWidth;
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
   int64_t block = (kGemmRowBlockFloats / (K > 0 ? K : 1)) / MR * MR;
   if (block < MR) block = MR;
@@ -365,12 +378,13 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, con
         const float* Am = A + m * lda;
         float* Cm = C + m * ldc + col;
         if (whole) {
-          rows_tile<NP, MR, kPrefetchB>(rows, K, Am, lda, B + p * ps, ps, bs, accumulate, Cm, ldc, N - col, prefetch_c);
+          rows_tile<NP, MR, kPrefetchB>(rows, K, Am, lda, src.from_panel(p), bs, accumulate, Cm, ldc, N - col,
+                                        prefetch_c);
         } else {
           // Fewer than NP panels left: one panel at a time.
           for (int64_t q = p; q < panels; ++q) {
             const int64_t off = (q - p) * kPanelWidth;
-            rows_tile<1, MR, kPrefetchB>(rows, K, Am, lda, B + q * ps, ps, bs ? bs + off : nullptr, accumulate,
+            rows_tile<1, MR, kPrefetchB>(rows, K, Am, lda, src.from_panel(q), bs ? bs + off : nullptr, accumulate,
                                          Cm + off, ldc, N - col - off, prefetch_c);
           }
         }
@@ -382,7 +396,7 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, con
 template <int MR, int NP, int NP_GEMV>
 void gemm_kernel_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                       const float* bias, bool accumulate, float* C, int64_t ldc) {
-  const int64_t ps = K * kPanelWidth;
+  const PackedB packed{B, K * kPanelWidth};
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
   if (M == 1) {
     // Matrix-vector: one row, several panels at once for independent accumulators. No software
@@ -391,20 +405,28 @@ void gemm_kernel_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
     int64_t p = 0;
     for (; p + NP_GEMV <= panels; p += NP_GEMV) {
       const int64_t col = p * kPanelWidth;
-      micro_tile<1, NP_GEMV>(K, A, lda, B + p * ps, ps, bias ? bias + col : nullptr, accumulate, C + col, ldc,
+      micro_tile<1, NP_GEMV>(K, A, lda, packed.from_panel(p), bias ? bias + col : nullptr, accumulate, C + col, ldc,
                              N - col);
     }
     for (; p < panels; ++p) {
       const int64_t col = p * kPanelWidth;
-      micro_tile<1, 1>(K, A, lda, B + p * ps, ps, bias ? bias + col : nullptr, accumulate, C + col, ldc, N - col);
+      micro_tile<1, 1>(K, A, lda, packed.from_panel(p), bias ? bias + col : nullptr, accumulate, C + col, ldc, N - col);
     }
     return;
   }
   const bool prefetch_c = M * N * static_cast<int64_t>(sizeof(float)) > kColdOutputBytes;
-  if (panels * ps * static_cast<int64_t>(sizeof(float)) >= kStreamedWeightBytes)
-    gemm_rows<MR, NP, true>(M, N, K, A, lda, B, bias, accumulate, C, ldc, prefetch_c);
+  if (panels * packed.panel_stride * static_cast<int64_t>(sizeof(float)) >= kStreamedWeightBytes)
+    gemm_rows<MR, NP, true>(M, N, K, A, lda, packed, bias, accumulate, C, ldc, prefetch_c);
   else
-    gemm_rows<MR, NP, false>(M, N, K, A, lda, B, bias, accumulate, C, ldc, prefetch_c);
+    gemm_rows<MR, NP, false>(M, N, K, A, lda, packed, bias, accumulate, C, ldc, prefetch_c);
+}
+
+// See KernelTable::gemm_shifted: gemm's tiles over rows of an input read in place.
+template <int MR, int NP>
+void gemm_shifted_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* base,
+                       const int64_t* offsets, bool accumulate, float* C, int64_t ldc) {
+  const bool prefetch_c = M * N * static_cast<int64_t>(sizeof(float)) > kColdOutputBytes;
+  gemm_rows<MR, NP, false>(M, N, K, A, lda, ShiftedB{base, offsets}, nullptr, accumulate, C, ldc, prefetch_c);
 }
 
 // One row times B, summed in two chains, k < split and k >= split, added at the end: see
@@ -423,11 +445,11 @@ inline void two_chain_tile(int64_t K, int64_t split, bool upper_first, bool pref
   if (prefetch)
     for (int64_t k = other0; k < other1; k += 16) __builtin_prefetch(a + k, 0, 3);
   if (upper_first) {
-    accumulate_k<1, NP>(split, K, a, 0, B, panel_stride, hi);
-    accumulate_k<1, NP>(0, split, a, 0, B, panel_stride, lo);
+    accumulate_k<1, NP>(split, K, a, 0, PackedB{B, panel_stride}, hi);
+    accumulate_k<1, NP>(0, split, a, 0, PackedB{B, panel_stride}, lo);
   } else {
-    accumulate_k<1, NP>(0, split, a, 0, B, panel_stride, lo);
-    accumulate_k<1, NP>(split, K, a, 0, B, panel_stride, hi);
+    accumulate_k<1, NP>(0, split, a, 0, PackedB{B, panel_stride}, lo);
+    accumulate_k<1, NP>(split, K, a, 0, PackedB{B, panel_stride}, hi);
   }
   for (int v = 0; v < NV; ++v) {
     const int64_t col = static_cast<int64_t>(v) * W;
@@ -466,7 +488,7 @@ inline void two_chain_rows(int64_t K, int64_t split, const float* A, int64_t lda
     reg acc[MR][NV];
     for (int m = 0; m < MR; ++m)
       for (int v = 0; v < NV; ++v) acc[m][v] = Vec::zero();
-    accumulate_k<MR, NP>(half ? split : 0, half ? K : split, A, lda, B, ps, acc);
+    accumulate_k<MR, NP>(half ? split : 0, half ? K : split, A, lda, PackedB{B, ps}, acc);
     for (int v = 0; v < NV; ++v) {
       const int64_t col = static_cast<int64_t>(v) * W;
       const int64_t valid = cols - col;
@@ -525,6 +547,7 @@ void recurrent_gemm_impl(int64_t M, int64_t N, int64_t K, int64_t split, const f
 void fill_table(KernelTable& t, Isa isa) {
   t.isa = isa;
   t.gemm = &gemm_kernel_impl<kGemmRows, kGemmPanels, kGemvPanels>;
+  t.gemm_shifted = &gemm_shifted_impl<kGemmRows, kGemmPanels>;
   t.recurrent_gemv = &recurrent_gemv_impl<kGemvPanels>;
   t.recurrent_gemm = &recurrent_gemm_impl<kGemmRows, kGemmPanels>;
   t.activation = &activation_kernel;

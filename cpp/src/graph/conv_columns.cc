@@ -37,8 +37,10 @@ int64_t column_block(int64_t positions, int64_t window_row) {
   const int64_t panels = (positions + kPanelWidth - 1) / kPanelWidth;
   const int64_t most = std::max<int64_t>(1, kWindowBlockFloats / std::max<int64_t>(window_row, 1) / kPanelWidth);
   const int64_t blocks = (panels + most - 1) / most;
-  return std::min(positions, (panels + blocks - 1) / blocks * kPanelWidth);
+  return std::min(positions, round_to_tiles((panels + blocks - 1) / blocks) * kPanelWidth);
 }
+
+int64_t round_to_tiles(int64_t panels) { return (panels + kTilePanels - 1) / kTilePanels * kTilePanels; }
 
 ReductionChunks reduction_chunks(int64_t channels, int64_t kernel_count) {
   ReductionChunks r;
@@ -130,7 +132,8 @@ void multiply_channel_rows(const ChannelRows& a, std::vector<PackedMatrix>& cols
   if (static_cast<int64_t>(cols.size()) < pieces) cols.resize(static_cast<size_t>(pieces));
   parallel_for(pieces, static_cast<int>(pieces), 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t b = panels * t / pieces * kPanelWidth, e = std::min(P, panels * (t + 1) / pieces * kPanelWidth);
+      const int64_t b = std::min(P, round_to_tiles(panels * t / pieces) * kPanelWidth);
+      const int64_t e = std::min(P, round_to_tiles(panels * (t + 1) / pieces) * kPanelWidth);
       if (b < e) channel_rows_range(a, chunks, b, e, cols[static_cast<size_t>(t)]);
     }
   });

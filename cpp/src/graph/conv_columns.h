@@ -17,9 +17,15 @@ namespace lstmrt {
 // front ends) re-derives it.
 constexpr int64_t kWindowBlockFloats = int64_t{1} << 18;
 
-// Output positions per block of the packed column operand: whole panels, at most a bounded
-// number of floats, and the blocks of one size, so that no short last block runs the GEMM on a
-// sliver of panels.
+// The most panels one GEMM tile spans (the AVX-512 kernel's): blocks and threads' ranges of
+// positions in whole tiles leave no tile with a panel missing but the last.
+constexpr int64_t kTilePanels = 2;
+// `panels` rounded up to whole tiles.
+int64_t round_to_tiles(int64_t panels);
+
+// Output positions per block of the packed column operand: whole tiles of panels, at most a
+// bounded number of floats, and the blocks of one size, so that no short last block runs the
+// GEMM on a sliver of panels.
 int64_t column_block(int64_t positions, int64_t window_row);
 
 // The reduction (channels x kernel positions) cut into chunks, each multiplied on its own and

@@ -5,6 +5,7 @@
 
 #include "builders.h"
 #include "conv_columns.h"
+#include "conv_shifted.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
 #include "cpu/packed_matrix.h"
@@ -46,6 +47,7 @@ static_assert(sizeof(WindowSegment) == 2 * sizeof(int64_t), "WindowSegment is st
 // thread) of the position-major product, kept from run to run.
 struct ConvState final : TableMemo {
   std::vector<PackedMatrix> cols;
+  ShiftedScratch shifted;
 };
 
 // The two ways to lay one group's product on the GEMM: output positions as its rows and
@@ -172,7 +174,7 @@ class ConvOp final : public Op {
     const bool low_precision = has_packed_ && packed_[0].type() != WeightType::F32;
     if (positions_in_panels(P, cs.group_out) && !low_precision) {
       by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), reinterpret_cast<const WindowSegment*>(segs.data<int64_t>()),
-                      static_cast<ConvState&>(**ctx.state).cols, Y, resolve_threads(ctx.threads));
+                      static_cast<ConvState&>(**ctx.state), Y, resolve_threads(ctx.threads));
       return;
     }
     by_position_blocks(X, W, B, cs, w, table.data<int64_t>(), Kg, Y, ctx);
@@ -255,8 +257,9 @@ class ConvOp final : public Op {
 
   // Y_g[group_out][P] = W_g · (the windows) + B_g, positions in the GEMM's column panels.
   void by_channel_rows(const Tensor& X, const Tensor& W, const Tensor* B, const ConvShape& cs, const Window& w,
-                       const int64_t* table, const WindowSegment* segs, std::vector<PackedMatrix>& cols, Tensor& Y,
+                       const int64_t* table, const WindowSegment* segs, ConvState& state, Tensor& Y,
                        int threads) const {
+    const bool shifted = shifted_rows_apply(w, cs.group_out, cs.group_in * w.kernel_count);
     const int64_t P = w.out_count, Kg = cs.group_in * w.kernel_count;
     for (int64_t n = 0; n < cs.batch; ++n) {
       for (int64_t g = 0; g < group_; ++g) {
@@ -270,7 +273,10 @@ class ConvOp final : public Op {
         a.table = table;
         a.segs = segs;
         a.y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
-        multiply_channel_rows(a, cols, threads);
+        if (shifted)
+          multiply_shifted_rows(a, state.shifted, threads);
+        else
+          multiply_channel_rows(a, state.cols, threads);
       }
     }
   }

@@ -1,0 +1,75 @@
+// lstmrt._core.testing: Conv's kernels (the window packing and the product over shifted rows)
+// on guarded buffers, and the switch between Conv's two stride-1 paths.
+#include <tuple>
+#include <vector>
+
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "guarded_buffers.h"
+#include "cpu/kernels.h"
+#include "graph/conv_shifted.h"
+
+namespace lstmrt {
+
+void register_conv_kernel_tests(py::module_& t) {
+  t.def(
+      "pack_window_panel",
+      [](const std::string& isa, py::handle x_obj, const std::vector<std::tuple<int64_t, int, int>>& segments,
+         int64_t step) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        const auto xo = float_array(x_obj, "x");
+        if (!xo || xo->ndim() != 2) throw ValueError("pack_window_panel: expected x [channels, plane]");
+        if (segments.size() % 2 != 0) throw ValueError("pack_window_panel: two segments per kernel position");
+        const int64_t C = xo->shape(0), plane = xo->shape(1), KS = static_cast<int64_t>(segments.size() / 2);
+        std::vector<WindowSegment> seg;
+        for (const auto& s : segments) seg.push_back(WindowSegment{std::get<0>(s), std::get<1>(s), std::get<2>(s)});
+        auto x = guarded_copy(xo->data(), static_cast<size_t>(C * plane));
+        auto out = std::make_unique<GuardedFloats>(static_cast<size_t>(C * KS * kPanelWidth));
+        {
+          py::gil_scoped_release release;
+          kt.pack_window_panel(x->data(), C, plane, KS, seg.data(), step, out->data());
+        }
+        return result_array(*out, {static_cast<py::ssize_t>(C), static_cast<py::ssize_t>(KS), kPanelWidth});
+      },
+      py::arg("isa"), py::arg("x"), py::arg("segments"), py::arg("step"),
+      "One panel of Conv's column operand through one ISA's kernel; segments are (offset, lane0, lane_end).");
+
+  t.def(
+      "gemm_shifted",
+      [](const std::string& isa, py::handle A_obj, py::handle x_obj, const std::vector<int64_t>& offsets, int64_t N,
+         py::handle C_obj) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        const auto Ao = float_array(A_obj, "A");
+        const auto xo = float_array(x_obj, "x");
+        const auto Co = float_array(C_obj, "C");
+        if (!Ao || !xo || Ao->ndim() != 2 || xo->ndim() != 1)
+          throw ValueError("gemm_shifted: expected A [M, K] and x [length]");
+        const int64_t M = Ao->shape(0), K = Ao->shape(1), length = xo->shape(0);
+        if (static_cast<int64_t>(offsets.size()) != K) throw ValueError("gemm_shifted: one offset per column of A");
+        const int64_t readable = (N + kPanelWidth - 1) / kPanelWidth * kPanelWidth;
+        for (int64_t o : offsets)
+          if (o < 0 || o + readable > length)
+            throw ValueError("gemm_shifted: x must hold every offset plus N rounded up to whole panels");
+        if (Co && (Co->ndim() != 2 || Co->shape(0) != M || Co->shape(1) != N))
+          throw ValueError("gemm_shifted: C must be [M, N]");
+        auto a = guarded_copy(Ao->data(), static_cast<size_t>(M * K));
+        auto x = guarded_copy(xo->data(), static_cast<size_t>(length));
+        auto c = Co ? guarded_copy(Co->data(), static_cast<size_t>(M * N))
+                    : std::make_unique<GuardedFloats>(static_cast<size_t>(M * N));
+        {
+          py::gil_scoped_release release;
+          kt.gemm_shifted(M, N, K, a->data(), K, x->data(), offsets.data(), Co.has_value(), c->data(), N);
+        }
+        return result_array(*c, {static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
+      },
+      py::arg("isa"), py::arg("A"), py::arg("x"), py::arg("offsets"), py::arg("N"), py::arg("C") = py::none(),
+      "C[m][n] = (C given: C[m][n] +) sum_k A[m][k] * x[offsets[k] + n] through one ISA's gemm_shifted.");
+
+  t.def("set_conv_shifted_rows", &set_shifted_rows_enabled, py::arg("enabled"),
+        "False sends every Conv through the packed window columns instead of the shifted rows (for tests that "
+        "compare the two).");
+  t.def("conv_shifted_rows_runs", &shifted_rows_runs, "How many image-groups Conv has computed over shifted rows.");
+}
+
+}  // namespace lstmrt
