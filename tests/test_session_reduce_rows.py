@@ -2,7 +2,9 @@
 bit for bit against a sequential reference: a running acc = (v > acc or v is NaN) ? v : acc from
 the identity, so the last NaN wins and of equal zeros the first; sums in the input's order. Rows
 of every length from 1 to 40 and 1000 (the vectorized lanes' tails), with NaNs and signed zeros
-placed at random."""
+placed at random. Sums of a float32 row of 32 or more into one value run in lanes: a fixed order
+other than the input's, held to the float32 error bound against float64 instead; reductions of
+the trailing axes run block by block, bit for bit against the sequential reference."""
 
 from __future__ import annotations
 
@@ -61,3 +63,51 @@ def test_reduce_keeping_last_axis(op):
                "ReduceMin": lambda: np.where((v < acc) | np.isnan(v), v, acc),
                "ReduceProd": lambda: acc * v}[op]()
     np.testing.assert_array_equal(got, acc.astype(np.float32))
+
+
+@pytest.mark.parametrize("op", ["ReduceSum", "ReduceMean", "ReduceSumSquare", "ReduceL2"])
+def test_long_rows_sum_in_lanes_within_the_float32_bound(op):
+    # Rows of 32 and more are summed in lanes, added pairwise: a fixed order whose error stays
+    # within n u of the sum of the terms' magnitudes (u = 2^-24), against float64.
+    rng = np.random.default_rng(47)
+    for n in (32, 33, 63, 64, 100, 1001, 4096):
+        x = rng.uniform(-2, 2, (5, n)).astype(np.float32)
+        got = run(op, x, [1]).astype(np.float64)
+        x64 = x.astype(np.float64)
+        terms = x64 * x64 if op in ("ReduceSumSquare", "ReduceL2") else x64
+        total = terms.sum(axis=1)
+        bound = (n + 1) * 2.0 ** -24 * np.abs(terms).sum(axis=1)
+        if op == "ReduceMean":
+            total, bound = total / n, bound / n + 2.0 ** -24 * np.abs(total / n)
+        if op == "ReduceL2":
+            # sqrt halves the relative error of the sum and adds half an ulp of its own.
+            total, bound = np.sqrt(total), bound / (2 * np.sqrt(total)) + 2.0 ** -24 * np.sqrt(total)
+        assert np.all(np.abs(got - total) <= bound), f"{op} n={n}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.int32])
+def test_trailing_axes_reduce_block_by_block(dtype):
+    # Reduced axes that are the trailing ones (size-1 axes between them aside) reduce one
+    # contiguous block per output; short blocks (a complex number's two parts) in order.
+    rng = np.random.default_rng(53)
+    for shape, axes in [((4, 257, 2), [2]), ((3, 4, 1, 7), [1, 3]), ((2, 3, 4, 5), [2, 3]),
+                        ((6, 1, 30), [2]), ((2, 3), [0, 1]), ((3, 4, 1), [1])]:
+        x = (rng.uniform(-2, 2, shape) * (1 if dtype == np.float32 else 50)).astype(dtype)
+        for op in ("ReduceSum", "ReduceSumSquare", "ReduceMax", "ReduceMin", "ReduceProd"):
+            if op == "ReduceProd" and dtype != np.float32:
+                continue
+            got = run(op, x, axes, keepdims=1)
+            flat = np.moveaxis(x, axes, list(range(x.ndim - len(axes), x.ndim)))
+            blocks = flat.reshape(flat.shape[:x.ndim - len(axes)] + (-1,))
+            expected = np.empty(blocks.shape[:-1], dtype)
+            for idx in np.ndindex(*blocks.shape[:-1]):
+                row = blocks[idx]
+                if op in ("ReduceMax", "ReduceMin"):
+                    expected[idx] = sequential(row, op == "ReduceMax") if dtype == np.float32 else (
+                        row.max() if op == "ReduceMax" else row.min())
+                    continue
+                acc = dtype(1 if op == "ReduceProd" else 0)
+                for v in row:  # in order: every block here is shorter than the lanes' threshold
+                    acc = {"ReduceSum": acc + v, "ReduceSumSquare": acc + v * v, "ReduceProd": acc * v}[op]
+                expected[idx] = acc
+            np.testing.assert_array_equal(got.reshape(expected.shape), expected, err_msg=f"{op} {shape} {axes}")

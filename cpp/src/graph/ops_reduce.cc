@@ -58,6 +58,45 @@ float extreme(float acc, const float* v, int64_t n) {
   return r;
 }
 
+// Rows at least this long are summed in independent lanes, which the compiler vectorizes;
+// shorter ones in order. bench/test_bench_real_models.py (the onnx-asr front ends' per-frame
+// means and power spectra) re-derives it.
+constexpr int64_t kLaneSumMin = 32;
+
+// acc + the sum of v[j] (Square: of v[j]^2) for j < n: in order for short rows, else in 32 lanes
+// added pairwise at the end (a different but fixed order, and a tighter error bound).
+template <bool Square>
+float row_sum(float acc, const float* v, int64_t n) {
+  auto term = [](float x) { return Square ? x * x : x; };
+  if (n < kLaneSumMin) {
+    for (int64_t j = 0; j < n; ++j) acc += term(v[j]);
+    return acc;
+  }
+  constexpr int L = 32;
+  float lane[L] = {};
+  int64_t j = 0;
+  for (; j + L <= n; j += L)
+    for (int l = 0; l < L; ++l) lane[l] += term(v[j + l]);
+  for (int l = 0; j < n; ++j, ++l) lane[l] += term(v[j]);
+  for (int width = L / 2; width >= 1; width /= 2)
+    for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
+  return acc + lane[0];
+}
+
+// The number of elements each output reduces when the reduced axes are the trailing ones (size-1
+// axes aside): every output then reduces one contiguous block. 0 when they are not.
+int64_t trailing_block(const Tensor& x, const DimVector& reduced) {
+  int64_t count = 1;
+  bool in_suffix = true;
+  for (size_t i = x.rank(); i-- > 0;) {
+    if (x.dim(i) == 1) continue;
+    if (reduced[i] && !in_suffix) return 0;
+    if (reduced[i]) count *= x.dim(i);
+    else in_suffix = false;
+  }
+  return count;
+}
+
 class ReduceOp final : public Op {
  public:
   bool may_alias_input() const override { return true; }  // noop_with_empty_axes
@@ -95,13 +134,18 @@ class ReduceOp final : public Op {
       T* d = y.data<T>();
       std::fill(d, d + y.numel(), identity<T>(kind_));
       const T* s = x.data<T>();
-      StridedLoop loop(x.shape(), {broadcast_strides(keep, x.shape())});
-      const int64_t sy = loop.inner_stride(0);
-      int64_t o = 0;
-      loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
-        accumulate(kind_, d + off[0], sy, s + o, n);
-        o += n;
-      });
+      const int64_t block = trailing_block(x, reduced);
+      if (block > 0 && y.numel() > 0) {
+        reduce_blocks(kind_, d, s, y.numel(), block);
+      } else {
+        StridedLoop loop(x.shape(), {broadcast_strides(keep, x.shape())});
+        const int64_t sy = loop.inner_stride(0);
+        int64_t o = 0;
+        loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
+          accumulate(kind_, d + off[0], sy, s + o, n);
+          o += n;
+        });
+      }
       if constexpr (!std::is_same<T, bool>::value) {
         if (kind_ == Reduce::Mean)
           for (int64_t i = 0; i < y.numel(); ++i) d[i] = static_cast<T>(d[i] / static_cast<T>(count));
@@ -122,6 +166,39 @@ class ReduceOp final : public Op {
     return kind == Reduce::Prod ? T(1) : T(0);
   }
 
+  // Calls fn(f) with the reduction's step acc = f(acc, v), for a non-bool T.
+  template <class T, class Fn>
+  static void with_step(Reduce kind, Fn&& fn) {
+    switch (kind) {
+      case Reduce::Mean:
+      case Reduce::Sum:
+        return fn([](T a, T b) { return static_cast<T>(a + b); });
+      case Reduce::SumSquare:
+      case Reduce::L2:
+        return fn([](T a, T b) { return static_cast<T>(a + b * b); });
+      case Reduce::Max:
+        return fn([](T a, T b) { return (b > a || b != b) ? b : a; });
+      case Reduce::Min:
+        return fn([](T a, T b) { return (b < a || b != b) ? b : a; });
+      case Reduce::Prod:
+        return fn([](T a, T b) { return static_cast<T>(a * b); });
+    }
+  }
+
+  // Whether a float32 row of n elements reducing into one value has a loop of its own: the
+  // extremes always (extreme() keeps the sequential result), the sums when long (row_sum).
+  static bool has_row_loop(Reduce kind, int64_t n) {
+    if (kind == Reduce::Max || kind == Reduce::Min) return true;
+    return kind != Reduce::Prod && n >= kLaneSumMin;
+  }
+
+  static float reduce_row(Reduce kind, float acc, const float* v, int64_t n) {
+    if (kind == Reduce::Max) return extreme<true>(acc, v, n);
+    if (kind == Reduce::Min) return extreme<false>(acc, v, n);
+    if (kind == Reduce::SumSquare || kind == Reduce::L2) return row_sum<true>(acc, v, n);
+    return row_sum<false>(acc, v, n);
+  }
+
   // acc[j * sy] = f(acc[j * sy], v[j]) for j < n, f the reduction's step.
   template <class T>
   static void accumulate(Reduce kind, T* acc, int64_t sy, const T* v, int64_t n) {
@@ -132,39 +209,40 @@ class ReduceOp final : public Op {
       else
         for (int64_t j = 0; j < n; ++j) acc[j * sy] = acc[j * sy] && v[j];
     } else {
+      if constexpr (std::is_same<T, float>::value)
+        if (sy == 0 && has_row_loop(kind, n)) {
+          acc[0] = reduce_row(kind, acc[0], v, n);
+          return;
+        }
       // A kept last axis (sy == 1) gets its own loop, which the compiler vectorizes, with each
       // element's sum in the same order.
-      auto each = [&](auto f) {
+      with_step<T>(kind, [&](auto f) {
         if (sy == 1)
           for (int64_t j = 0; j < n; ++j) acc[j] = f(acc[j], v[j]);
         else
           for (int64_t j = 0; j < n; ++j) acc[j * sy] = f(acc[j * sy], v[j]);
-      };
-      switch (kind) {
-        case Reduce::Mean:
-        case Reduce::Sum:
-          return each([](T a, T b) { return static_cast<T>(a + b); });
-        case Reduce::SumSquare:
-        case Reduce::L2:
-          return each([](T a, T b) { return static_cast<T>(a + b * b); });
-        case Reduce::Max:
-          if constexpr (std::is_same<T, float>::value)
-            if (sy == 0) {
-              acc[0] = extreme<true>(acc[0], v, n);
-              return;
-            }
-          return each([](T a, T b) { return (b > a || b != b) ? b : a; });
-        case Reduce::Min:
-          if constexpr (std::is_same<T, float>::value)
-            if (sy == 0) {
-              acc[0] = extreme<false>(acc[0], v, n);
-              return;
-            }
-          return each([](T a, T b) { return (b < a || b != b) ? b : a; });
-        case Reduce::Prod:
-          return each([](T a, T b) { return static_cast<T>(a * b); });
-      }
+      });
     }
+  }
+
+  // acc[i] reduces v's block [i * block, (i + 1) * block) for i < outputs: trailing axes reduced.
+  // Short blocks (a complex number's two parts) run in one loop over all of them.
+  template <class T>
+  static void reduce_blocks(Reduce kind, T* acc, const T* v, int64_t outputs, int64_t block) {
+    bool own_loop = std::is_same<T, bool>::value;
+    if constexpr (std::is_same<T, float>::value) own_loop = has_row_loop(kind, block);
+    if (own_loop) {
+      for (int64_t i = 0; i < outputs; ++i) accumulate(kind, acc + i, 0, v + i * block, block);
+      return;
+    }
+    if constexpr (!std::is_same<T, bool>::value)
+      with_step<T>(kind, [&](auto f) {
+        for (int64_t i = 0; i < outputs; ++i) {
+          T a = acc[i];
+          for (int64_t j = 0; j < block; ++j) a = f(a, v[i * block + j]);
+          acc[i] = a;
+        }
+      });
   }
 
   Reduce kind_;
