@@ -1,6 +1,7 @@
 #include "conv_columns.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "cpu/gemm.h"
 #include "cpu/threading.h"
@@ -122,9 +123,38 @@ void channel_rows_range(const ChannelRows& a, const ReductionChunks& chunks, int
 
 }  // namespace
 
+namespace {
+std::atomic<int64_t> g_zero_tail_positions{0};
+}  // namespace
+
+int64_t zero_tail_positions() { return g_zero_tail_positions.load(std::memory_order_relaxed); }
+
+int64_t zero_tail_start(const float* x, int64_t channels, const Window& w) {
+  if (w.in.size() != 1) return w.out_count;
+  const int64_t in = w.in[0];
+  int64_t last = -1;  // the last nonzero input, over all channels
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* xc = x + c * in;
+    for (int64_t i = in - 1; i > last; --i)
+      if (xc[i] != 0.0f) {
+        last = i;
+        break;
+      }
+  }
+  // Position p's window starts at p * stride - pad_begin; past `last` it reads only zeros.
+  const int64_t reach = last + w.pad_begin[0];
+  const int64_t first = reach < 0 ? 0 : reach / w.stride[0] + 1;
+  return std::max<int64_t>(0, std::min(w.out_count, first));
+}
+
 void multiply_channel_rows(const ChannelRows& a, std::vector<PackedMatrix>& cols, int threads) {
   const Window& w = *a.window;
-  const int64_t P = w.out_count, panels = (P + kPanelWidth - 1) / kPanelWidth;
+  const int64_t P = a.finite_weights ? zero_tail_start(a.x, a.channels, w) : w.out_count;
+  const int64_t panels = (P + kPanelWidth - 1) / kPanelWidth;
+  const int64_t out_count = w.out_count;
+  if (P < out_count) g_zero_tail_positions.fetch_add(out_count - P, std::memory_order_relaxed);
+  for (int64_t m = 0; m < a.out_channels && P < out_count; ++m)
+    std::fill(a.y + m * out_count + P, a.y + (m + 1) * out_count, a.bias ? a.bias[m] + 0.0f : 0.0f);
   const ReductionChunks chunks = reduction_chunks(a.channels, w.kernel_count);
   const double flops = 2.0 * static_cast<double>(a.out_channels) * static_cast<double>(a.channels * w.kernel_count) *
                        static_cast<double>(P);

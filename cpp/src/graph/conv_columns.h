@@ -61,9 +61,22 @@ struct ChannelRows {
   const int64_t* table = nullptr;        // window_offsets'
   const WindowSegment* segs = nullptr;  // window_segments'
   float* y = nullptr;
+  // Whether every weight is finite: then a window of zeros gives exactly the bias (0 * w is a
+  // zero for finite w), and the trailing positions whose windows read only zeros are filled with
+  // it instead of multiplied.
+  bool finite_weights = false;
 };
 
-// Computes it: the positions split into one range of whole panels per thread, each thread
+// The first output position of a 1-D window from which every window reads only zeros and
+// padding in all `channels` channels of x (the silence a waveform is padded with: Whisper's
+// frames pad every clip to 30 s); the output count when none does, or the window is not 1-D.
+int64_t zero_tail_start(const float* x, int64_t channels, const Window& w);
+// How many output positions (per output channel) have been filled that way, for tests.
+int64_t zero_tail_positions();
+
+// Computes it: with finite weights, the positions from zero_tail_start on are the bias (0 without
+// one), exactly what the product gives; the others split into one range of whole panels per
+// thread, each thread
 // packing its own blocks into its own entry of `cols` (grown to the thread count and kept for the
 // next run) and multiplying them alone, so that a Conv forks once, not once per block and chunk.
 // Every output element is summed in the same order whatever the thread count.

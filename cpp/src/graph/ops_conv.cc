@@ -2,6 +2,7 @@
 // position's window becomes one row of a scratch matrix, which multiplies the constant weights
 // packed once at load.
 #include <algorithm>
+#include <cmath>
 
 #include "builders.h"
 #include "conv_columns.h"
@@ -237,6 +238,8 @@ class ConvOp final : public Op {
     for (int64_t g = 0; g < group_; ++g) packed_.emplace_back(W.data<float>() + g * Mg * Kg, Mg, Kg, Kg, type);
     if (B) bias_.assign(B->data<float>(), B->data<float>() + M);
     has_packed_ = true;
+    const float* w = W.data<float>();
+    finite_weights_ = std::all_of(w, w + W.numel(), [](float v) { return std::isfinite(v); });
   }
 
   ConvShape conv_shape(const Tensor& X, const Tensor& W) const {
@@ -273,6 +276,7 @@ class ConvOp final : public Op {
         a.table = table;
         a.segs = segs;
         a.y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
+        a.finite_weights = finite_weights_;
         if (shifted)
           multiply_shifted_rows(a, state.shifted, threads);
         else
@@ -306,6 +310,7 @@ class ConvOp final : public Op {
   WindowSpec spec_;
   int64_t group_;
   bool has_packed_ = false;
+  bool finite_weights_ = false;  // constant weights, all finite (ChannelRows::finite_weights)
   std::vector<PackedMatrix> packed_;  // one per group
   std::vector<float> bias_;
 };
