@@ -251,6 +251,22 @@ def test_gemm_sizes_that_prefetch(isa):
         _check_gemm(isa, M, N, K, with_bias=M != 9, rng=rng)
 
 
+def test_gemm_tall_tiles_sum_as_the_others(isa):
+    """Up to 24 rows against weights streamed from memory run as one tall tile per panel on
+    AVX-512 (kTallRows): within the bound, and the same bits as the rows multiplied 8 at a time
+    (the ordinary tiles), since every output is summed in the same order."""
+    rng = np.random.default_rng(14)
+    W = rng.uniform(-1, 1, (4100, 1024)).astype(F32)  # 16.8 MB packed
+    for M in (12, 20, 24, 25):
+        A = rng.uniform(-1, 1, (M, 1024)).astype(F32)
+        got = testing.gemm(isa, A, W)
+        by_eight = np.vstack([testing.gemm(isa, A[i:i + 8], W) for i in range(0, M, 8)])
+        np.testing.assert_array_equal(got.view(np.uint32), by_eight.view(np.uint32), err_msg=f"{isa} M={M}")
+        want = A.astype(np.float64) @ W.astype(np.float64).T
+        bound = 1026 * U * (np.abs(A).astype(np.float64) @ np.abs(W).astype(np.float64).T)
+        assert np.all(np.abs(got - want) <= bound), f"{isa} M={M}"
+
+
 def test_gemm_shapes_cover_every_tail():
     shapes = _gemm_shapes()
     assert {n for _, n, _ in shapes} >= set(range(1, 131))

@@ -9,6 +9,8 @@ constexpr int kGemmRows = 6;
 constexpr int kGemmPanels = 1;
 // Matrix-vector: 3 panels = 6 independent accumulators to cover the FMA latency.
 constexpr int kGemvPanels = 3;
+// No tall tile: 16 YMM registers hold no more rows of one panel than kGemmRows.
+constexpr int kTallRows = 0;
 }  // namespace avx2_isa
 }  // namespace lstmrt
 #include "cpu/kernels_impl.h"

@@ -9,6 +9,8 @@ namespace generic_isa {
 constexpr int kGemmRows = 4;
 constexpr int kGemmPanels = 1;
 constexpr int kGemvPanels = 1;
+// No tall tile: one scalar per row and column.
+constexpr int kTallRows = 0;
 }  // namespace generic_isa
 }  // namespace lstmrt
 #include "cpu/kernels_impl.h"

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "cpu/kernels.h"
 #include "cpu/kernels_window_impl.h"
@@ -274,7 +275,7 @@ constexpr int kVecPerPanel = static_cast<int>(kPanelWidth) / W;
 
 // How far ahead (in k) a GEMM whose weights stream from memory prefetches them: 16 rows of a
 // panel, 1 KiB, a few hundred cycles of FMAs ahead.
-constexpr int64_t kPrefetchAheadK = 16;
+constexpr int64_t kPrefetchAheadK = 48;
 // Floats in one 64-byte cache line: the step of a prefetch over a row of C.
 constexpr int64_t kFloatsPerLine = 16;
 
@@ -294,10 +295,12 @@ struct ShiftedB {
   ShiftedB from_panel(int64_t p) const { return {base + p * kPanelWidth, offsets}; }
 };
 
-// acc[m] += A[m][k] · B[k] over k0 <= k < k1, for MR rows by NP panels held in registers. With
+// acc[m] += A[m][k] · B[k] over k0 <= k < k1, for MR rows by NP panels held in registers; A[m][k]
+// at A[m * lda + k], or with kKMajorA (rows packed k-major, one pointer for all of them) at
+// A[k * lda + m]. With
 // kPrefetchB (packed B only), each panel is also prefetched kPrefetchAheadK rows ahead (past a
 // panel's end that touches the next panel or nothing: a prefetch never faults).
-template <int MR, int NP, bool kPrefetchB = false, class Src>
+template <int MR, int NP, bool kPrefetchB = false, bool kKMajorA = false, class Src>
 inline void accumulate_k(int64_t k0, int64_t k1, const float* A, int64_t lda, const Src& src,
                          reg (&acc)[MR][NP * kVecPerPanel]) {
   constexpr int NV = NP * kVecPerPanel;
@@ -307,8 +310,11 @@ inline void accumulate_k(int64_t k0, int64_t k1, const float* A, int64_t lda, co
       for (int v = 0; v < kVecPerPanel; ++v) b[p * kVecPerPanel + v] = Vec::load(src.row(p, k) + v * W);
     if constexpr (kPrefetchB)
       for (int p = 0; p < NP; ++p) __builtin_prefetch(src.row(p, k + kPrefetchAheadK), 0, 3);
+    // Unrolled whole, so that the accumulators stay in registers also for tall tiles, past GCC's
+    // own unrolling limits.
+#pragma GCC unroll 32
     for (int m = 0; m < MR; ++m) {
-      const reg a = Vec::set1(A[m * lda + k]);
+      const reg a = Vec::set1(kKMajorA ? A[k * lda + m] : A[m * lda + k]);
       for (int v = 0; v < NV; ++v) acc[m][v] = Vec::fmadd(a, b[v], acc[m][v]);
     }
   }
@@ -317,7 +323,7 @@ inline void accumulate_k(int64_t k0, int64_t k1, const float* A, int64_t lda, co
 // MR rows by NP panels of C, accumulated in registers over the whole K. With `prefetch_c`, the
 // tile's lines of C are prefetched for writing first, so that fetching them (C is cold) overlaps
 // the K loop instead of holding up the stores at its end.
-template <int MR, int NP, bool kPrefetchB = false, class Src = PackedB>
+template <int MR, int NP, bool kPrefetchB = false, class Src = PackedB, bool kKMajorA = false>
 inline void micro_tile(int64_t K, const float* A, int64_t lda, const Src& src, const float* bias, bool accumulate,
                        float* C, int64_t ldc, int64_t cols, bool prefetch_c = false) {
   constexpr int NV = NP * kVecPerPanel;
@@ -327,7 +333,7 @@ inline void micro_tile(int64_t K, const float* A, int64_t lda, const Src& src, c
   if (prefetch_c)
     for (int m = 0; m < MR; ++m)
       for (int64_t col = 0; col < NV * W; col += kFloatsPerLine) __builtin_prefetch(C + m * ldc + col, 1, 3);
-  accumulate_k<MR, NP, kPrefetchB>(0, K, A, lda, src, acc);
+  accumulate_k<MR, NP, kPrefetchB, kKMajorA>(0, K, A, lda, src, acc);
   // Store the valid columns: whole vectors, then a masked one; vectors past `cols` are skipped.
   for (int v = 0; v < NV; ++v) {
     const int64_t col = static_cast<int64_t>(v) * W;
@@ -348,12 +354,13 @@ inline void micro_tile(int64_t K, const float* A, int64_t lda, const Src& src, c
 
 // Row count fixed at compile time so that the accumulators stay in registers; the last partial
 // row block dispatches to the instantiation of its height.
-template <int NP, int MR, bool kPrefetchB, class Src>
+template <int NP, int MR, bool kPrefetchB, class Src, bool kKMajorA = false>
 inline void rows_tile(int64_t rows, int64_t K, const float* A, int64_t lda, const Src& src, const float* bias,
                       bool acc, float* C, int64_t ldc, int64_t cols, bool prefetch_c) {
   if constexpr (MR > 0) {
-    if (rows == MR) return micro_tile<MR, NP, kPrefetchB>(K, A, lda, src, bias, acc, C, ldc, cols, prefetch_c);
-    return rows_tile<NP, MR - 1, kPrefetchB>(rows, K, A, lda, src, bias, acc, C, ldc, cols, prefetch_c);
+    if (rows == MR)
+      return micro_tile<MR, NP, kPrefetchB, Src, kKMajorA>(K, A, lda, src, bias, acc, C, ldc, cols, prefetch_c);
+    return rows_tile<NP, MR - 1, kPrefetchB, Src, kKMajorA>(rows, K, A, lda, src, bias, acc, C, ldc, cols, prefetch_c);
   }
 }
 
@@ -393,7 +400,7 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, con
   }
 }
 
-template <int MR, int NP, int NP_GEMV>
+template <int MR, int NP, int NP_GEMV, int TALL>
 void gemm_kernel_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                       const float* bias, bool accumulate, float* C, int64_t ldc) {
   const PackedB packed{B, K * kPanelWidth};
@@ -415,7 +422,26 @@ void gemm_kernel_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
     return;
   }
   const bool prefetch_c = M * N * static_cast<int64_t>(sizeof(float)) > kColdOutputBytes;
-  if (panels * packed.panel_stride * static_cast<int64_t>(sizeof(float)) >= kStreamedWeightBytes)
+  const bool streamed = panels * packed.panel_stride * static_cast<int64_t>(sizeof(float)) >= kStreamedWeightBytes;
+  if constexpr (TALL > MR) {
+    // Rows few enough for one tall tile: each panel of the streamed weights is read once, by all
+    // of them, rather than once per tile of MR rows (the later reads from L2 stall too). The
+    // rows are packed k-major first, so that the tile reads them through one pointer.
+    if (streamed && M <= TALL) {
+      thread_local std::vector<float> rows_k_major;
+      rows_k_major.resize(static_cast<size_t>(M * K));
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t k = 0; k < K; ++k) rows_k_major[static_cast<size_t>(k * M + m)] = A[m * lda + k];
+      for (int64_t p = 0; p < panels; ++p) {
+        const int64_t col = p * kPanelWidth;
+        rows_tile<1, TALL, true, PackedB, true>(M, K, rows_k_major.data(), M, packed.from_panel(p),
+                                                bias ? bias + col : nullptr, accumulate, C + col, ldc, N - col,
+                                                prefetch_c);
+      }
+      return;
+    }
+  }
+  if (streamed)
     gemm_rows<MR, NP, true>(M, N, K, A, lda, packed, bias, accumulate, C, ldc, prefetch_c);
   else
     gemm_rows<MR, NP, false>(M, N, K, A, lda, packed, bias, accumulate, C, ldc, prefetch_c);
@@ -546,7 +572,7 @@ void recurrent_gemm_impl(int64_t M, int64_t N, int64_t K, int64_t split, const f
 
 void fill_table(KernelTable& t, Isa isa) {
   t.isa = isa;
-  t.gemm = &gemm_kernel_impl<kGemmRows, kGemmPanels, kGemvPanels>;
+  t.gemm = &gemm_kernel_impl<kGemmRows, kGemmPanels, kGemvPanels, kTallRows>;
   t.gemm_shifted = &gemm_shifted_impl<kGemmRows, kGemmPanels>;
   t.recurrent_gemv = &recurrent_gemv_impl<kGemvPanels>;
   t.recurrent_gemm = &recurrent_gemm_impl<kGemmRows, kGemmPanels>;
