@@ -29,6 +29,8 @@ if [ "$#" -eq 0 ]; then
   set -- tests/test_isa_paths.py tests/test_layers.py tests/test_layer_stream.py tests/test_bad_input.py \
     tests/test_session_api.py tests/test_session_errors.py tests/test_session_ops.py tests/test_session_rnn.py \
     tests/test_session_stream.py tests/test_stream_carry.py tests/test_session_robustness.py tests/fuzz \
-    tests/test_lowp_kernels.py tests/test_precision.py tests/test_session_quantized.py
+    tests/test_lowp_kernels.py tests/test_precision.py tests/test_session_quantized.py \
+    tests/test_isa_window.py tests/test_session_conv.py tests/test_session_conv_shifted.py \
+    tests/test_session_conv_zero_tail.py tests/test_session_reduce_rows.py tests/test_session_profile.py
 fi
 exec python3 -m pytest -q -p no:cacheprovider --capture=sys "$@"
