@@ -75,6 +75,12 @@ for op in ("And", "Or", "Xor"):
 case("Not", 1 + 6, [node("Not", ["a"])], {"a": np.array([True, False, True])}, {"y": B})
 case("Where-float", 16, [node("Where", ["c", "a", "b"])],
      {"c": np.array([[True], [False]]), "a": f(2, 3), "b": f(3)})
+case("Where-scalar-else", 16, [node("Where", ["c", "a", "b"])],
+     {"c": rng.random((2, 40)) < 0.5, "a": f(2, 40), "b": np.array(0.0, F)})
+case("Where-scalar-then", 16, [node("Where", ["c", "a", "b"])],
+     {"c": rng.random((3, 1, 33)) < 0.5, "a": np.array(-1.5, F), "b": f(3, 4, 33)})
+case("Where-all-contiguous", 16, [node("Where", ["c", "a", "b"])],
+     {"c": rng.random((5, 17)) < 0.5, "a": f(5, 17), "b": f(5, 17)})
 case("Where-int64", 16, [node("Where", ["c", "a", "b"])], {"c": np.array([True, False, True]), "a": i64(1, 2, 3),
                                                            "b": i64(-1)}, {"y": I64})
 

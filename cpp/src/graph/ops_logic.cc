@@ -85,6 +85,24 @@ class NotOp final : public Op {
 // ---------------------------------------------------------------------------------------------
 // Where(condition, X, Y).
 
+// out[j] = c[j * sc] ? a[j * sa] : b[j * sb] for j < n. The layouts masks come in (every operand
+// contiguous, or one of the values a scalar) get loops of their own, which the compiler
+// vectorizes.
+template <class T>
+void select_row(const bool* c, int64_t sc, const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n) {
+  if (sc == 1 && sa == 1 && sb == 1) {
+    for (int64_t j = 0; j < n; ++j) out[j] = c[j] ? a[j] : b[j];
+  } else if (sc == 1 && sa == 1 && sb == 0) {
+    const T bv = *b;
+    for (int64_t j = 0; j < n; ++j) out[j] = c[j] ? a[j] : bv;
+  } else if (sc == 1 && sa == 0 && sb == 1) {
+    const T av = *a;
+    for (int64_t j = 0; j < n; ++j) out[j] = c[j] ? av : b[j];
+  } else {
+    for (int64_t j = 0; j < n; ++j) out[j] = c[j * sc] ? a[j * sa] : b[j * sb];
+  }
+}
+
 class WhereOp final : public Op {
  public:
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
@@ -107,8 +125,7 @@ class WhereOp final : public Op {
       T* po = y.data<T>();
       int64_t o = 0;
       loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
-        for (int64_t j = 0; j < n; ++j)
-          po[o + j] = pc[off[0] + j * sc] ? pa[off[1] + j * sa] : pb[off[2] + j * sb];
+        select_row(pc + off[0], sc, pa + off[1], sa, pb + off[2], sb, po + o, n);
         o += n;
       });
     });
