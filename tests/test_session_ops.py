@@ -420,3 +420,21 @@ def test_gemm_with_weights_past_l2_splits_threads_without_changing_bits(rows):
     np.testing.assert_array_equal(one, two)
     expected = a.astype(np.float64) @ b.astype(np.float64).T + c
     assert_same(one, expected.astype(F), atol=1e-4, rtol=1e-4, name="y")
+
+
+@pytest.mark.parametrize("op,feeds", [
+    ("Sub", lambda: {"a": f(1, 70000), "b": f(70000)}),
+    ("Mul", lambda: {"a": np.array(0.97, F), "b": f(1, 70000)}),
+    ("Div", lambda: {"a": f(3, 40000), "b": np.array([[2.5]], F)}),
+    ("Less", lambda: {"a": np.arange(70000, dtype=I64), "b": np.array([[41234]], I64)}),
+    ("Where", lambda: {"c": rng.random((1, 70000)) < 0.5, "a": f(1, 70000), "b": np.array(0.0, F)}),
+])
+def test_large_elementwise_passes_split_over_threads_with_the_same_bits(op, feeds):
+    # Past 64 Ki elements, an operand whole or a single value: the pass splits over the threads.
+    feeds = feeds()
+    inputs = list(feeds)
+    model = make_model([node(op, inputs)], feeds, ["y"], opset=17,
+                       output_types={"y": TensorProto.BOOL} if op == "Less" else None)
+    one, two = (lstmrt.InferenceSession(model, threads=t).run(None, feeds)[0] for t in (1, 2))
+    np.testing.assert_array_equal(one, two)
+    assert_same(one, ort_run(model, feeds)[0], atol=0, rtol=0, name=op)

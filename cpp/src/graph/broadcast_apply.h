@@ -7,42 +7,61 @@
 #include <string>
 #include <type_traits>
 
+#include "cpu/threading.h"
 #include "op_util.h"
 
 namespace lstmrt {
 
+// An elementwise pass over at least this many elements splits over the threads (a fork and join
+// costs a few microseconds, a pass of 64 Ki floats about as much), in pieces of whole multiples
+// of the grain. bench/test_bench_real_models.py's onnx-asr front ends at 2 threads re-derive it.
+constexpr int64_t kMinParallelElements = 65536;
+constexpr int64_t kParallelGrain = 4096;
+
+// The threads for an elementwise pass of n elements, given the call's (resolved) threads.
+inline int elementwise_threads(int64_t n, int threads) { return n >= kMinParallelElements ? threads : 1; }
+
 // out = f(a, b) elementwise under broadcasting; `out` is sized already. The inner loop is
-// specialised for the common stride patterns so that the compiler vectorises it.
+// specialised for the common stride patterns so that the compiler vectorises it. When each
+// operand is whole or a single value, the pass splits over `threads`; every element is computed
+// on its own, so the bits do not depend on them.
 template <class TA, class TB, class R, class F>
-void binary_apply(const Tensor& a, const Tensor& b, Tensor& out, F f) {
+void binary_apply_on(int threads, const Tensor& a, const Tensor& b, Tensor& out, F f) {
   const TA* pa = a.data<TA>();
   const TB* pb = b.data<TB>();
   R* po = out.data<R>();
-  // The common layouts skip setting up the general loop: both operands of the output's shape, or
-  // one of them with the other repeated along its leading dims (a bias, a scalar).
   const int64_t n = out.numel();
+  // An operand with as many elements as the output differs from its shape only by axes of size
+  // 1 (broadcasting cannot reorder), so it lines up element for element.
+  const bool whole_a = a.numel() == n, whole_b = b.numel() == n;
+  if ((whole_a || a.numel() == 1) && (whole_b || b.numel() == 1)) {
+    parallel_for(n, elementwise_threads(n, threads), kParallelGrain, [&](int64_t s, int64_t e) {
+      if (whole_a && whole_b) {
+        for (int64_t j = s; j < e; ++j) po[j] = f(pa[j], pb[j]);
+      } else if (whole_a) {
+        const TB yv = *pb;
+        for (int64_t j = s; j < e; ++j) po[j] = f(pa[j], yv);
+      } else if (whole_b) {
+        const TA xv = *pa;
+        for (int64_t j = s; j < e; ++j) po[j] = f(xv, pb[j]);
+      } else {
+        for (int64_t j = s; j < e; ++j) po[j] = f(*pa, *pb);
+      }
+    });
+    return;
+  }
+  // The other common layout skips setting up the general loop: one operand of the output's
+  // shape, the other repeated along its leading dims (a bias).
   if (a.shape() == out.shape() && ends_with(out.shape(), b.shape())) {
     const int64_t m = b.numel();
-    if (m == n) {
-      for (int64_t j = 0; j < n; ++j) po[j] = f(pa[j], pb[j]);
-    } else if (m == 1) {
-      const TB yv = *pb;
-      for (int64_t j = 0; j < n; ++j) po[j] = f(pa[j], yv);
-    } else {
-      for (int64_t o = 0; o < n; o += m)
-        for (int64_t j = 0; j < m; ++j) po[o + j] = f(pa[o + j], pb[j]);
-    }
+    for (int64_t o = 0; o < n; o += m)
+      for (int64_t j = 0; j < m; ++j) po[o + j] = f(pa[o + j], pb[j]);
     return;
   }
   if (b.shape() == out.shape() && ends_with(out.shape(), a.shape())) {
     const int64_t m = a.numel();
-    if (m == 1) {
-      const TA xv = *pa;
-      for (int64_t j = 0; j < n; ++j) po[j] = f(xv, pb[j]);
-    } else {
-      for (int64_t o = 0; o < n; o += m)
-        for (int64_t j = 0; j < m; ++j) po[o + j] = f(pa[j], pb[o + j]);
-    }
+    for (int64_t o = 0; o < n; o += m)
+      for (int64_t j = 0; j < m; ++j) po[o + j] = f(pa[j], pb[o + j]);
     return;
   }
   StridedLoop loop(out.shape(), {broadcast_strides(a.shape(), out.shape()), broadcast_strides(b.shape(), out.shape())});
@@ -65,6 +84,12 @@ void binary_apply(const Tensor& a, const Tensor& b, Tensor& out, F f) {
       for (int64_t j = 0; j < n; ++j) z[j] = f(x[j * sa], y[j * sb]);
     }
   });
+}
+
+// binary_apply_on one thread.
+template <class TA, class TB, class R, class F>
+void binary_apply(const Tensor& a, const Tensor& b, Tensor& out, F f) {
+  binary_apply_on<TA, TB, R>(1, a, b, out, f);
 }
 
 // Integer arithmetic wraps around, as in NumPy and onnxruntime. It is done in the unsigned type,

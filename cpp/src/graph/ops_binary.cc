@@ -44,7 +44,8 @@ class BinaryOp final : public Op {
  public:
   BinaryOp(Arith kind, bool fmod) : kind_(kind), fmod_(fmod) {}
 
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
+    const int threads = resolve_threads(ctx.threads);
     const Tensor& a = *in[0];
     const Tensor& b = *in[1];
     if (kind_ != Arith::Pow) same_dtype(a, b);
@@ -62,36 +63,36 @@ class BinaryOp final : public Op {
       using T = decltype(t);
       switch (kind_) {
         case Arith::Add:
-          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return wrapping_add(p, q); });
+          return binary_apply_on<T, T, T>(threads, a, b, y, [](T p, T q) { return wrapping_add(p, q); });
         case Arith::Sub:
-          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return wrapping_sub(p, q); });
+          return binary_apply_on<T, T, T>(threads, a, b, y, [](T p, T q) { return wrapping_sub(p, q); });
         case Arith::Mul:
-          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return wrapping_mul(p, q); });
+          return binary_apply_on<T, T, T>(threads, a, b, y, [](T p, T q) { return wrapping_mul(p, q); });
         case Arith::Div:
           if constexpr (std::is_integral<T>::value) {
             check_no_zero<T>(b);
-            return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return int_div(p, q); });
+            return binary_apply_on<T, T, T>(threads, a, b, y, [](T p, T q) { return int_div(p, q); });
           } else {
-            return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return p / q; });
+            return binary_apply_on<T, T, T>(threads, a, b, y, [](T p, T q) { return p / q; });
           }
         case Arith::Mod:
           if constexpr (std::is_integral<T>::value) {
             check_no_zero<T>(b);
-            if (fmod_) return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return int_rem(p, q); });
+            if (fmod_) return binary_apply_on<T, T, T>(threads, a, b, y, [](T p, T q) { return int_rem(p, q); });
             // The sign of the divisor, as Python's %.
-            return binary_apply<T, T, T>(a, b, y, [](T p, T q) {
+            return binary_apply_on<T, T, T>(threads, a, b, y, [](T p, T q) {
               T r = int_rem(p, q);
               return (r != 0 && ((r < 0) != (q < 0))) ? static_cast<T>(r + q) : r;
             });
           } else {
-            if (fmod_) return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return std::fmod(p, q); });
-            return binary_apply<T, T, T>(a, b, y, [](T p, T q) {
+            if (fmod_) return binary_apply_on<T, T, T>(threads, a, b, y, [](T p, T q) { return std::fmod(p, q); });
+            return binary_apply_on<T, T, T>(threads, a, b, y, [](T p, T q) {
               T r = std::fmod(p, q);
               return (r != 0 && ((r < 0) != (q < 0))) ? r + q : r;
             });
           }
         case Arith::PRelu:
-          return binary_apply<T, T, T>(a, b, y, [](T p, T q) { return p < 0 ? wrapping_mul(p, q) : p; });
+          return binary_apply_on<T, T, T>(threads, a, b, y, [](T p, T q) { return p < 0 ? wrapping_mul(p, q) : p; });
         case Arith::Pow:
           return;
       }

@@ -16,7 +16,8 @@ class CompareOp final : public Op {
  public:
   explicit CompareOp(Cmp kind) : kind_(kind) {}
 
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
+    const int threads = resolve_threads(ctx.threads);
     const Tensor& a = *in[0];
     const Tensor& b = *in[1];
     same_dtype(a, b);
@@ -26,15 +27,15 @@ class CompareOp final : public Op {
       using T = decltype(t);
       switch (kind_) {
         case Cmp::Equal:
-          return binary_apply<T, T, bool>(a, b, y, [](T p, T q) { return p == q; });
+          return binary_apply_on<T, T, bool>(threads, a, b, y, [](T p, T q) { return p == q; });
         case Cmp::Less:
-          return binary_apply<T, T, bool>(a, b, y, [](T p, T q) { return p < q; });
+          return binary_apply_on<T, T, bool>(threads, a, b, y, [](T p, T q) { return p < q; });
         case Cmp::Greater:
-          return binary_apply<T, T, bool>(a, b, y, [](T p, T q) { return p > q; });
+          return binary_apply_on<T, T, bool>(threads, a, b, y, [](T p, T q) { return p > q; });
         case Cmp::LessOrEqual:
-          return binary_apply<T, T, bool>(a, b, y, [](T p, T q) { return p <= q; });
+          return binary_apply_on<T, T, bool>(threads, a, b, y, [](T p, T q) { return p <= q; });
         case Cmp::GreaterOrEqual:
-          return binary_apply<T, T, bool>(a, b, y, [](T p, T q) { return p >= q; });
+          return binary_apply_on<T, T, bool>(threads, a, b, y, [](T p, T q) { return p >= q; });
       }
     });
   }
@@ -49,7 +50,8 @@ class LogicalOp final : public Op {
  public:
   explicit LogicalOp(Logic kind) : kind_(kind) {}
 
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
+    const int threads = resolve_threads(ctx.threads);
     const Tensor& a = *in[0];
     const Tensor& b = *in[1];
     expect_dtype(a, DType::Bool, "A");
@@ -58,11 +60,11 @@ class LogicalOp final : public Op {
     y.ensure(DType::Bool, broadcast_shapes(a.shape(), b.shape()));
     switch (kind_) {
       case Logic::And:
-        return binary_apply<bool, bool, bool>(a, b, y, [](bool p, bool q) { return p && q; });
+        return binary_apply_on<bool, bool, bool>(threads, a, b, y, [](bool p, bool q) { return p && q; });
       case Logic::Or:
-        return binary_apply<bool, bool, bool>(a, b, y, [](bool p, bool q) { return p || q; });
+        return binary_apply_on<bool, bool, bool>(threads, a, b, y, [](bool p, bool q) { return p || q; });
       case Logic::Xor:
-        return binary_apply<bool, bool, bool>(a, b, y, [](bool p, bool q) { return p != q; });
+        return binary_apply_on<bool, bool, bool>(threads, a, b, y, [](bool p, bool q) { return p != q; });
     }
   }
 
@@ -105,7 +107,7 @@ void select_row(const bool* c, int64_t sc, const T* a, int64_t sa, const T* b, i
 
 class WhereOp final : public Op {
  public:
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& c = *in[0];
     const Tensor& a = *in[1];
     const Tensor& b = *in[2];
@@ -114,6 +116,24 @@ class WhereOp final : public Op {
     const DimVector shape = broadcast_shapes(broadcast_shapes(c.shape(), a.shape()), b.shape());
     Tensor& y = *out[0];
     y.ensure(a.dtype(), shape);
+    const int64_t n = y.numel();
+    // Each operand whole or a single value (a mask over a waveform): one run, split over threads
+    // (see binary_apply_on).
+    auto stride = [n](const Tensor& t) -> int64_t { return t.numel() == n ? 1 : (t.numel() == 1 ? 0 : -1); };
+    const int64_t wc = stride(c), wa = stride(a), wb = stride(b);
+    if (wc >= 0 && wa >= 0 && wb >= 0) {
+      dispatch_all(a.dtype(), [&](auto t) {
+        using T = decltype(t);
+        const bool* pc = c.data<bool>();
+        const T* pa = a.data<T>();
+        const T* pb = b.data<T>();
+        T* po = y.data<T>();
+        parallel_for(n, elementwise_threads(n, resolve_threads(ctx.threads)), kParallelGrain, [&](int64_t s, int64_t e) {
+          select_row(pc + s * wc, wc, pa + s * wa, wa, pb + s * wb, wb, po + s, e - s);
+        });
+      });
+      return;
+    }
     StridedLoop loop(shape, {broadcast_strides(c.shape(), shape), broadcast_strides(a.shape(), shape),
                              broadcast_strides(b.shape(), shape)});
     const int64_t sc = loop.inner_stride(0), sa = loop.inner_stride(1), sb = loop.inner_stride(2);

@@ -4,6 +4,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "broadcast_apply.h"
 #include "builders.h"
 #include "lstmrt/activation.h"
 #include "cpu/kernels.h"
@@ -16,12 +17,6 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Unary.
-
-// Below this many elements a unary pass stays on one thread (a fork and join costs a few
-// microseconds, a pass of 64 Ki floats about as much); pieces are whole multiples of the grain.
-// bench/test_bench_real_models.py's onnx-asr front ends at 2 threads re-derive it.
-constexpr int64_t kMinParallelElements = 65536;
-constexpr int64_t kParallelGrain = 4096;
 
 enum class Unary {
   Relu, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, Elu, Selu, Celu, Gelu, GeluTanh, Softplus, Softsign,
@@ -41,7 +36,7 @@ class UnaryOp final : public Op {
       // Each element on its own: pieces on several threads give the same bits.
       const float* s = x.data<float>();
       float* d = y.data<float>();
-      parallel_for(n, n >= kMinParallelElements ? resolve_threads(ctx.threads) : 1, kParallelGrain,
+      parallel_for(n, elementwise_threads(n, resolve_threads(ctx.threads)), kParallelGrain,
                    [&](int64_t b, int64_t e) { apply_float(s + b, d + b, e - b); });
       return;
     }
