@@ -438,3 +438,17 @@ def test_large_elementwise_passes_split_over_threads_with_the_same_bits(op, feed
     one, two = (lstmrt.InferenceSession(model, threads=t).run(None, feeds)[0] for t in (1, 2))
     np.testing.assert_array_equal(one, two)
     assert_same(one, ort_run(model, feeds)[0], atol=0, rtol=0, name=op)
+
+
+def test_log_of_denormals_is_the_same_on_every_thread():
+    # Pooled workers run with denormals read as zero (DAZ); Log splits them by integer work, so a
+    # denormal is a positive number on every thread: 1 and 2 threads give the same bits, within
+    # 1 ulp of float64, -inf only for zeros.
+    x = np.concatenate([rng.uniform(0, 1e-38, 40000), rng.uniform(0.1, 100, 30000), [0.0, -0.0, -2.0]]).astype(F)
+    feeds = {"x": x}
+    model = make_model([node("Log", ["x"])], feeds, ["y"], opset=13)
+    one, two = (lstmrt.InferenceSession(model, threads=t).run(None, feeds)[0] for t in (1, 2))
+    np.testing.assert_array_equal(one, two)
+    want = np.log(x[:-3].astype(np.float64))
+    assert np.all(np.abs(one[:-3] - want) <= np.spacing(np.abs(want).astype(F)))
+    np.testing.assert_array_equal(one[-3:], np.array([-np.inf, -np.inf, np.nan], F))

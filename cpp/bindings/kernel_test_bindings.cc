@@ -189,6 +189,22 @@ void register_fp32_kernel_tests(py::module_& t) {
       py::arg("isa"), py::arg("name"), py::arg("x"), py::arg("alpha") = 0.0f, py::arg("beta") = 0.0f);
 
   t.def(
+      "log",
+      [](const std::string& isa, py::handle x_obj) {
+        const KernelTable& kt = kernels_for(parse_isa(isa));
+        const auto xo = float_array(x_obj, "x");
+        if (!xo || xo->ndim() != 1) throw ValueError("x: expected a 1-D array");
+        const size_t n = static_cast<size_t>(xo->size());
+        auto buf = guarded_copy(xo->data(), n);
+        {
+          py::gil_scoped_release release;
+          kt.log(buf->data(), buf->data(), static_cast<int64_t>(n));
+        }
+        return result_array(*buf, {static_cast<py::ssize_t>(n)});
+      },
+      py::arg("isa"), py::arg("x"), "log(x) through one ISA's kernel, in place on a guarded copy.");
+
+  t.def(
       "add_scaled",
       [](const std::string& isa, py::handle d_obj, py::handle s_obj, float w) {
         const KernelTable& kt = kernels_for(parse_isa(isa));

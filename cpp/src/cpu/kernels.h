@@ -138,6 +138,10 @@ struct KernelTable {
   // x[i] = act(x[i]) for i < n, in place.
   void (*activation)(const Activation& act, float* x, int64_t n) = nullptr;
 
+  // y[i] = log(x[i]) for i < n, within 1 ulp (x and y may be the same array); denormal x too,
+  // also on threads that treat them as zero.
+  void (*log)(const float* x, float* y, int64_t n) = nullptr;
+
   // d[i] += s[i] * w for i < n, one fused multiply-add per element where the ISA has FMA (the
   // generic path multiplies, then adds). d and s do not overlap. Conv's depthwise loop.
   void (*add_scaled)(float* d, const float* s, float w, int64_t n) = nullptr;

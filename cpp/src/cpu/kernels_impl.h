@@ -109,6 +109,45 @@ inline reg vlog1p_unit(reg u) {
   return Vec::select(Vec::gt(wm1, Vec::zero()), corrected, u);
 }
 
+// Natural log, within 1 ulp (tests/test_isa_paths.py). x = m * 2^e, m brought into
+// [sqrt(1/2), sqrt(2)); log(m) by a polynomial in m - 1; e * ln 2 in two parts so that e * hi
+// is exact. log(+-0) = -inf, log(x < 0) = NaN, log(inf) = inf, NaN stays NaN. The special values
+// are told apart by the split's integer work, never by comparing x itself, so that a denormal x
+// is a positive number also where the thread treats denormals as zero (DAZ).
+inline reg vlog(reg x) {
+  const reg one = Vec::set1(1.0f);
+  reg m0;
+  const reg e0 = Vec::split_exponent(x, m0);
+  const auto above = Vec::gt(m0, Vec::set1(1.41421356f));
+  const reg m = Vec::select(above, Vec::mul(m0, Vec::set1(0.5f)), m0);
+  const reg e = Vec::select(above, Vec::add(e0, one), e0);
+  // log(1 + f) = f - f^2 / 2 + f^3 P(f), f = m - 1 exact, |f| < 0.415 (Cephes' logf polynomial).
+  const reg f = Vec::sub(m, one);
+  const reg z = Vec::mul(f, f);
+  reg p = Vec::set1(7.0376836292e-2f);
+  p = Vec::fmadd(p, f, Vec::set1(-1.1514610310e-1f));
+  p = Vec::fmadd(p, f, Vec::set1(1.1676998740e-1f));
+  p = Vec::fmadd(p, f, Vec::set1(-1.2420140846e-1f));
+  p = Vec::fmadd(p, f, Vec::set1(1.4249322787e-1f));
+  p = Vec::fmadd(p, f, Vec::set1(-1.6668057665e-1f));
+  p = Vec::fmadd(p, f, Vec::set1(2.0000714765e-1f));
+  p = Vec::fmadd(p, f, Vec::set1(-2.4999993993e-1f));
+  p = Vec::fmadd(p, f, Vec::set1(3.3333331174e-1f));
+  reg tail = Vec::mul(Vec::mul(f, z), p);
+  tail = Vec::fmadd(Vec::set1(-0.5f), z, tail);
+  tail = Vec::fmadd(e, Vec::set1(1.42860682030941723e-6f), tail);
+  reg r = Vec::fmadd(e, Vec::set1(0.693145751953125f), Vec::add(f, tail));
+  // What the split gives the special values (the sign bit lands in e0): +0 e0 = -276; -0 e0 = 129
+  // and m0 = 1; any other negative x e0 >= 129; +inf (m0 = 1) and NaN e0 = 128.
+  const reg neg_inf = Vec::set1(-__builtin_inff());
+  const auto exactly_one = Vec::lt(m0, Vec::set1(1.00000012f));
+  r = Vec::select(Vec::ge(e0, Vec::set1(128.5f)), Vec::set1(__builtin_nanf("")), r);
+  r = Vec::select(Vec::lt(e0, Vec::set1(-275.0f)), neg_inf, r);
+  r = Vec::select(exactly_one, Vec::select(Vec::lt(e0, Vec::set1(129.5f)), Vec::select(Vec::ge(e0, Vec::set1(128.5f)),
+                                                                                       neg_inf, r), r), r);
+  return Vec::select(Vec::gt(e0, Vec::set1(127.5f)), Vec::select(Vec::lt(e0, Vec::set1(128.5f)), x, r), r);
+}
+
 inline reg vsoftplus(reg x) {
   // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow, accurate for very negative x.
   const reg t = vexp(Vec::sub(Vec::zero(), Vec::abs(x)));
@@ -186,6 +225,13 @@ void activation_kernel(const Activation& act, float* x, int64_t n) {
   for_each_chunk(n, [&](auto tail, int64_t j, int64_t c) {
     LSTMRT_TAIL;
     st<Tail>(x + j, apply(act, ld<Tail>(x + j, c)), c); });
+}
+
+// y[i] = log(x[i]) for i < n (x and y may be the same array).
+void log_kernel(const float* x, float* y, int64_t n) {
+  for_each_chunk(n, [&](auto tail, int64_t j, int64_t c) {
+    LSTMRT_TAIL;
+    st<Tail>(y + j, vlog(ld<Tail>(x + j, c)), c); });
 }
 
 void add_scaled_kernel(float* d, const float* s, float w, int64_t n) {
@@ -577,6 +623,7 @@ void fill_table(KernelTable& t, Isa isa) {
   t.recurrent_gemv = &recurrent_gemv_impl<kGemvPanels>;
   t.recurrent_gemm = &recurrent_gemm_impl<kGemmRows, kGemmPanels>;
   t.activation = &activation_kernel;
+  t.log = &log_kernel;
   t.add_scaled = &add_scaled_kernel;
   t.pack_window_panel = &pack_window_panel_kernel;
   t.lstm_row = &lstm_row_kernel;

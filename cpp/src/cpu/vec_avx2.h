@@ -104,6 +104,21 @@ struct Vec {
     return _mm256_mul_ps(_mm256_mul_ps(p, pow2(a)), pow2(_mm256_sub_epi32(ni, a)));
   }
 
+  // For x > 0 finite: x = m * 2^e with m in [1, 2); returns e as a float and sets m. Integer work
+  // on the bits, so denormals split right also where the thread treats them as zero (DAZ): their
+  // mantissa, converted to a float exactly, is normal. Other x: what comes out is unspecified.
+  static reg split_exponent(reg x, reg& m) {
+    __m256i bits = _mm256_castps_si256(x);
+    const __m256i mantissa_bits = _mm256_set1_epi32(0x007fffff);
+    const __m256i denormal = _mm256_cmpeq_epi32(_mm256_srli_epi32(bits, 23), _mm256_setzero_si256());
+    // A denormal x is (its mantissa as an integer) * 2^-149: split that integer's float instead.
+    const __m256i scaled = _mm256_castps_si256(_mm256_cvtepi32_ps(_mm256_and_si256(bits, mantissa_bits)));
+    bits = _mm256_blendv_epi8(bits, scaled, denormal);
+    const __m256i bias = _mm256_blendv_epi8(_mm256_set1_epi32(127), _mm256_set1_epi32(127 + 149), denormal);
+    m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, mantissa_bits), _mm256_set1_epi32(0x3f800000)));
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), bias));
+  }
+
  private:
   // 2^i for i in [-126, 127].
   static reg pow2(__m256i i) {

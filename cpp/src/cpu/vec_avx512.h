@@ -98,6 +98,22 @@ struct Vec {
   // p * 2^n for integral n: one VSCALEFPS, which rounds once into the denormals and overflows to
   // inf where the product does.
   static reg scale_by_pow2(reg p, reg n) { return _mm512_scalef_ps(p, n); }
+
+  // For x > 0 finite: x = m * 2^e with m in [1, 2); returns e as a float and sets m. Integer work
+  // on the bits, so denormals split right also where the thread treats them as zero (DAZ): their
+  // mantissa, converted to a float exactly, is normal. Other x: what comes out is unspecified.
+  static reg split_exponent(reg x, reg& m) {
+    __m512i bits = _mm512_castps_si512(x);
+    const __m512i mantissa_bits = _mm512_set1_epi32(0x007fffff);
+    const __mmask16 denormal = _mm512_cmpeq_epi32_mask(_mm512_srli_epi32(bits, 23), _mm512_setzero_si512());
+    __m512i bias = _mm512_set1_epi32(127);
+    // A denormal x is (its mantissa as an integer) * 2^-149: split that integer's float instead.
+    bits = _mm512_mask_mov_epi32(bits, denormal,
+                                 _mm512_castps_si512(_mm512_cvtepi32_ps(_mm512_and_si512(bits, mantissa_bits))));
+    bias = _mm512_mask_mov_epi32(bias, denormal, _mm512_set1_epi32(127 + 149));
+    m = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(bits, mantissa_bits), _mm512_set1_epi32(0x3f800000)));
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bits, 23), bias));
+  }
 };
 
 }  // namespace avx512_isa

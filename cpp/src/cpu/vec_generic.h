@@ -86,6 +86,23 @@ struct Vec {
     return p * pow2(a) * pow2(ni - a);
   }
 
+  // For x > 0 finite: x = m * 2^e with m in [1, 2); returns e as a float and sets m. Integer work
+  // on the bits, so denormals split right also where the thread treats them as zero (DAZ): their
+  // mantissa, converted to a float exactly, is normal. Other x: what comes out is unspecified.
+  static reg split_exponent(reg x, reg& m) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    int32_t bias = 127;
+    if ((bits >> 23) == 0) {  // a denormal: (its mantissa as an integer) * 2^-149
+      const float scaled = static_cast<float>(bits & 0x007fffffu);
+      std::memcpy(&bits, &scaled, 4);
+      bias = 127 + 149;
+    }
+    const uint32_t mb = (bits & 0x007fffffu) | 0x3f800000u;
+    std::memcpy(&m, &mb, 4);
+    return static_cast<float>(static_cast<int32_t>(bits >> 23) - bias);
+  }
+
  private:
   // 2^i for i in [-126, 127].
   static reg pow2(int32_t i) {

@@ -115,7 +115,7 @@ class UnaryOp final : public Op {
       case Unary::Exp:
         return map(s, d, n, [](float v) { return std::exp(v); });
       case Unary::Log:
-        return map(s, d, n, [](float v) { return std::log(v); });
+        return kernels().log(s, d, n);
       case Unary::Sqrt:
         return map(s, d, n, [](float v) { return std::sqrt(v); });
       case Unary::Reciprocal:
