@@ -452,3 +452,13 @@ def test_log_of_denormals_is_the_same_on_every_thread():
     want = np.log(x[:-3].astype(np.float64))
     assert np.all(np.abs(one[:-3] - want) <= np.spacing(np.abs(want).astype(F)))
     np.testing.assert_array_equal(one[-3:], np.array([-np.inf, -np.inf, np.nan], F))
+
+
+@pytest.mark.parametrize("perm,shape", [([0, 2, 1], (1, 201, 400)), ([2, 0, 1], (3, 70, 400)), ([1, 0], (300, 250))])
+def test_large_transposes_split_over_threads(perm, shape):
+    # Past 64 Ki elements a Transpose gathers ranges of its first dim larger than 1 on each thread.
+    x = f(*shape)
+    model = make_model([node("Transpose", ["x"], perm=perm)], {"x": x}, ["y"], opset=13)
+    one, two = (lstmrt.InferenceSession(model, threads=t).run(None, {"x": x})[0] for t in (1, 2))
+    np.testing.assert_array_equal(one, np.transpose(x, perm))
+    np.testing.assert_array_equal(two, np.transpose(x, perm))

@@ -111,3 +111,20 @@ def test_trailing_axes_reduce_block_by_block(dtype):
                     acc = {"ReduceSum": acc + v, "ReduceSumSquare": acc + v * v, "ReduceProd": acc * v}[op]
                 expected[idx] = acc
             np.testing.assert_array_equal(got.reshape(expected.shape), expected, err_msg=f"{op} {shape} {axes}")
+
+
+@pytest.mark.parametrize("op", ["ReduceSumSquare", "ReduceSum", "ReduceMax"])
+def test_middle_axes_split_over_threads_in_order(op):
+    # Reduced axes in the middle, a long kept inner block (a spectrum's (re, im) axis): each
+    # output adds its rows in order, split over threads by inner ranges past 64 Ki outputs.
+    rng = np.random.default_rng(59)
+    x = rng.uniform(-2, 2, (2, 3, 1, 40000)).astype(np.float32)
+    model = make_model([helper.make_node(op, ["x"], ["y"], axes=[1], keepdims=0)], {"x": x}, ["y"], opset=13)
+    one, two = (lstmrt.InferenceSession(model, threads=t).run(None, {"x": x})[0] for t in (1, 2))
+    acc = x[:, 0] * x[:, 0] if op == "ReduceSumSquare" else x[:, 0].copy()
+    for i in range(1, 3):
+        v = x[:, i]
+        acc = {"ReduceSum": lambda: acc + v, "ReduceSumSquare": lambda: acc + v * v,
+               "ReduceMax": lambda: np.where((v > acc) | np.isnan(v), v, acc)}[op]()
+    np.testing.assert_array_equal(one, acc)
+    np.testing.assert_array_equal(two, acc)

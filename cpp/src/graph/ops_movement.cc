@@ -5,43 +5,62 @@
 #include <array>
 #include <cstring>
 
+#include "broadcast_apply.h"
 #include "builders.h"
+#include "cpu/threading.h"
 #include "op_util.h"
 
 namespace lstmrt {
 
 namespace {
 
-// Copies input elements to the contiguous output, reading the input at `base` + the per-output-
-// dim strides `in_strides` (which may be permuted, scaled or negative).
-void strided_gather(const Tensor& x, int64_t base, Dims in_strides, Tensor& y) {
-  const size_t es = dtype_size(x.dtype());
-  StridedLoop loop(y.shape(), {in_strides});
-  const char* src = static_cast<const char*>(x.raw()) + base * static_cast<int64_t>(es);
-  char* dst = static_cast<char*>(y.raw());
+// Copies the elements of an output of shape `shape` to the contiguous `dst`, reading the input
+// at `src` + the per-output-dim strides `in_strides` (which may be permuted, scaled or negative).
+template <class T>
+void gather_rows(const T* src, Dims shape, Dims in_strides, T* dst) {
+  StridedLoop loop(shape, {in_strides});
   const int64_t st = loop.inner_stride(0);
   int64_t o = 0;
-  auto copy_row = [&](auto t) {
+  loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
+    const T* s = src + off[0];
+    T* d = dst + o;
+    if (st == 1)
+      std::memcpy(d, s, n * sizeof(T));
+    else
+      for (int64_t j = 0; j < n; ++j) d[j] = s[j * st];
+    o += n;
+  });
+}
+
+// Copies input elements to the contiguous output, reading the input at `base` + the per-output-
+// dim strides `in_strides`. A large output splits over `threads` by ranges of its first dim
+// larger than 1, each range gathered on its own.
+void strided_gather(const Tensor& x, int64_t base, Dims in_strides, Tensor& y, int threads = 1) {
+  const size_t es = dtype_size(x.dtype());
+  size_t lead = 0;
+  while (lead + 1 < y.rank() && y.dim(lead) == 1) ++lead;
+  const int64_t rows = y.rank() ? y.dim(lead) : 1;
+  const int64_t row_elements = rows ? y.numel() / rows : 0;
+  auto copy = [&](auto t) {
     using T = decltype(t);
-    loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
-      const T* s = reinterpret_cast<const T*>(src) + off[0];
-      T* d = reinterpret_cast<T*>(dst) + o;
-      if (st == 1)
-        std::memcpy(d, s, n * sizeof(T));
-      else
-        for (int64_t j = 0; j < n; ++j) d[j] = s[j * st];
-      o += n;
+    const T* src = static_cast<const T*>(x.raw()) + base;
+    T* dst = static_cast<T*>(y.raw());
+    parallel_for(rows, elementwise_threads(y.numel(), threads), 1, [&](int64_t r0, int64_t r1) {
+      DimVector part(y.shape().begin(), y.shape().end());
+      if (!part.empty()) part[lead] = r1 - r0;
+      const int64_t lead_stride = in_strides.size() ? in_strides[lead] : 0;
+      gather_rows<T>(src + r0 * lead_stride, part, in_strides, dst + r0 * row_elements);
     });
   };
   switch (es) {
     case 8:
-      copy_row(int64_t());
+      copy(int64_t());
       break;
     case 4:
-      copy_row(int32_t());
+      copy(int32_t());
       break;
     default:
-      copy_row(uint8_t());
+      copy(uint8_t());
       break;
   }
 }
@@ -62,7 +81,7 @@ class TransposeOp final : public Op {
       return;
     }
     out[0]->ensure(x.dtype(), memo.shape);
-    strided_gather(x, 0, memo.aux, *out[0]);
+    strided_gather(x, 0, memo.aux, *out[0], resolve_threads(ctx.threads));
   }
 
  private:

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "broadcast_apply.h"
 #include "builders.h"
 #include "op_util.h"
 
@@ -83,18 +84,32 @@ float row_sum(float acc, const float* v, int64_t n) {
   return acc + lane[0];
 }
 
-// The number of elements each output reduces when the reduced axes are the trailing ones (size-1
-// axes aside): every output then reduces one contiguous block. 0 when they are not.
-int64_t trailing_block(const Tensor& x, const DimVector& reduced) {
+// x as [outer, count, inner] when its reduced axes are one run of consecutive axes (size-1 axes
+// aside): every output (o, i) then reduces x[o][r][i] over r < count. count is 0 when they are
+// not one run.
+struct MiddleBlock {
+  int64_t outer = 1, count = 0, inner = 1;
+};
+
+MiddleBlock middle_block(const Tensor& x, const DimVector& reduced) {
+  MiddleBlock b;
   int64_t count = 1;
-  bool in_suffix = true;
+  int phase = 0;  // 0: inner (after the run), 1: in the run, 2: outer (before it)
   for (size_t i = x.rank(); i-- > 0;) {
     if (x.dim(i) == 1) continue;
-    if (reduced[i] && !in_suffix) return 0;
-    if (reduced[i]) count *= x.dim(i);
-    else in_suffix = false;
+    if (reduced[i]) {
+      if (phase == 2) return b;
+      phase = 1;
+      count *= x.dim(i);
+    } else if (phase == 0) {
+      b.inner *= x.dim(i);
+    } else {
+      phase = 2;
+      b.outer *= x.dim(i);
+    }
   }
-  return count;
+  b.count = count;
+  return b;
 }
 
 class ReduceOp final : public Op {
@@ -103,7 +118,7 @@ class ReduceOp final : public Op {
   ReduceOp(Reduce kind, std::vector<int64_t> axes, bool from_input, bool keepdims, bool noop_empty)
       : kind_(kind), axes_(std::move(axes)), from_input_(from_input), keepdims_(keepdims), noop_empty_(noop_empty) {}
 
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& x = *in[0];
     const int64_t r = static_cast<int64_t>(x.rank());
     const DimVector axes = from_input_ && in.size() > 1 && in[1] ? int_values(*in[1], "axes")
@@ -134,9 +149,11 @@ class ReduceOp final : public Op {
       T* d = y.data<T>();
       std::fill(d, d + y.numel(), identity<T>(kind_));
       const T* s = x.data<T>();
-      const int64_t block = trailing_block(x, reduced);
-      if (block > 0 && y.numel() > 0) {
-        reduce_blocks(kind_, d, s, y.numel(), block);
+      const MiddleBlock block = middle_block(x, reduced);
+      if (block.count > 0 && block.inner == 1 && y.numel() > 0) {
+        reduce_blocks(kind_, d, s, y.numel(), block.count);
+      } else if (block.count > 0 && y.numel() > 0) {
+        reduce_middle(kind_, d, s, block, resolve_threads(ctx.threads));
       } else {
         StridedLoop loop(x.shape(), {broadcast_strides(keep, x.shape())});
         const int64_t sy = loop.inner_stride(0);
@@ -243,6 +260,19 @@ class ReduceOp final : public Op {
           acc[i] = a;
         }
       });
+  }
+
+  // acc[o][i] reduces v[o][r][i] over r in order, for every (o, i): rows of the kept inner block
+  // accumulate one after another (a loop the compiler vectorizes), split over threads by inner
+  // ranges when there are many outputs; each output's order stays the same, and so its bits.
+  template <class T>
+  static void reduce_middle(Reduce kind, T* acc, const T* v, const MiddleBlock& b, int threads) {
+    const int64_t outputs = b.outer * b.inner;
+    parallel_for(b.inner, elementwise_threads(outputs, threads), kParallelGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t o = 0; o < b.outer; ++o)
+        for (int64_t r = 0; r < b.count; ++r)
+          accumulate(kind, acc + o * b.inner + i0, 1, v + (o * b.count + r) * b.inner + i0, i1 - i0);
+    });
   }
 
   Reduce kind_;
