@@ -462,3 +462,14 @@ def test_large_transposes_split_over_threads(perm, shape):
     one, two = (lstmrt.InferenceSession(model, threads=t).run(None, {"x": x})[0] for t in (1, 2))
     np.testing.assert_array_equal(one, np.transpose(x, perm))
     np.testing.assert_array_equal(two, np.transpose(x, perm))
+
+
+def test_large_slices_split_over_threads():
+    x = f(2, 300, 400)
+    # Reversed along the first dim too: each thread's range starts from its own end.
+    feeds = {"x": x, "starts": i64(1, -1, -1), "ends": i64(400, -301, -3), "axes": i64(2, 1, 0),
+             "steps": i64(1, -1, -1)}
+    model = make_model([node("Slice", ["x", "starts", "ends", "axes", "steps"])], feeds, ["y"], opset=13)
+    one, two = (lstmrt.InferenceSession(model, threads=t).run(None, feeds)[0] for t in (1, 2))
+    np.testing.assert_array_equal(one, x[::-1, ::-1, 1:])
+    np.testing.assert_array_equal(two, x[::-1, ::-1, 1:])

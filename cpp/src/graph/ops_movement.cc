@@ -222,7 +222,7 @@ class SliceOp final : public Op {
   SliceOp(bool from_inputs, std::vector<int64_t> starts, std::vector<int64_t> ends, std::vector<int64_t> axes)
       : from_inputs_(from_inputs), starts_(std::move(starts)), ends_(std::move(ends)), axes_(std::move(axes)) {}
 
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) const override {
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) const override {
     const Tensor& x = *in[0];
     const int64_t r = static_cast<int64_t>(x.rank());
     DimVector starts(starts_.begin(), starts_.end()), ends(ends_.begin(), ends_.end()),
@@ -269,7 +269,7 @@ class SliceOp final : public Op {
       if (len > 0) base += b * xs[a];
     }
     out[0]->ensure(x.dtype(), shape);
-    if (out[0]->numel() > 0) strided_gather(x, base, st, *out[0]);
+    if (out[0]->numel() > 0) strided_gather(x, base, st, *out[0], resolve_threads(ctx.threads));
   }
 
  private:
