@@ -10,7 +10,8 @@ constexpr int kGemmPanels = 2;
 // Matrix-vector: 4 panels = 4 independent accumulators; the loads of B bound it, not the FMAs.
 constexpr int kGemvPanels = 4;
 // Few rows against weights streamed from memory: up to 24 rows x 1 panel = 24 accumulators, so
-// that each panel of B is read once for all of them (gemm_kernel_impl).
+// that each panel of B is read once for all of them (gemm_kernel_impl; bench/TUNING.md, "Tall
+// tiles", has the figures).
 constexpr int kTallRows = 24;
 }  // namespace avx512_isa
 }  // namespace lstmrt

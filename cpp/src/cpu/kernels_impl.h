@@ -319,8 +319,9 @@ void rnn_row_kernel(const RnnRowArgs& a) {
 
 constexpr int kVecPerPanel = static_cast<int>(kPanelWidth) / W;
 
-// How far ahead (in k) a GEMM whose weights stream from memory prefetches them: 16 rows of a
-// panel, 1 KiB, a few hundred cycles of FMAs ahead.
+// How far ahead (in k) a GEMM whose weights stream from memory prefetches them: 48 rows of a
+// panel, 3 KiB, enough cycles of FMAs ahead to cover memory's latency also for a tall tile.
+// bench/TUNING.md ("Tall tiles") has the figures; test_bench_real_models.py's ddddocr re-derives it.
 constexpr int64_t kPrefetchAheadK = 48;
 // Floats in one 64-byte cache line: the step of a prefetch over a row of C.
 constexpr int64_t kFloatsPerLine = 16;

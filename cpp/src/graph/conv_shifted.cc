@@ -18,7 +18,8 @@ std::atomic<int64_t> g_runs{0};
 // from the padded input's rows), so it pays only where packing costs much per flop: few output
 // channels to share it, and window rows long enough that the copy, not the product, bounds
 // packing. A 1x1 kernel's windows are the input itself, which packs at the speed of a copy.
-// bench/test_bench_real_models.py (ddddocr's 24-channel 3x3 Convs) re-derives the bounds.
+// bench/test_bench_real_models.py (ddddocr's 24-channel 3x3 Convs) re-derives the bounds;
+// bench/TUNING.md has the figures.
 constexpr int64_t kShiftedMaxOutChannels = 32;
 constexpr int64_t kShiftedMinWindowRow = 32;
 

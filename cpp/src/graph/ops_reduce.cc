@@ -61,7 +61,7 @@ float extreme(float acc, const float* v, int64_t n) {
 
 // Rows at least this long are summed in independent lanes, which the compiler vectorizes;
 // shorter ones in order. bench/test_bench_real_models.py (the onnx-asr front ends' per-frame
-// means and power spectra) re-derives it.
+// means and power spectra) re-derives it; bench/TUNING.md has the figures.
 constexpr int64_t kLaneSumMin = 32;
 
 // acc + the sum of v[j] (Square: of v[j]^2) for j < n: in order for short rows, else in 32 lanes
