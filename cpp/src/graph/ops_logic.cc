@@ -121,32 +121,26 @@ class WhereOp final : public Op {
     // (see binary_apply_on).
     auto stride = [n](const Tensor& t) -> int64_t { return t.numel() == n ? 1 : (t.numel() == 1 ? 0 : -1); };
     const int64_t wc = stride(c), wa = stride(a), wb = stride(b);
-    if (wc >= 0 && wa >= 0 && wb >= 0) {
-      dispatch_all(a.dtype(), [&](auto t) {
-        using T = decltype(t);
-        const bool* pc = c.data<bool>();
-        const T* pa = a.data<T>();
-        const T* pb = b.data<T>();
-        T* po = y.data<T>();
-        parallel_for(n, elementwise_threads(n, resolve_threads(ctx.threads)), kParallelGrain, [&](int64_t s, int64_t e) {
-          select_row(pc + s * wc, wc, pa + s * wa, wa, pb + s * wb, wb, po + s, e - s);
-        });
-      });
-      return;
-    }
-    StridedLoop loop(shape, {broadcast_strides(c.shape(), shape), broadcast_strides(a.shape(), shape),
-                             broadcast_strides(b.shape(), shape)});
-    const int64_t sc = loop.inner_stride(0), sa = loop.inner_stride(1), sb = loop.inner_stride(2);
+    const bool one_run = wc >= 0 && wa >= 0 && wb >= 0;
     dispatch_all(a.dtype(), [&](auto t) {
       using T = decltype(t);
       const bool* pc = c.data<bool>();
       const T* pa = a.data<T>();
       const T* pb = b.data<T>();
       T* po = y.data<T>();
+      if (one_run) {
+        parallel_for(n, elementwise_threads(n, resolve_threads(ctx.threads)), kParallelGrain, [&](int64_t s, int64_t e) {
+          select_row(pc + s * wc, wc, pa + s * wa, wa, pb + s * wb, wb, po + s, e - s);
+        });
+        return;
+      }
+      StridedLoop loop(shape, {broadcast_strides(c.shape(), shape), broadcast_strides(a.shape(), shape),
+                               broadcast_strides(b.shape(), shape)});
+      const int64_t sc = loop.inner_stride(0), sa = loop.inner_stride(1), sb = loop.inner_stride(2);
       int64_t o = 0;
-      loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
-        select_row(pc + off[0], sc, pa + off[1], sa, pb + off[2], sb, po + o, n);
-        o += n;
+      loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t rows) {
+        select_row(pc + off[0], sc, pa + off[1], sa, pb + off[2], sb, po + o, rows);
+        o += rows;
       });
     });
   }
