@@ -49,6 +49,8 @@ CASES = [
     ("channels", (2, 3, 900), (16, 3, 9), dict(strides=[4], pads=[4, 4]), 500),
     ("all-silent", (1, 2, 640), (8, 2, 16), dict(strides=[8]), 0),
     ("no-silence", (1, 1, 640), (8, 1, 16), dict(strides=[8]), 640),
+    # Stride 1, few channels: over shifted rows (test_session_conv_shifted.py), which skip too.
+    ("stride-1-shifted", (1, 8, 300), (16, 8, 5), dict(pads=[2, 2]), 120),
 ]
 
 
@@ -61,7 +63,9 @@ def test_silent_tail_gives_the_bits_of_the_full_product(name, x_shape, w_shape, 
     if bias == "negative-zero-bias":
         b[::2] = -0.0
     before = testing.conv_zero_tail_positions()
+    shifted_before = testing.conv_shifted_rows_runs()
     results, expected = conv_pair(x, w, b, attrs)
+    assert (testing.conv_shifted_rows_runs() > shifted_before) == (name == "stride-1-shifted")
     # Two constant-weight runs skip; the fed-weight runs do not.
     out_count = results[0].shape[-1]
     skipped = testing.conv_zero_tail_positions() - before

@@ -7,13 +7,15 @@
 namespace lstmrt {
 namespace {
 
-// Runs fn(m0, m1, p0, p1) over row or column-panel ranges of an M x `panels` product with K-long
-// rows and `weight_bytes` of packed weights; how it splits is Tuning's gemm_min_flops_for_threads,
-// gemm_min_rows_per_thread and gemm_max_shared_weight_bytes.
+// Runs fn(m0, m1, p0, p1) over row or column-panel ranges of M rows times B; how it splits is
+// Tuning's gemm_min_flops_for_threads, gemm_min_rows_per_thread and gemm_max_shared_weight_bytes.
 template <class Fn>
-void split_work(int64_t M, int64_t K, int64_t panels, double weight_bytes, double flops, int threads, Fn&& fn) {
+void split_work(int64_t M, const PackedMatrix& B, int threads, Fn&& fn) {
   const Tuning& tune = tuning();
+  const int64_t K = B.k(), panels = B.panels();
+  const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(B.n()) * static_cast<double>(K);
   if (threads <= 1 || flops < tune.gemm_min_flops_for_threads) return fn(0, M, 0, panels);
+  const double weight_bytes = static_cast<double>(B.panel_bytes()) * static_cast<double>(panels);
   const int64_t min_rows = tune.gemm_min_rows_per_thread;
   // Rows that fit one block of the kernel read the weights once: split by rows, every thread
   // would stream all of them, where split by panels each streams its share.
@@ -45,7 +47,7 @@ thread_local LowpScratch lowp_scratch;
 
 void gemm_lowp(const KernelTable& kt, int64_t M, const float* A, int64_t lda, const PackedMatrix& B,
                const float* bias, bool accumulate, float* C, int64_t ldc, int threads) {
-  const int64_t K = B.k(), kp = B.k_padded();
+  const int64_t kp = B.k_padded();
   const bool i8 = B.type() == WeightType::I8;
   const size_t elem = i8 ? 1 : 2;
   LowpScratch& s = lowp_scratch;
@@ -55,9 +57,7 @@ void gemm_lowp(const KernelTable& kt, int64_t M, const float* A, int64_t lda, co
   const LowpGemmArgs g =
       prepare_lowp_gemm(kt, M, A, lda, B, s.rows.get(), a_scale, a_zero, bias, accumulate, C, ldc);
   const LowpGemmFn fn = i8 ? kt.gemm_i8 : kt.gemm_bf16;
-  const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(g.N) * static_cast<double>(K);
-  const double weight_bytes = static_cast<double>(B.panel_bytes()) * static_cast<double>(B.panels());
-  split_work(M, K, B.panels(), weight_bytes, flops, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  split_work(M, B, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     LowpGemmArgs part = g;
     const int64_t c0 = p0 * kPanelWidth;
     part.M = m1 - m0;
@@ -117,9 +117,7 @@ void gemm(const KernelTable& kt, int64_t M, const float* A, int64_t lda, const P
   const int64_t K = B.k();
   if (M <= 0 || N <= 0) return;
   if (B.type() != WeightType::F32) return gemm_lowp(kt, M, A, lda, B, bias, accumulate, C, ldc, threads);
-  const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const double weight_bytes = static_cast<double>(B.panel_bytes()) * static_cast<double>(B.panels());
-  split_work(M, K, B.panels(), weight_bytes, flops, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  split_work(M, B, threads, [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const int64_t c0 = p0 * kPanelWidth;
     const int64_t c1 = p1 * kPanelWidth < N ? p1 * kPanelWidth : N;
     kt.gemm(m1 - m0, c1 - c0, K, A + m0 * lda, lda, B.panel(p0), bias ? bias + c0 : nullptr, accumulate,

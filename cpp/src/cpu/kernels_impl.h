@@ -137,8 +137,7 @@ inline reg vlog(reg x) {
   tail = Vec::fmadd(Vec::set1(-0.5f), z, tail);
   tail = Vec::fmadd(e, Vec::set1(1.42860682030941723e-6f), tail);
   reg r = Vec::fmadd(e, Vec::set1(0.693145751953125f), Vec::add(f, tail));
-  // What the split gives the special values (the sign bit lands in e0): +0 e0 = -276; -0 e0 = 129
-  // and m0 = 1; any other negative x e0 >= 129; +inf (m0 = 1) and NaN e0 = 128.
+  // The special values by what the split gives them (Vec::split_exponent).
   const reg neg_inf = Vec::set1(-__builtin_inff());
   const auto exactly_one = Vec::lt(m0, Vec::set1(1.00000012f));
   r = Vec::select(Vec::ge(e0, Vec::set1(128.5f)), Vec::set1(__builtin_nanf("")), r);
@@ -344,9 +343,8 @@ struct ShiftedB {
 
 // acc[m] += A[m][k] · B[k] over k0 <= k < k1, for MR rows by NP panels held in registers; A[m][k]
 // at A[m * lda + k], or with kKMajorA (rows packed k-major, one pointer for all of them) at
-// A[k * lda + m]. With
-// kPrefetchB (packed B only), each panel is also prefetched kPrefetchAheadK rows ahead (past a
-// panel's end that touches the next panel or nothing: a prefetch never faults).
+// A[k * lda + m]. With kPrefetchB (packed B only), each panel is also prefetched kPrefetchAheadK
+// rows ahead (past a panel's end that touches the next panel or nothing: a prefetch never faults).
 template <int MR, int NP, bool kPrefetchB = false, bool kKMajorA = false, class Src>
 inline void accumulate_k(int64_t k0, int64_t k1, const float* A, int64_t lda, const Src& src,
                          reg (&acc)[MR][NP * kVecPerPanel]) {

@@ -106,7 +106,9 @@ struct Vec {
 
   // For x > 0 finite: x = m * 2^e with m in [1, 2); returns e as a float and sets m. Integer work
   // on the bits, so denormals split right also where the thread treats them as zero (DAZ): their
-  // mantissa, converted to a float exactly, is normal. Other x: what comes out is unspecified.
+  // mantissa, converted to a float exactly, is normal. The other values keep their bits' reading,
+  // which vlog tells them apart by: +0 gives e = -276; the sign bit adds 256 to e (-0: e = 129,
+  // m = 1; any other x < 0: e >= 129); +inf gives e = 128, m = 1, and NaN e = 128, m > 1.
   static reg split_exponent(reg x, reg& m) {
     __m256i bits = _mm256_castps_si256(x);
     const __m256i mantissa_bits = _mm256_set1_epi32(0x007fffff);

@@ -1,5 +1,6 @@
-// What the elementwise operators with two or more operands share: the broadcast loop and integer
-// arithmetic that wraps around.
+// What the elementwise operators share: when a pass splits over threads (for every elementwise
+// pass, unary ones and reductions too), the broadcast loop, and integer arithmetic that wraps
+// around.
 #pragma once
 
 #include <array>
@@ -21,6 +22,23 @@ constexpr int64_t kParallelGrain = 4096;
 // The threads for an elementwise pass of n elements, given the call's (resolved) threads.
 inline int elementwise_threads(int64_t n, int threads) { return n >= kMinParallelElements ? threads : 1; }
 
+// z[j] = f(x[j * sx], y[j * sy]) for j < n. The strides operands come in (contiguous, or one a
+// single value) get loops of their own, which the compiler vectorizes.
+template <class TA, class TB, class R, class F>
+void binary_row(const TA* x, int64_t sx, const TB* y, int64_t sy, R* z, int64_t n, F& f) {
+  if (sx == 1 && sy == 1) {
+    for (int64_t j = 0; j < n; ++j) z[j] = f(x[j], y[j]);
+  } else if (sx == 1 && sy == 0) {
+    const TB yv = *y;
+    for (int64_t j = 0; j < n; ++j) z[j] = f(x[j], yv);
+  } else if (sx == 0 && sy == 1) {
+    const TA xv = *x;
+    for (int64_t j = 0; j < n; ++j) z[j] = f(xv, y[j]);
+  } else {
+    for (int64_t j = 0; j < n; ++j) z[j] = f(x[j * sx], y[j * sy]);
+  }
+}
+
 // out = f(a, b) elementwise under broadcasting; `out` is sized already. The inner loop is
 // specialised for the common stride patterns so that the compiler vectorises it. When each
 // operand is whole or a single value, the pass splits over `threads`; every element is computed
@@ -33,20 +51,10 @@ void binary_apply_on(int threads, const Tensor& a, const Tensor& b, Tensor& out,
   const int64_t n = out.numel();
   // An operand with as many elements as the output differs from its shape only by axes of size
   // 1 (broadcasting cannot reorder), so it lines up element for element.
-  const bool whole_a = a.numel() == n, whole_b = b.numel() == n;
-  if ((whole_a || a.numel() == 1) && (whole_b || b.numel() == 1)) {
+  const int64_t sa = a.numel() == n ? 1 : 0, sb = b.numel() == n ? 1 : 0;
+  if ((sa || a.numel() == 1) && (sb || b.numel() == 1)) {
     parallel_for(n, elementwise_threads(n, threads), kParallelGrain, [&](int64_t s, int64_t e) {
-      if (whole_a && whole_b) {
-        for (int64_t j = s; j < e; ++j) po[j] = f(pa[j], pb[j]);
-      } else if (whole_a) {
-        const TB yv = *pb;
-        for (int64_t j = s; j < e; ++j) po[j] = f(pa[j], yv);
-      } else if (whole_b) {
-        const TA xv = *pa;
-        for (int64_t j = s; j < e; ++j) po[j] = f(xv, pb[j]);
-      } else {
-        for (int64_t j = s; j < e; ++j) po[j] = f(*pa, *pb);
-      }
+      binary_row(pa + s * sa, sa, pb + s * sb, sb, po + s, e - s, f);
     });
     return;
   }
@@ -65,24 +73,10 @@ void binary_apply_on(int threads, const Tensor& a, const Tensor& b, Tensor& out,
     return;
   }
   StridedLoop loop(out.shape(), {broadcast_strides(a.shape(), out.shape()), broadcast_strides(b.shape(), out.shape())});
-  const int64_t sa = loop.inner_stride(0), sb = loop.inner_stride(1);
   int64_t o = 0;
-  loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t n) {
-    const TA* x = pa + off[0];
-    const TB* y = pb + off[1];
-    R* z = po + o;
-    o += n;
-    if (sa == 1 && sb == 1) {
-      for (int64_t j = 0; j < n; ++j) z[j] = f(x[j], y[j]);
-    } else if (sa == 1 && sb == 0) {
-      const TB yv = *y;
-      for (int64_t j = 0; j < n; ++j) z[j] = f(x[j], yv);
-    } else if (sa == 0 && sb == 1) {
-      const TA xv = *x;
-      for (int64_t j = 0; j < n; ++j) z[j] = f(xv, y[j]);
-    } else {
-      for (int64_t j = 0; j < n; ++j) z[j] = f(x[j * sa], y[j * sb]);
-    }
+  loop.for_each_row([&](const std::array<int64_t, 3>& off, int64_t rows) {
+    binary_row(pa + off[0], loop.inner_stride(0), pb + off[1], loop.inner_stride(1), po + o, rows, f);
+    o += rows;
   });
 }
 

@@ -124,11 +124,12 @@ void channel_rows_range(const ChannelRows& a, const ReductionChunks& chunks, int
 }  // namespace
 
 namespace {
+
 std::atomic<int64_t> g_zero_tail_positions{0};
-}  // namespace
 
-int64_t zero_tail_positions() { return g_zero_tail_positions.load(std::memory_order_relaxed); }
-
+// The first output position of a 1-D window from which every window reads only zeros and
+// padding in the `channels` channels of x; the output count when none does or the window is not
+// 1-D.
 int64_t zero_tail_start(const float* x, int64_t channels, const Window& w) {
   if (w.in.size() != 1) return w.out_count;
   const int64_t in = w.in[0];
@@ -147,14 +148,23 @@ int64_t zero_tail_start(const float* x, int64_t channels, const Window& w) {
   return std::max<int64_t>(0, std::min(w.out_count, first));
 }
 
+}  // namespace
+
+int64_t zero_tail_positions() { return g_zero_tail_positions.load(std::memory_order_relaxed); }
+
+int64_t fill_silent_tail(const ChannelRows& a) {
+  const int64_t out_count = a.window->out_count;
+  const int64_t live = a.finite_weights ? zero_tail_start(a.x, a.channels, *a.window) : out_count;
+  if (live == out_count) return live;
+  g_zero_tail_positions.fetch_add(out_count - live, std::memory_order_relaxed);
+  for (int64_t m = 0; m < a.out_channels; ++m)
+    std::fill(a.y + m * out_count + live, a.y + (m + 1) * out_count, a.bias ? a.bias[m] + 0.0f : 0.0f);
+  return live;
+}
+
 void multiply_channel_rows(const ChannelRows& a, std::vector<PackedMatrix>& cols, int threads) {
   const Window& w = *a.window;
-  const int64_t P = a.finite_weights ? zero_tail_start(a.x, a.channels, w) : w.out_count;
-  const int64_t panels = (P + kPanelWidth - 1) / kPanelWidth;
-  const int64_t out_count = w.out_count;
-  if (P < out_count) g_zero_tail_positions.fetch_add(out_count - P, std::memory_order_relaxed);
-  for (int64_t m = 0; m < a.out_channels && P < out_count; ++m)
-    std::fill(a.y + m * out_count + P, a.y + (m + 1) * out_count, a.bias ? a.bias[m] + 0.0f : 0.0f);
+  const int64_t P = fill_silent_tail(a), panels = (P + kPanelWidth - 1) / kPanelWidth;
   const ReductionChunks chunks = reduction_chunks(a.channels, w.kernel_count);
   const double flops = 2.0 * static_cast<double>(a.out_channels) * static_cast<double>(a.channels * w.kernel_count) *
                        static_cast<double>(P);

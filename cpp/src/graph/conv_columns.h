@@ -67,19 +67,20 @@ struct ChannelRows {
   bool finite_weights = false;
 };
 
-// The first output position of a 1-D window from which every window reads only zeros and
-// padding in all `channels` channels of x (the silence a waveform is padded with: Whisper's
-// frames pad every clip to 30 s); the output count when none does, or the window is not 1-D.
-int64_t zero_tail_start(const float* x, int64_t channels, const Window& w);
+// With finite weights and a 1-D window, the output positions from which every window reads only
+// zeros and padding in all of a's channels (the silence a waveform is padded with: Whisper's
+// frames pad every clip to 30 s) are the bias (0 without one), exactly what the product gives:
+// fills them and returns the first; else returns the output count. Both of Conv's channel-row
+// paths start with it and multiply only the positions before.
+int64_t fill_silent_tail(const ChannelRows& a);
 // How many output positions (per output channel) have been filled that way, for tests.
 int64_t zero_tail_positions();
 
-// Computes it: with finite weights, the positions from zero_tail_start on are the bias (0 without
-// one), exactly what the product gives; the others split into one range of whole panels per
-// thread, each thread
-// packing its own blocks into its own entry of `cols` (grown to the thread count and kept for the
-// next run) and multiplying them alone, so that a Conv forks once, not once per block and chunk.
-// Every output element is summed in the same order whatever the thread count.
+// Computes it: the positions fill_silent_tail leaves split into one range of whole panels per
+// thread, each thread packing its own blocks into its own entry of `cols` (grown to the thread
+// count and kept for the next run) and multiplying them alone, so that a Conv forks once, not
+// once per block and chunk. Every output element is summed in the same order whatever the thread
+// count.
 void multiply_channel_rows(const ChannelRows& a, std::vector<PackedMatrix>& cols, int threads);
 
 }  // namespace lstmrt

@@ -121,13 +121,16 @@ void multiply_shifted_rows(const ChannelRows& a, ShiftedScratch& s, int threads)
   g_runs.fetch_add(1, std::memory_order_relaxed);
   const Window& w = *a.window;
   const PaddedGrid g = grid_of(w);
-  const int64_t P = w.out_count, panels = (g.columns + kPanelWidth - 1) / kPanelWidth;
+  const int64_t P = w.out_count;
+  // A grid whose pitch is the output row's length is the output itself (every 1-D Conv's, whose
+  // silent tail, if any, is filled already and left out).
+  const bool in_place = g.columns == P;
+  const int64_t live = fill_silent_tail(a);
+  const int64_t columns = in_place ? live : g.columns, panels = (columns + kPanelWidth - 1) / kPanelWidth;
   // The last panel's vectors read up to a panel past the grid's last column.
   reserve(s.padded, s.padded_floats, static_cast<size_t>(a.channels * g.plane + kPanelWidth));
   pad_input(a.x, a.channels, w, g, s.padded.get());
   row_offsets(a.channels, w, g, s.offsets);
-  // A grid whose pitch is the output row's length is the output itself.
-  const bool in_place = g.columns == P;
   float* out = a.y;
   int64_t ldc = P;
   if (!in_place) {
@@ -137,14 +140,14 @@ void multiply_shifted_rows(const ChannelRows& a, ShiftedScratch& s, int threads)
   }
   const ReductionChunks chunks = reduction_chunks(a.channels, w.kernel_count);
   const double flops = 2.0 * static_cast<double>(a.out_channels) * static_cast<double>(a.channels * w.kernel_count) *
-                       static_cast<double>(g.columns);
+                       static_cast<double>(columns);
   const int pieces = flops >= kMinFlopsForThreads ? static_cast<int>(std::min<int64_t>(std::max(threads, 1), panels)) : 1;
   const float* padded = s.padded.get();
   const int64_t* offsets = s.offsets.data();
   parallel_for(pieces, pieces, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t b = std::min(g.columns, round_to_tiles(panels * t / pieces) * kPanelWidth);
-      const int64_t e = std::min(g.columns, round_to_tiles(panels * (t + 1) / pieces) * kPanelWidth);
+      const int64_t b = std::min(columns, round_to_tiles(panels * t / pieces) * kPanelWidth);
+      const int64_t e = std::min(columns, round_to_tiles(panels * (t + 1) / pieces) * kPanelWidth);
       if (b < e) shifted_range(a, padded, offsets, chunks, b, e, out, ldc);
     }
   });

@@ -26,7 +26,8 @@ struct ShiftedScratch {
 // columns past each output row, which it computes and drops, at most a quarter of the row.
 bool shifted_rows_apply(const Window& w, int64_t out_channels, int64_t window_row);
 
-// One image and group of such a Conv, as multiply_channel_rows computes it, to the same bits.
+// One image and group of such a Conv, as multiply_channel_rows computes it, to the same bits
+// (its silent tail too: fill_silent_tail).
 // The output positions are those of the padded grid (row pitch: the padded input's width), each
 // thread taking whole panels of them; the rows are then copied out without the grid's extra
 // columns.

@@ -17,6 +17,9 @@ int threads_wanted(const CallShape& c, const Tuning& t, double step_flops, doubl
   return wanted;
 }
 
+// One direction's recurrent weights, R: read whole every step.
+double recurrent_bytes(const CallShape& c) { return c.bytes_per_weight * gate_count(c.cell) * c.hidden * c.hidden; }
+
 // Rows split across a direction's threads when each thread gets a few rows for its GEMMs and the
 // direction's recurrent weights fit in one core's L2 next to the rest (each thread then reads all
 // of them every step), or fill it but each thread has rows enough to run its GEMMs at the peak
@@ -24,7 +27,7 @@ int threads_wanted(const CallShape& c, const Tuning& t, double step_flops, doubl
 bool split_rows(const CallShape& c, const Tuning& t, int per_direction) {
   const int G = gate_count(c.cell);
   const int64_t rows_each = c.batch / per_direction;
-  double shared_bytes = c.bytes_per_weight * G * c.hidden * c.hidden;
+  double shared_bytes = recurrent_bytes(c);
   // Low-precision products run several times faster than float32 ones, so streaming the weights,
   // not the threads' meeting every step, bounds their steps: the input weights, which a step
   // reads too when it projects its own timestep, count as well (bench/TUNING.md, "Low-precision
@@ -41,10 +44,10 @@ bool split_rows(const CallShape& c, const Tuning& t, int per_direction) {
 // overflow a core's L2 while the shares of all the threads fit: then in turn (see Tuning).
 bool directions_at_once(const CallShape& c, const Tuning& t, int threads) {
   if (c.num_directions != 2 || threads < 2) return false;
-  const double direction_bytes = c.bytes_per_weight * gate_count(c.cell) * c.hidden * c.hidden;
-  const bool units_in_turn = c.batch < t.min_rows_per_thread_to_split_rows * threads;
+  const double direction_bytes = recurrent_bytes(c);
+  const bool too_few_rows_to_split = c.batch < t.min_rows_per_thread_to_split_rows * threads;
   const bool share_fits = direction_bytes / std::min(threads, c.split_partitions) <= t.max_direction_share_bytes_in_turn;
-  return !(units_in_turn && direction_bytes > t.max_direction_share_bytes_in_turn && share_fits);
+  return !(too_few_rows_to_split && direction_bytes > t.max_direction_share_bytes_in_turn && share_fits);
 }
 
 }  // namespace
