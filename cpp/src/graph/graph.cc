@@ -55,6 +55,7 @@ struct Graph::ExecState {
   Plan* last = nullptr;
   std::vector<int64_t> last_key;
   Workspace workspace;
+  SharedScratch shared;
   uint64_t clock = 0;
 };
 
@@ -239,6 +240,7 @@ Graph::Plan& Graph::execute(ExecState& state, const std::vector<const Tensor*>& 
     RunContext ctx;
     ctx.threads = threads;
     ctx.workspace = &state.workspace;
+    ctx.shared = &state.shared;
     ctx.scratch = &plan.scratch[n];
     ctx.state = &plan.op_state[n];
     const int slot = recurrent_slot_[n];

@@ -44,9 +44,9 @@ void im2row(const float* x, int64_t channels, const Window& w, const int64_t* ta
 // window_segments' output lives in an int64 scratch tensor, two elements per segment.
 static_assert(sizeof(WindowSegment) == 2 * sizeof(int64_t), "WindowSegment is stored as two int64");
 
-// A node's state in a plan: its window table's key, and the packed column operands (one per
-// thread) of the position-major product, kept from run to run.
-struct ConvState final : TableMemo {
+// What every Conv of a run state packs its windows into (one column operand per thread) or pads
+// its input into: one set for all of them, still in cache when the next Conv runs.
+struct ConvScratch final : OpState {
   std::vector<PackedMatrix> cols;
   ShiftedScratch shifted;
 };
@@ -147,7 +147,6 @@ class ConvOp final : public Op {
     Tensor& table = ctx.scratch_tensor(0);
     Tensor& runs = ctx.scratch_tensor(3);
     Tensor& segs = ctx.scratch_tensor(4);
-    if (!*ctx.state) *ctx.state = std::make_unique<ConvState>();
     TableMemo& memo = table_memo(ctx);
     if (!memo.same(in_sp, k_sp)) {
       table.ensure(DType::Int64, {P, KS});
@@ -175,7 +174,7 @@ class ConvOp final : public Op {
     const bool low_precision = has_packed_ && packed_[0].type() != WeightType::F32;
     if (positions_in_panels(P, cs.group_out) && !low_precision) {
       by_channel_rows(X, W, B, cs, w, table.data<int64_t>(), reinterpret_cast<const WindowSegment*>(segs.data<int64_t>()),
-                      static_cast<ConvState&>(**ctx.state), Y, resolve_threads(ctx.threads));
+                      ctx.shared_scratch<ConvScratch>(), Y, resolve_threads(ctx.threads));
       return;
     }
     by_position_blocks(X, W, B, cs, w, table.data<int64_t>(), Kg, Y, ctx);
@@ -260,7 +259,7 @@ class ConvOp final : public Op {
 
   // Y_g[group_out][P] = W_g · (the windows) + B_g, positions in the GEMM's column panels.
   void by_channel_rows(const Tensor& X, const Tensor& W, const Tensor* B, const ConvShape& cs, const Window& w,
-                       const int64_t* table, const WindowSegment* segs, ConvState& state, Tensor& Y,
+                       const int64_t* table, const WindowSegment* segs, ConvScratch& scratch, Tensor& Y,
                        int threads) const {
     const bool shifted = shifted_rows_apply(w, cs.group_out, cs.group_in * w.kernel_count);
     const int64_t P = w.out_count, Kg = cs.group_in * w.kernel_count;
@@ -278,9 +277,9 @@ class ConvOp final : public Op {
         a.y = Y.data<float>() + (n * cs.out_channels + g * cs.group_out) * P;
         a.finite_weights = finite_weights_;
         if (shifted)
-          multiply_shifted_rows(a, state.shifted, threads);
+          multiply_shifted_rows(a, scratch.shifted, threads);
         else
-          multiply_channel_rows(a, state.cols, threads);
+          multiply_channel_rows(a, scratch.cols, threads);
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <typeindex>
 #include <vector>
 
 #include "lstmrt/graph/tensor.h"
@@ -106,6 +107,22 @@ struct OpState {
   virtual ~OpState() = default;
 };
 
+// Scratch that the nodes of one run state share, one object per type: memory an op fills and
+// reads within its own run (Conv's packed windows), so that it stays in cache from one node to the
+// next rather than each node keeping a copy of its own, cold again by the time the node runs.
+class SharedScratch {
+ public:
+  template <class T>
+  T& get() {
+    std::unique_ptr<OpState>& p = by_type_[std::type_index(typeid(T))];
+    if (!p) p = std::make_unique<T>();
+    return static_cast<T&>(*p);
+  }
+
+ private:
+  std::map<std::type_index, std::unique_ptr<OpState>> by_type_;
+};
+
 // What a running op may use besides its inputs and outputs.
 struct RunContext {
   int threads = 1;
@@ -119,11 +136,24 @@ struct RunContext {
   // this run (streaming), or nullptr.
   const Tensor* initial_h = nullptr;
   const Tensor* initial_c = nullptr;
+  // The run state's shared scratch, or nullptr (one of the context's own then).
+  SharedScratch* shared = nullptr;
 
   Tensor& scratch_tensor(size_t k) {
     if (scratch->size() <= k) scratch->resize(k + 1);
     return (*scratch)[k];
   }
+  template <class T>
+  T& shared_scratch() {
+    if (!shared) {
+      own_shared_ = std::make_unique<SharedScratch>();
+      shared = own_shared_.get();
+    }
+    return shared->get<T>();
+  }
+
+ private:
+  std::unique_ptr<SharedScratch> own_shared_;
 };
 
 // A built node. run() infers the output shapes from the inputs (which may read the values of
