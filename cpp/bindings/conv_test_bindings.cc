@@ -70,6 +70,8 @@ void register_conv_kernel_tests(py::module_& t) {
         "False sends every Conv through the packed window columns instead of the shifted rows (for tests that "
         "compare the two).");
   t.def("conv_shifted_rows_runs", &shifted_rows_runs, "How many image-groups Conv has computed over shifted rows.");
+  t.def("conv_channel_split_runs", &channel_split_runs,
+        "How many image-groups Conv has split over its threads by output channels rather than positions.");
   t.def("conv_zero_tail_positions", &zero_tail_positions,
         "How many output positions Conv has filled with the bias because their windows read only zeros.");
 }

@@ -97,17 +97,22 @@ namespace {
 // cost more than it saves. bench/test_bench_real_models.py's ddddocr at 2 threads re-derives it.
 constexpr double kMinFlopsForThreads = 1 << 20;
 
-// Output positions [p_begin, p_end) of a (p_begin a multiple of kPanelWidth), block by block of
-// positions and, within a block, chunk by chunk of the reduction, each added into y.
-void channel_rows_range(const ChannelRows& a, const ReductionChunks& chunks, int64_t p_begin, int64_t p_end,
-                        PackedMatrix& col) {
+// One thread's share of the product: output positions [p0, p1) (p0 a multiple of kPanelWidth)
+// of output channels [m0, m1).
+struct Share {
+  int64_t p0, p1, m0, m1;
+};
+
+// A share, block by block of positions and, within a block, chunk by chunk of the reduction,
+// each added into y.
+void channel_rows_range(const ChannelRows& a, const ReductionChunks& chunks, const Share& s, PackedMatrix& col) {
   const Window& w = *a.window;
   const int64_t P = w.out_count, KS = w.kernel_count, Kg = a.channels * KS;
-  const int64_t block = column_block(p_end - p_begin, Kg);
-  for (int64_t p0 = p_begin; p0 < p_end; p0 += block) {
-    const int64_t p1 = std::min(p_end, p0 + block);
+  const int64_t block = column_block(s.p1 - s.p0, Kg);
+  for (int64_t p0 = s.p0; p0 < s.p1; p0 += block) {
+    const int64_t p1 = std::min(s.p1, p0 + block);
     if (a.bias)
-      for (int64_t m = 0; m < a.out_channels; ++m) std::fill(a.y + m * P + p0, a.y + m * P + p1, a.bias[m]);
+      for (int64_t m = s.m0; m < s.m1; ++m) std::fill(a.y + m * P + p0, a.y + m * P + p1, a.bias[m]);
     for (int64_t i = 0; i < chunks.count; ++i) {
       // Channels [c0, c1) and kernel positions [k0, k1): columns [c0 * KS + k0, ...) of w.
       const int64_t lo = i * chunks.per, hi = std::min(lo + chunks.per, chunks.by_channel ? a.channels : KS);
@@ -115,10 +120,31 @@ void channel_rows_range(const ChannelRows& a, const ReductionChunks& chunks, int
       const int64_t k0 = chunks.by_channel ? 0 : lo, k1 = chunks.by_channel ? KS : hi;
       col.resize(p1 - p0, (c1 - c0) * (k1 - k0));
       pack_columns(a.x, c0, c1 - c0, k0, k1 - k0, w, a.table, a.segs, p0, col);
-      gemm(kernels(), a.out_channels, a.w + c0 * KS + k0, Kg, col, nullptr, a.bias != nullptr || i > 0, a.y + p0, P,
-           1);
+      gemm(kernels(), s.m1 - s.m0, a.w + s.m0 * Kg + c0 * KS + k0, Kg, col, nullptr, a.bias != nullptr || i > 0,
+           a.y + s.m0 * P + p0, P, 1);
     }
   }
+}
+
+// Output channels per share when the threads split them: a multiple of every ISA's tile height.
+constexpr int64_t kRowShareStep = 8;
+// What packing one share's windows costs, in rows of the product over them: the threads that
+// split the output channels each pack all the windows. test_bench_real_models.py's ddddocr at 2
+// threads re-derives it.
+constexpr int64_t kPackCostRows = 8;
+
+// Whether `pieces` threads split the output channels rather than the positions: few panels split
+// in whole tiles leave one thread more of them (10 panels: 6 and 4), and splitting the channels,
+// each thread packing all the windows, then costs it less.
+bool split_channels(int64_t panels, int64_t out_channels, int64_t pieces) {
+  if (pieces < 2 || out_channels < pieces * kRowShareStep) return false;
+  int64_t most_panels = 0;
+  for (int64_t t = 0; t < pieces; ++t)
+    most_panels = std::max(most_panels, std::min(panels, round_to_tiles(panels * (t + 1) / pieces)) -
+                                            std::min(panels, round_to_tiles(panels * t / pieces)));
+  const int64_t steps = (out_channels + kRowShareStep - 1) / kRowShareStep;
+  const int64_t most_rows = (steps + pieces - 1) / pieces * kRowShareStep;
+  return panels * (most_rows + kPackCostRows) < most_panels * out_channels;
 }
 
 }  // namespace
@@ -126,6 +152,7 @@ void channel_rows_range(const ChannelRows& a, const ReductionChunks& chunks, int
 namespace {
 
 std::atomic<int64_t> g_zero_tail_positions{0};
+std::atomic<int64_t> g_channel_split_runs{0};
 
 // The first output position of a 1-D window from which every window reads only zeros and
 // padding in the `channels` channels of x; the output count when none does or the window is not
@@ -151,6 +178,7 @@ int64_t zero_tail_start(const float* x, int64_t channels, const Window& w) {
 }  // namespace
 
 int64_t zero_tail_positions() { return g_zero_tail_positions.load(std::memory_order_relaxed); }
+int64_t channel_split_runs() { return g_channel_split_runs.load(std::memory_order_relaxed); }
 
 int64_t fill_silent_tail(const ChannelRows& a) {
   const int64_t out_count = a.window->out_count;
@@ -170,11 +198,20 @@ void multiply_channel_rows(const ChannelRows& a, std::vector<PackedMatrix>& cols
                        static_cast<double>(P);
   const int64_t pieces = flops >= kMinFlopsForThreads ? std::min<int64_t>(std::max(threads, 1), panels) : 1;
   if (static_cast<int64_t>(cols.size()) < pieces) cols.resize(static_cast<size_t>(pieces));
+  const bool by_channels = split_channels(panels, a.out_channels, pieces);
+  if (by_channels) g_channel_split_runs.fetch_add(1, std::memory_order_relaxed);
+  const int64_t steps = (a.out_channels + kRowShareStep - 1) / kRowShareStep;
   parallel_for(pieces, static_cast<int>(pieces), 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t b = std::min(P, round_to_tiles(panels * t / pieces) * kPanelWidth);
-      const int64_t e = std::min(P, round_to_tiles(panels * (t + 1) / pieces) * kPanelWidth);
-      if (b < e) channel_rows_range(a, chunks, b, e, cols[static_cast<size_t>(t)]);
+      Share s{0, P, 0, a.out_channels};
+      if (by_channels) {
+        s.m0 = std::min(a.out_channels, steps * t / pieces * kRowShareStep);
+        s.m1 = std::min(a.out_channels, steps * (t + 1) / pieces * kRowShareStep);
+      } else {
+        s.p0 = std::min(P, round_to_tiles(panels * t / pieces) * kPanelWidth);
+        s.p1 = std::min(P, round_to_tiles(panels * (t + 1) / pieces) * kPanelWidth);
+      }
+      if (s.p0 < s.p1 && s.m0 < s.m1) channel_rows_range(a, chunks, s, cols[static_cast<size_t>(t)]);
     }
   });
 }

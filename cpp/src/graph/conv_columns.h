@@ -79,8 +79,11 @@ int64_t zero_tail_positions();
 // Computes it: the positions fill_silent_tail leaves split into one range of whole panels per
 // thread, each thread packing its own blocks into its own entry of `cols` (grown to the thread
 // count and kept for the next run) and multiplying them alone, so that a Conv forks once, not
-// once per block and chunk. Every output element is summed in the same order whatever the thread
-// count.
+// once per block and chunk. Where whole tiles of few panels would split unevenly, the threads
+// split the output channels instead, each packing all the windows. Every output element is summed
+// in the same order whatever the thread count and the split.
 void multiply_channel_rows(const ChannelRows& a, std::vector<PackedMatrix>& cols, int threads);
+// How many products multiply_channel_rows has split by output channels, for tests.
+int64_t channel_split_runs();
 
 }  // namespace lstmrt
