@@ -4,9 +4,11 @@
 #define LSTMRT_KERNEL_NS avx512_isa
 namespace lstmrt {
 namespace avx512_isa {
-// 32 ZMM registers: 8 rows x 2 panels = 16 accumulators, 2 for B, 1 broadcast.
+// 32 ZMM registers: 8 rows x 3 panels = 24 accumulators, 3 for B, 1 broadcast: 11 loads per 24
+// FMAs (8 x 2 took 10 per 16, and the loads held it back). bench/TUNING.md ("GEMM tile") has the
+// testing.time_gemm figures that re-derive it.
 constexpr int kGemmRows = 8;
-constexpr int kGemmPanels = 2;
+constexpr int kGemmPanels = 3;
 // Matrix-vector: 4 panels = 4 independent accumulators; the loads of B bound it, not the FMAs.
 constexpr int kGemvPanels = 4;
 // Few rows against weights streamed from memory: up to 24 rows x 1 panel = 24 accumulators, so

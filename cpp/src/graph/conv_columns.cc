@@ -23,12 +23,13 @@ int64_t l1d_bytes() {
   return 48 << 10;
 }
 
-// The longest chunk of the reduction: two column panels of it (the GEMM's 2-panel tiles) fill
+// The longest chunk of the reduction: one tile's column panels of it (kTilePanels) fill
 // two thirds of L1, the rest left to the weights' rows and the output. testing.time_gemm at
 // ddddocr's Conv shapes (K 216 to 576), whole against cut in chunks, re-derives the fraction
 // (bench/RESULTS.md has the figures).
 int64_t longest_chunk() {
-  static const int64_t k = std::max<int64_t>(64, l1d_bytes() * 2 / 3 / (2 * kPanelWidth * int64_t{sizeof(float)}));
+  static const int64_t k =
+      std::max<int64_t>(64, l1d_bytes() * 2 / 3 / (kTilePanels * kPanelWidth * int64_t{sizeof(float)}));
   return k;
 }
 
@@ -134,8 +135,8 @@ constexpr int64_t kRowShareStep = 8;
 constexpr int64_t kPackCostRows = 8;
 
 // Whether `pieces` threads split the output channels rather than the positions: few panels split
-// in whole tiles leave one thread more of them (10 panels: 6 and 4), and splitting the channels,
-// each thread packing all the windows, then costs it less.
+// in whole tiles leave one thread more of them (10 panels in tiles of 3: 6 and 4), and splitting
+// the channels, each thread packing all the windows, then costs it less.
 bool split_channels(int64_t panels, int64_t out_channels, int64_t pieces) {
   if (pieces < 2 || out_channels < pieces * kRowShareStep) return false;
   int64_t most_panels = 0;

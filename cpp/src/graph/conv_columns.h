@@ -19,7 +19,7 @@ constexpr int64_t kWindowBlockFloats = int64_t{1} << 18;
 
 // The most panels one GEMM tile spans (the AVX-512 kernel's): blocks and threads' ranges of
 // positions in whole tiles leave no tile with a panel missing but the last.
-constexpr int64_t kTilePanels = 2;
+constexpr int64_t kTilePanels = 3;
 // `panels` rounded up to whole tiles.
 int64_t round_to_tiles(int64_t panels);
 
