@@ -102,6 +102,8 @@ struct WindowSegment {
   int32_t lane_end = 0;
 };
 
+struct FftPlan;  // cpu/fft_plan.h
+
 struct KernelTable {
   Isa isa = Isa::Generic;
 
@@ -134,6 +136,14 @@ struct KernelTable {
   // alone (a stream stepped in a pool equals the stream stepped by itself).
   void (*recurrent_gemm)(int64_t M, int64_t N, int64_t K, int64_t split, const float* A, int64_t lda,
                          const float* B, float* C, int64_t ldc) = nullptr;
+
+  // The first `bins` bins of the DFT of `frames` (at most kPanelWidth) real frames, frame j read
+  // at x + j * step for plan.n samples, sample n times window[n]: bin k of frame j to
+  // re[k * ldo + j] and its imaginary part (negated with negate_im) to im[k * ldo + j]. `work`
+  // holds 4 * plan.n * kPanelWidth floats. The frames go in the vector lanes (an STFT's frames,
+  // each an FFT, kPanelWidth at a time).
+  void (*rfft16)(const FftPlan& plan, const float* x, int64_t step, int64_t frames, const float* window, float* work,
+                 float* re, float* im, int64_t ldo, int64_t bins, bool negate_im) = nullptr;
 
   // x[i] = act(x[i]) for i < n, in place.
   void (*activation)(const Activation& act, float* x, int64_t n) = nullptr;

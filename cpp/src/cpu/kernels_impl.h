@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/kernels_fft_impl.h"
 #include "cpu/kernels_window_impl.h"
 #include "cpu/tuning.h"
 
@@ -625,6 +626,7 @@ void fill_table(KernelTable& t, Isa isa) {
   t.log = &log_kernel;
   t.add_scaled = &add_scaled_kernel;
   t.pack_window_panel = &pack_window_panel_kernel;
+  t.rfft16 = &rfft16_kernel;
   t.lstm_row = &lstm_row_kernel;
   t.gru_row_stage1 = &gru_row_stage1_kernel;
   t.gru_row_stage2 = &gru_row_stage2_kernel;

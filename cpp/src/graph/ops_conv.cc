@@ -6,6 +6,7 @@
 
 #include "builders.h"
 #include "conv_columns.h"
+#include "conv_dft.h"
 #include "conv_shifted.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
@@ -49,6 +50,7 @@ static_assert(sizeof(WindowSegment) == 2 * sizeof(int64_t), "WindowSegment is st
 struct ConvScratch final : OpState {
   std::vector<PackedMatrix> cols;
   ShiftedScratch shifted;
+  std::vector<std::vector<float>> fft_work;
 };
 
 // The two ways to lay one group's product on the GEMM: output positions as its rows and
@@ -107,6 +109,9 @@ class ConvOp final : public Op {
     if (W) check_weights(ctx, *W);
     const Tensor* B = ctx.constant(2);
     if (W && B) check_bias(ctx, *B, W->dim(0));
+    // An STFT spelled as a Conv: one waveform channel, no bias, windowed DFT rows.
+    if (W && W->dtype() == DType::Float32 && W->rank() == 3 && W->dim(1) == 1 && group_ == 1 && !ctx.has_input(2))
+      dft_ = detect_dft_weights(W->data<float>(), W->dim(0), W->dim(2));
     if (W && W->dtype() == DType::Float32 && (!ctx.has_input(2) || B)) {
       pack(*W, B, ctx.weight_type());
       double lost = 0.0;
@@ -157,6 +162,10 @@ class ConvOp final : public Op {
       segs.ensure(DType::Int64, {(P + kPanelWidth - 1) / kPanelWidth, KS, 4});
       window_segments(w, table.data<int64_t>(), w.stride.back(), reinterpret_cast<WindowSegment*>(segs.data<int64_t>()));
       memo.valid = true;
+    }
+    if (dft_ && dft_frames_apply(w)) {
+      by_dft_frames(X, cs, w, ctx.shared_scratch<ConvScratch>(), Y, resolve_threads(ctx.threads));
+      return;
     }
     // A single group of one input channel (a waveform into a filter bank, an image's first layer)
     // is one full GEMM, far faster than the per-channel loop.
@@ -257,6 +266,21 @@ class ConvOp final : public Op {
     return cs;
   }
 
+  // Y[2 bins][P]: the FFTs of the windowed frames (dft_).
+  void by_dft_frames(const Tensor& X, const ConvShape& cs, const Window& w, ConvScratch& scratch, Tensor& Y,
+                     int threads) const {
+    for (int64_t n = 0; n < cs.batch; ++n) {
+      ChannelRows a;
+      a.x = X.data<float>() + n * w.in_count;
+      a.channels = 1;
+      a.out_channels = cs.out_channels;
+      a.window = &w;
+      a.y = Y.data<float>() + n * cs.out_channels * w.out_count;
+      a.finite_weights = true;  // detect_dft_weights takes finite windows only
+      multiply_dft_frames(a, *dft_, scratch.fft_work, threads);
+    }
+  }
+
   // Y_g[group_out][P] = W_g · (the windows) + B_g, positions in the GEMM's column panels.
   void by_channel_rows(const Tensor& X, const Tensor& W, const Tensor* B, const ConvShape& cs, const Window& w,
                        const int64_t* table, const WindowSegment* segs, ConvScratch& scratch, Tensor& Y,
@@ -308,6 +332,7 @@ class ConvOp final : public Op {
 
   WindowSpec spec_;
   int64_t group_;
+  std::optional<DftConv> dft_;  // constant weights that are a windowed DFT
   bool has_packed_ = false;
   bool finite_weights_ = false;  // constant weights, all finite (ChannelRows::finite_weights)
   std::vector<PackedMatrix> packed_;  // one per group

@@ -1,0 +1,32 @@
+// A plan for complex FFTs of one length, factored into radix 2, 3, 4 and 5 stages, with each
+// stage's twiddle factors: the data the kernel table's rfft16 reads (KernelTable::rfft16).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace lstmrt {
+
+// One stage of a Stockham autosort FFT (decimation in frequency): on sequences of `length`
+// points, `radix`-point DFTs of points `length / radix` apart, each output u then times
+// exp(-2 pi i p u / length) for its position p < length / radix.
+struct FftStage {
+  int radix = 0;
+  int64_t length = 0;
+  // twiddle_re/im[(u - 1) * (length / radix) + p] = exp(-2 pi i p u / length) for 1 <= u < radix.
+  std::vector<float> twiddle_re, twiddle_im;
+  // dft_re/im[t * radix + u] = exp(-2 pi i t u / radix), for the radices without a butterfly of
+  // their own (3 and 5).
+  std::vector<float> dft_re, dft_im;
+};
+
+struct FftPlan {
+  int64_t n = 0;
+  std::vector<FftStage> stages;
+
+  // The plan for length n, or nothing when n has a prime factor above 5 (or is below 2).
+  static std::optional<FftPlan> make(int64_t n);
+};
+
+}  // namespace lstmrt
