@@ -32,6 +32,7 @@ if [ "$#" -eq 0 ]; then
     tests/test_lowp_kernels.py tests/test_precision.py tests/test_session_quantized.py \
     tests/test_isa_window.py tests/test_session_conv.py tests/test_session_conv_shifted.py \
     tests/test_session_conv_zero_tail.py tests/test_session_reduce_rows.py tests/test_session_profile.py \
-    tests/test_session_conv_paths_random.py
+    tests/test_session_conv_paths_random.py tests/test_session_conv_fft.py tests/test_session_conv_thread_split.py \
+    tests/test_session_conv_shared_scratch.py
 fi
 exec python3 -m pytest -q -p no:cacheprovider --capture=sys "$@"

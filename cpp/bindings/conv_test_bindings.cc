@@ -75,7 +75,7 @@ void register_conv_kernel_tests(py::module_& t) {
         const KernelTable& kt = kernels_for(parse_isa(isa));
         const auto xo = float_array(x_obj, "x");
         const auto wo = float_array(window_obj, "window");
-        const std::optional<FftPlan> plan = FftPlan::make(n);
+        const std::optional<FftPlan> plan = FftPlan::make_real(n);
         if (!plan) throw ValueError("rfft16: no plan for length " + std::to_string(n) + " (factors 2, 3, 5 only)");
         if (!xo || !wo || xo->ndim() != 1 || wo->ndim() != 1 || wo->shape(0) != n)
           throw ValueError("rfft16: expected x [length] and window [n]");

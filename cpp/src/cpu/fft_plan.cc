@@ -57,4 +57,17 @@ std::optional<FftPlan> FftPlan::make(int64_t n) {
   return plan;
 }
 
+std::optional<FftPlan> FftPlan::make_real(int64_t n) {
+  if (n < 4 || n % 2 != 0) return make(n);
+  std::optional<FftPlan> plan = make(n / 2);
+  if (!plan) return std::nullopt;
+  plan->n = n;
+  plan->real_halves = true;
+  plan->unzip_re.resize(static_cast<size_t>(n / 2 + 1));
+  plan->unzip_im.resize(plan->unzip_re.size());
+  for (int64_t k = 0; k <= n / 2; ++k)
+    unit_root(k, n, plan->unzip_re[static_cast<size_t>(k)], plan->unzip_im[static_cast<size_t>(k)]);
+  return plan;
+}
+
 }  // namespace lstmrt

@@ -24,9 +24,17 @@ struct FftStage {
 struct FftPlan {
   int64_t n = 0;
   std::vector<FftStage> stages;
+  // A real transform of even length n as a complex one of n / 2 points (the even samples as real
+  // parts, the odd as imaginary): then `stages` are those of n / 2 points, and unzip_re/im[k] =
+  // exp(-2 pi i k / n) for k <= n / 2 separate the two halves' spectra afterwards.
+  bool real_halves = false;
+  std::vector<float> unzip_re, unzip_im;
 
-  // The plan for length n, or nothing when n has a prime factor above 5 (or is below 2).
+  // The plan for complex transforms of length n, or nothing when n has a prime factor above 5
+  // (or is below 2).
   static std::optional<FftPlan> make(int64_t n);
+  // The plan for real transforms of length n: of n / 2 complex points where n is even.
+  static std::optional<FftPlan> make_real(int64_t n);
 };
 
 }  // namespace lstmrt

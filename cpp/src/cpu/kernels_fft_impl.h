@@ -87,54 +87,99 @@ void fft_stage(const FftStage& st, int64_t s, const float* sr, const float* si, 
   }
 }
 
-// See KernelTable::rfft16.
-void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t frames, const float* window,
-                   float* work, float* re, float* im, int64_t ldo, int64_t bins, bool negate_im) {
+// The frames in the lanes, windowed: sample e of frame j to dst[e * kPanelWidth + j], zeros in
+// the lanes past `frames`.
+void gather_frames(const float* x, int64_t step, int64_t frames, const float* window, int64_t n, float* dst) {
   constexpr int64_t P = kPanelWidth;
-  const int64_t N = plan.n, E = N * P;
-  float* buf[2][2] = {{work, work + E}, {work + 2 * E, work + 3 * E}};
-  // The frames in the lanes, windowed, as real values; lanes past `frames` are zero.
-  float* xr = buf[0][0];
   int64_t e = 0;
   if (frames == P)
-    for (; e + P <= N; e += P) Vec::transpose16(x + e, step, xr + e * P);
-  for (int64_t i = e; i < N; ++i)
-    for (int64_t j = 0; j < P; ++j) xr[i * P + j] = j < frames ? x[j * step + i] : 0.0f;
-  for (int64_t i = 0; i < N; ++i) {
+    for (; e + P <= n; e += P) Vec::transpose16(x + e, step, dst + e * P);
+  for (int64_t i = e; i < n; ++i)
+    for (int64_t j = 0; j < P; ++j) dst[i * P + j] = j < frames ? x[j * step + i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
     const typename Vec::reg w = Vec::set1(window[i]);
     for (int64_t lane = 0; lane < P; lane += Vec::W)
-      Vec::store(xr + i * P + lane, Vec::mul(Vec::load(xr + i * P + lane), w));
+      Vec::store(dst + i * P + lane, Vec::mul(Vec::load(dst + i * P + lane), w));
   }
-  std::memset(buf[0][1], 0, static_cast<size_t>(E) * sizeof(float));
+}
+
+// The plan's stages from (buf[0][0], buf[0][1]); returns which buffer pair holds the result.
+int run_stages(const FftPlan& plan, float* const (&buf)[2][2]) {
   int from = 0;
   int64_t s = 1;
   for (const FftStage& st : plan.stages) {
-    float* const* src = buf[from];
-    float* const* dst = buf[1 - from];
+    const float* sr = buf[from][0];
+    const float* si = buf[from][1];
+    float* dr = buf[1 - from][0];
+    float* di = buf[1 - from][1];
     switch (st.radix) {
-      case 2: fft_stage<2>(st, s, src[0], src[1], dst[0], dst[1]); break;
-      case 3: fft_stage<3>(st, s, src[0], src[1], dst[0], dst[1]); break;
-      case 4: fft_stage<4>(st, s, src[0], src[1], dst[0], dst[1]); break;
-      default: fft_stage<5>(st, s, src[0], src[1], dst[0], dst[1]); break;
+      case 2: fft_stage<2>(st, s, sr, si, dr, di); break;
+      case 3: fft_stage<3>(st, s, sr, si, dr, di); break;
+      case 4: fft_stage<4>(st, s, sr, si, dr, di); break;
+      default: fft_stage<5>(st, s, sr, si, dr, di); break;
     }
     s *= st.radix;
     from = 1 - from;
   }
-  // Bin k of every frame lies at point k, in order.
+  return from;
+}
+
+// Bin k of the real frames from the spectrum Z of their halves (z[m] = x[2m] + i x[2m + 1], M
+// points): X[k] = E[k] + exp(-2 pi i k / n) O[k], where E[k] = (Z[k] + conj Z[M - k]) / 2 and
+// O[k] = (Z[k] - conj Z[M - k]) / 2i are the spectra of the even and odd samples.
+inline Cx unzip(const FftPlan& plan, const float* zr, const float* zi, int64_t k, int64_t lane) {
+  constexpr int64_t P = kPanelWidth;
+  const int64_t M = plan.n / 2, a_at = (k % M) * P + lane, b_at = ((M - k) % M) * P + lane;
+  const typename Vec::reg half = Vec::set1(0.5f);
+  const Cx a{Vec::load(zr + a_at), Vec::load(zi + a_at)};
+  const Cx b{Vec::load(zr + b_at), Vec::sub(Vec::zero(), Vec::load(zi + b_at))};
+  const Cx even{Vec::mul(Vec::add(a.re, b.re), half), Vec::mul(Vec::add(a.im, b.im), half)};
+  const Cx d{Vec::mul(Vec::sub(a.re, b.re), half), Vec::mul(Vec::sub(a.im, b.im), half)};
+  const Cx odd{d.im, Vec::sub(Vec::zero(), d.re)};  // d / i
+  return cx_add(even, cx_mul(odd, plan.unzip_re[static_cast<size_t>(k)], plan.unzip_im[static_cast<size_t>(k)]));
+}
+
+// See KernelTable::rfft16.
+void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t frames, const float* window,
+                   float* work, float* re, float* im, int64_t ldo, int64_t bins, bool negate_im) {
+  constexpr int64_t P = kPanelWidth;
+  const int64_t N = plan.n, points = plan.real_halves ? N / 2 : N, E = points * P;
+  float* const buf[2][2] = {{work, work + E}, {work + 2 * E, work + 3 * E}};
+  if (plan.real_halves) {
+    // Even samples to the real parts, odd ones to the imaginary parts.
+    float* samples = work + 4 * E;
+    gather_frames(x, step, frames, window, N, samples);
+    for (int64_t m = 0; m < points; ++m) {
+      std::memcpy(buf[0][0] + m * P, samples + 2 * m * P, P * sizeof(float));
+      std::memcpy(buf[0][1] + m * P, samples + (2 * m + 1) * P, P * sizeof(float));
+    }
+  } else {
+    gather_frames(x, step, frames, window, N, buf[0][0]);
+    std::memset(buf[0][1], 0, static_cast<size_t>(E) * sizeof(float));
+  }
+  const int from = run_stages(plan, buf);
   const float* rr = buf[from][0];
   const float* ri = buf[from][1];
   const typename Vec::reg sign = Vec::set1(negate_im ? -1.0f : 1.0f);
+  alignas(64) float lanes_re[P], lanes_im[P];
   for (int64_t k = 0; k < bins; ++k) {
-    if (frames == P) {
-      for (int64_t lane = 0; lane < P; lane += Vec::W) {
-        Vec::store(re + k * ldo + lane, Vec::load(rr + k * P + lane));
-        Vec::store(im + k * ldo + lane, Vec::mul(Vec::load(ri + k * P + lane), sign));
+    // Bin k of every frame, in lanes: the plan's point k, or unzipped from the halves' spectrum.
+    for (int64_t lane = 0; lane < P; lane += Vec::W) {
+      Cx v = plan.real_halves ? unzip(plan, rr, ri, k, lane)
+                              : Cx{Vec::load(rr + k * P + lane), Vec::load(ri + k * P + lane)};
+      v.im = Vec::mul(v.im, sign);
+      if (frames == P) {
+        Vec::store(re + k * ldo + lane, v.re);
+        Vec::store(im + k * ldo + lane, v.im);
+      } else {
+        Vec::store(lanes_re + lane, v.re);
+        Vec::store(lanes_im + lane, v.im);
       }
-      continue;
     }
+    if (frames == P) continue;
     for (int64_t j = 0; j < frames; ++j) {
-      re[k * ldo + j] = rr[k * P + j];
-      im[k * ldo + j] = negate_im ? -ri[k * P + j] : ri[k * P + j];
+      re[k * ldo + j] = lanes_re[j];
+      im[k * ldo + j] = lanes_im[j];
     }
   }
 }

@@ -42,7 +42,7 @@ bool rows_match(const float* w, int64_t first, int64_t bins, int64_t n, const st
 std::optional<DftConv> detect_dft_weights(const float* w, int64_t rows, int64_t n) {
   const int64_t bins = n / 2 + 1;
   if (n < 2 || rows != 2 * bins) return std::nullopt;
-  std::optional<FftPlan> plan = FftPlan::make(n);
+  std::optional<FftPlan> plan = FftPlan::make_real(n);
   if (!plan) return std::nullopt;
   // Row 0 is window * cos(0): the window itself.
   const float* window = w;
