@@ -91,14 +91,14 @@ def stft_model(weights, batch=1, samples=16000, hop=160, bias=None, **attrs):
 def run_both_ways(model, feeds, threads=1):
     """(FFT output, product output, how many images took the FFTs)."""
     sess = lstmrt.InferenceSession(model, threads=threads)
-    before = testing.conv_fft_runs()
+    before = testing.frame_fft_runs()
     fft = sess.run(None, feeds)[0]
-    took = testing.conv_fft_runs() - before
-    testing.set_conv_fft(False)
+    took = testing.frame_fft_runs() - before
+    testing.set_frame_fft(False)
     try:
         product = lstmrt.InferenceSession(model, threads=threads).run(None, feeds)[0]
     finally:
-        testing.set_conv_fft(True)
+        testing.set_frame_fft(True)
     return fft, product, took
 
 
@@ -173,9 +173,9 @@ NOT_TAKEN = [
 def test_other_convs_keep_their_product(name, build):
     model, feeds = build()
     sess = lstmrt.InferenceSession(model, threads=1)
-    before = testing.conv_fft_runs()
+    before = testing.frame_fft_runs()
     got = sess.run(None, feeds)[0]
-    assert testing.conv_fft_runs() == before
+    assert testing.frame_fft_runs() == before
     if name != "window-with-inf":
         expected = ort_run(model, feeds)[0]
         assert_near(got, expected, name)

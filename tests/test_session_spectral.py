@@ -132,3 +132,43 @@ def test_stft_of_a_rank_2_signal():
     got = lstmrt.InferenceSession(model).run(None, feeds)[0]
     want = _stft_reference(x[..., None], 160, 400, np.hanning(400).astype(np.float32), 1)
     assert_close(got, want, atol=_tol(400), rtol=1e-4)
+
+
+def _stft_model(n, step, batch=1, samples=16000, window=True):
+    x = rng.standard_normal((batch, samples, 1)).astype(np.float32)
+    feeds = {"x": x}
+    inits = {"step": np.array(step, np.int64), "n": np.array(n, np.int64)}
+    ins = ["x", "step", "", "n"]
+    if window:
+        inits["w"] = np.hanning(n + 1)[:-1].astype(np.float32)
+        ins[2] = "w"
+    return make_model([helper.make_node("STFT", ins, ["y"])], feeds, ["y"], opset=17, initializers=inits), feeds
+
+
+@pytest.mark.parametrize("n,step,batch,window,fft", [(400, 160, 2, True, True), (512, 160, 1, False, True),
+                                                     (75, 7, 1, True, True), (14, 3, 1, True, False)])
+def test_onesided_stft_of_a_real_signal_runs_as_ffts(n, step, batch, window, fft):
+    """FFTs of the frames (frame_fft.h) where the length factors into 2, 3 and 5 (not 14), within
+    the tolerance of the GEMM path (switched off through lstmrt._core.testing) against float64."""
+    from lstmrt._core import testing
+
+    model, feeds = _stft_model(n, step, batch, window=window)
+    before = testing.frame_fft_runs()
+    got = lstmrt.InferenceSession(model).run(None, feeds)[0]
+    assert testing.frame_fft_runs() - before == (batch if fft else 0)
+    testing.set_frame_fft(False)
+    try:
+        product = lstmrt.InferenceSession(model).run(None, feeds)[0]
+    finally:
+        testing.set_frame_fft(True)
+    w = np.hanning(n + 1)[:-1].astype(np.float32) if window else None
+    want = _stft_reference(feeds["x"], step, n, w, 1)
+    assert_close(got, want, atol=_tol(n), rtol=1e-4)
+    assert_close(product, want, atol=_tol(n), rtol=1e-4)
+
+
+def test_stft_ffts_give_the_same_bits_on_two_threads():
+    model, feeds = _stft_model(512, 160, samples=48000)
+    one = lstmrt.InferenceSession(model, threads=1).run(None, feeds)[0]
+    two = lstmrt.InferenceSession(model, threads=2).run(None, feeds)[0]
+    np.testing.assert_array_equal(one.view(np.uint32), two.view(np.uint32))

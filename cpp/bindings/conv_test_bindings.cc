@@ -9,7 +9,7 @@
 #include "guarded_buffers.h"
 #include "cpu/fft_plan.h"
 #include "cpu/kernels.h"
-#include "graph/conv_dft.h"
+#include "graph/frame_fft.h"
 #include "graph/conv_shifted.h"
 
 namespace lstmrt {
@@ -79,8 +79,8 @@ void register_conv_kernel_tests(py::module_& t) {
         if (!plan) throw ValueError("rfft16: no plan for length " + std::to_string(n) + " (factors 2, 3, 5 only)");
         if (!xo || !wo || xo->ndim() != 1 || wo->ndim() != 1 || wo->shape(0) != n)
           throw ValueError("rfft16: expected x [length] and window [n]");
-        if (frames < 1 || frames > kPanelWidth || bins < 1 || bins > n || step < 1)
-          throw ValueError("rfft16: frames in [1, 16], bins in [1, n], step positive");
+        if (frames < 1 || frames > kPanelWidth || bins < 1 || bins > n / 2 + 1 || step < 1)
+          throw ValueError("rfft16: frames in [1, 16], bins in [1, n / 2 + 1], step positive");
         if ((frames - 1) * step + n > xo->shape(0)) throw ValueError("rfft16: x too short for the frames");
         auto x = guarded_copy(xo->data(), static_cast<size_t>(xo->shape(0)));
         auto w = guarded_copy(wo->data(), static_cast<size_t>(n));
@@ -89,7 +89,7 @@ void register_conv_kernel_tests(py::module_& t) {
         auto im = std::make_unique<GuardedFloats>(static_cast<size_t>(bins * frames));
         {
           py::gil_scoped_release release;
-          kt.rfft16(*plan, x->data(), step, frames, w->data(), work.data(), re->data(), im->data(), frames, bins,
+          kt.rfft16(*plan, x->data(), step, frames, w->data(), work.data(), re->data(), im->data(), frames, 1, bins,
                     negate_im);
         }
         const std::vector<py::ssize_t> shape = {static_cast<py::ssize_t>(bins), static_cast<py::ssize_t>(frames)};
@@ -99,10 +99,10 @@ void register_conv_kernel_tests(py::module_& t) {
       py::arg("bins"), py::arg("negate_im") = false,
       "(re, im) [bins, frames]: the DFT of `frames` windowed frames of x, `step` apart, through one ISA's rfft16.");
 
-  t.def("set_conv_fft", &set_dft_frames_enabled, py::arg("enabled"),
-        "False sends every Conv whose weights are a windowed DFT through its product instead of FFTs (for tests "
-        "that compare the two).");
-  t.def("conv_fft_runs", &dft_frames_runs, "How many images Conv has computed as FFTs of their frames.");
+  t.def("set_frame_fft", &set_frame_fft_enabled, py::arg("enabled"),
+        "False sends every STFT, and every Conv whose weights are a windowed DFT, through its product instead of "
+        "FFTs of the frames (for tests that compare the two).");
+  t.def("frame_fft_runs", &frame_fft_runs, "How many signals (Conv images, STFT batch rows) went through FFTs.");
   t.def("set_conv_shifted_rows", &set_shifted_rows_enabled, py::arg("enabled"),
         "False sends every Conv through the packed window columns instead of the shifted rows (for tests that "
         "compare the two).");

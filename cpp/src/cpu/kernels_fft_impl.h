@@ -141,7 +141,8 @@ inline Cx unzip(const FftPlan& plan, const float* zr, const float* zi, int64_t k
 
 // See KernelTable::rfft16.
 void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t frames, const float* window,
-                   float* work, float* re, float* im, int64_t ldo, int64_t bins, bool negate_im) {
+                   float* work, float* re, float* im, int64_t ld_bin, int64_t ld_frame, int64_t bins,
+                   bool negate_im) {
   constexpr int64_t P = kPanelWidth;
   const int64_t N = plan.n, points = plan.real_halves ? N / 2 : N, E = points * P;
   float* const buf[2][2] = {{work, work + E}, {work + 2 * E, work + 3 * E}};
@@ -162,24 +163,25 @@ void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t fr
   const float* ri = buf[from][1];
   const typename Vec::reg sign = Vec::set1(negate_im ? -1.0f : 1.0f);
   alignas(64) float lanes_re[P], lanes_im[P];
+  const bool rows = frames == P && ld_frame == 1;  // each bin's frames a contiguous row
   for (int64_t k = 0; k < bins; ++k) {
     // Bin k of every frame, in lanes: the plan's point k, or unzipped from the halves' spectrum.
     for (int64_t lane = 0; lane < P; lane += Vec::W) {
       Cx v = plan.real_halves ? unzip(plan, rr, ri, k, lane)
                               : Cx{Vec::load(rr + k * P + lane), Vec::load(ri + k * P + lane)};
       v.im = Vec::mul(v.im, sign);
-      if (frames == P) {
-        Vec::store(re + k * ldo + lane, v.re);
-        Vec::store(im + k * ldo + lane, v.im);
+      if (rows) {
+        Vec::store(re + k * ld_bin + lane, v.re);
+        Vec::store(im + k * ld_bin + lane, v.im);
       } else {
         Vec::store(lanes_re + lane, v.re);
         Vec::store(lanes_im + lane, v.im);
       }
     }
-    if (frames == P) continue;
+    if (rows) continue;
     for (int64_t j = 0; j < frames; ++j) {
-      re[k * ldo + j] = lanes_re[j];
-      im[k * ldo + j] = lanes_im[j];
+      re[k * ld_bin + j * ld_frame] = lanes_re[j];
+      im[k * ld_bin + j * ld_frame] = lanes_im[j];
     }
   }
 }

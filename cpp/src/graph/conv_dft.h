@@ -27,18 +27,12 @@ struct DftConv {
 std::optional<DftConv> detect_dft_weights(const float* w, int64_t rows, int64_t n);
 
 // Whether a run of such a Conv over window `w` takes the FFTs: 1-D, stride any, no padding, no
-// dilation, and the switch on.
+// dilation, and the switch on (set_frame_fft_enabled).
 bool dft_frames_apply(const Window& w);
 
 // One image of such a Conv (a.channels 1, a.out_channels 2 * bins, no bias): the frames
-// fill_silent_tail leaves, kPanelWidth at a time, split over threads, each thread with its own
-// entry of `work` (grown to the thread count and kept for the next run).
+// fill_silent_tail leaves, through run_frame_fft.
 void multiply_dft_frames(const ChannelRows& a, const DftConv& dft, std::vector<std::vector<float>>& work,
                          int threads);
-
-// For tests: a switch (false sends every Conv through its product), and how many images took the
-// FFTs.
-void set_dft_frames_enabled(bool enabled);
-int64_t dft_frames_runs();
 
 }  // namespace lstmrt
