@@ -72,6 +72,19 @@ def test_rfft16_matches_numpy(isa, n, frames):
         np.testing.assert_allclose(im, expected.imag, rtol=0, atol=2e-6 * scale, err_msg=f"{isa} n={n} im")
 
 
+@pytest.mark.parametrize("n,samples,frames", [(512, 400, 16), (512, 400, 3), (60, 17, 16), (9, 1, 5)])
+def test_rfft16_pads_short_frames_with_zeros(isa, n, samples, frames):
+    # A DFT longer than its frames (wespeaker: 400 samples in a 512-point DFT): the frames are
+    # rows of `samples` values back to back, and nothing past the last one is read (guard pages).
+    x = rng.standard_normal(frames * samples).astype(np.float32)
+    window = np.ones(n, np.float32)
+    re, im = testing.rfft16(isa, x, n, samples, frames, window, n // 2 + 1, False, samples)
+    expected = np.fft.rfft(x.astype(np.float64).reshape(frames, samples), n=n, axis=1).T
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(re, expected.real, rtol=0, atol=2e-6 * scale)
+    np.testing.assert_allclose(im, expected.imag, rtol=0, atol=2e-6 * scale)
+
+
 def test_rfft16_refuses_lengths_without_a_plan():
     with pytest.raises(ValueError, match="no plan for length 14"):
         testing.rfft16("generic", np.zeros(14, np.float32), 14, 1, 1, np.ones(14, np.float32), 8)

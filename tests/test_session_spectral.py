@@ -172,3 +172,30 @@ def test_stft_ffts_give_the_same_bits_on_two_threads():
     one = lstmrt.InferenceSession(model, threads=1).run(None, feeds)[0]
     two = lstmrt.InferenceSession(model, threads=2).run(None, feeds)[0]
     np.testing.assert_array_equal(one.view(np.uint32), two.view(np.uint32))
+
+
+@pytest.mark.parametrize("length,fft", [(512, True), (400, True), (300, True), (14, False)])
+def test_onesided_dft_of_real_rows_runs_as_ffts(length, fft):
+    """wespeaker's DFT: frames of 400 samples as rows, a onesided DFT of 512 points (zero-padded),
+    or shorter (truncated); FFTs where the length factors into 2, 3 and 5 (not 14), against
+    float64 and the GEMM path (switched off through lstmrt._core.testing)."""
+    from lstmrt._core import testing
+
+    x = rng.standard_normal((2, 99, 400, 1)).astype(np.float32)
+    feeds = {"x": x}
+    model = make_model([helper.make_node("DFT", ["x", "n"], ["y"], axis=-2, onesided=1)], feeds, ["y"], opset=17,
+                       initializers={"n": np.array(length, np.int64)})
+    before = testing.frame_fft_runs()
+    got = lstmrt.InferenceSession(model).run(None, feeds)[0]
+    assert testing.frame_fft_runs() - before == (1 if fft else 0)
+    testing.set_frame_fft(False)
+    try:
+        product = lstmrt.InferenceSession(model).run(None, feeds)[0]
+    finally:
+        testing.set_frame_fft(True)
+    spec = np.fft.rfft(x[..., 0].astype(np.float64), n=length, axis=-1)
+    want = np.stack([spec.real, spec.imag], axis=-1)
+    assert_close(got, want, atol=_tol(length), rtol=1e-4)
+    assert_close(product, want, atol=_tol(length), rtol=1e-4)
+    two = lstmrt.InferenceSession(model, threads=2).run(None, feeds)[0]
+    np.testing.assert_array_equal(got.view(np.uint32), two.view(np.uint32))

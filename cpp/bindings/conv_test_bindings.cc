@@ -71,7 +71,7 @@ void register_conv_kernel_tests(py::module_& t) {
   t.def(
       "rfft16",
       [](const std::string& isa, py::handle x_obj, int64_t n, int64_t step, int64_t frames, py::handle window_obj,
-         int64_t bins, bool negate_im) {
+         int64_t bins, bool negate_im, int64_t samples) {
         const KernelTable& kt = kernels_for(parse_isa(isa));
         const auto xo = float_array(x_obj, "x");
         const auto wo = float_array(window_obj, "window");
@@ -81,7 +81,9 @@ void register_conv_kernel_tests(py::module_& t) {
           throw ValueError("rfft16: expected x [length] and window [n]");
         if (frames < 1 || frames > kPanelWidth || bins < 1 || bins > n / 2 + 1 || step < 1)
           throw ValueError("rfft16: frames in [1, 16], bins in [1, n / 2 + 1], step positive");
-        if ((frames - 1) * step + n > xo->shape(0)) throw ValueError("rfft16: x too short for the frames");
+        if (samples < 0) samples = n;
+        if (samples < 1 || samples > n) throw ValueError("rfft16: samples in [1, n]");
+        if ((frames - 1) * step + samples > xo->shape(0)) throw ValueError("rfft16: x too short for the frames");
         auto x = guarded_copy(xo->data(), static_cast<size_t>(xo->shape(0)));
         auto w = guarded_copy(wo->data(), static_cast<size_t>(n));
         std::vector<float> work(static_cast<size_t>(4 * n * kPanelWidth));
@@ -89,15 +91,16 @@ void register_conv_kernel_tests(py::module_& t) {
         auto im = std::make_unique<GuardedFloats>(static_cast<size_t>(bins * frames));
         {
           py::gil_scoped_release release;
-          kt.rfft16(*plan, x->data(), step, frames, w->data(), work.data(), re->data(), im->data(), frames, 1, bins,
-                    negate_im);
+          kt.rfft16(*plan, x->data(), step, frames, samples, w->data(), work.data(), re->data(), im->data(), frames, 1,
+                    bins, negate_im);
         }
         const std::vector<py::ssize_t> shape = {static_cast<py::ssize_t>(bins), static_cast<py::ssize_t>(frames)};
         return py::make_tuple(result_array(*re, shape), result_array(*im, shape));
       },
       py::arg("isa"), py::arg("x"), py::arg("n"), py::arg("step"), py::arg("frames"), py::arg("window"),
-      py::arg("bins"), py::arg("negate_im") = false,
-      "(re, im) [bins, frames]: the DFT of `frames` windowed frames of x, `step` apart, through one ISA's rfft16.");
+      py::arg("bins"), py::arg("negate_im") = false, py::arg("samples") = -1,
+      "(re, im) [bins, frames]: the DFT of `frames` windowed frames of x, `step` apart, each its first `samples` "
+      "(all n by default) and zeros, through one ISA's rfft16.");
 
   t.def("set_frame_fft", &set_frame_fft_enabled, py::arg("enabled"),
         "False sends every STFT, and every Conv whose weights are a windowed DFT, through its product instead of "

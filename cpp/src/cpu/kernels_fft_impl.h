@@ -88,14 +88,15 @@ void fft_stage(const FftStage& st, int64_t s, const float* sr, const float* si, 
 }
 
 // The frames in the lanes, windowed: sample e of frame j to dst[e * kPanelWidth + j], zeros in
-// the lanes past `frames`.
-void gather_frames(const float* x, int64_t step, int64_t frames, const float* window, int64_t n, float* dst) {
+// the lanes past `frames` and at the samples from `samples` on (a frame shorter than the DFT).
+void gather_frames(const float* x, int64_t step, int64_t frames, int64_t samples, const float* window, int64_t n,
+                   float* dst) {
   constexpr int64_t P = kPanelWidth;
   int64_t e = 0;
   if (frames == P)
-    for (; e + P <= n; e += P) Vec::transpose16(x + e, step, dst + e * P);
+    for (; e + P <= samples; e += P) Vec::transpose16(x + e, step, dst + e * P);
   for (int64_t i = e; i < n; ++i)
-    for (int64_t j = 0; j < P; ++j) dst[i * P + j] = j < frames ? x[j * step + i] : 0.0f;
+    for (int64_t j = 0; j < P; ++j) dst[i * P + j] = j < frames && i < samples ? x[j * step + i] : 0.0f;
   for (int64_t i = 0; i < n; ++i) {
     const typename Vec::reg w = Vec::set1(window[i]);
     for (int64_t lane = 0; lane < P; lane += Vec::W)
@@ -140,22 +141,22 @@ inline Cx unzip(const FftPlan& plan, const float* zr, const float* zi, int64_t k
 }
 
 // See KernelTable::rfft16.
-void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t frames, const float* window,
-                   float* work, float* re, float* im, int64_t ld_bin, int64_t ld_frame, int64_t bins,
-                   bool negate_im) {
+void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t frames, int64_t samples,
+                   const float* window, float* work, float* re, float* im, int64_t ld_bin, int64_t ld_frame,
+                   int64_t bins, bool negate_im) {
   constexpr int64_t P = kPanelWidth;
   const int64_t N = plan.n, points = plan.real_halves ? N / 2 : N, E = points * P;
   float* const buf[2][2] = {{work, work + E}, {work + 2 * E, work + 3 * E}};
   if (plan.real_halves) {
     // Even samples to the real parts, odd ones to the imaginary parts.
-    float* samples = work + 4 * E;
-    gather_frames(x, step, frames, window, N, samples);
+    const float* even_odd = work + 4 * E;
+    gather_frames(x, step, frames, samples, window, N, work + 4 * E);
     for (int64_t m = 0; m < points; ++m) {
-      std::memcpy(buf[0][0] + m * P, samples + 2 * m * P, P * sizeof(float));
-      std::memcpy(buf[0][1] + m * P, samples + (2 * m + 1) * P, P * sizeof(float));
+      std::memcpy(buf[0][0] + m * P, even_odd + 2 * m * P, P * sizeof(float));
+      std::memcpy(buf[0][1] + m * P, even_odd + (2 * m + 1) * P, P * sizeof(float));
     }
   } else {
-    gather_frames(x, step, frames, window, N, buf[0][0]);
+    gather_frames(x, step, frames, samples, window, N, buf[0][0]);
     std::memset(buf[0][1], 0, static_cast<size_t>(E) * sizeof(float));
   }
   const int from = run_stages(plan, buf);

@@ -75,6 +75,7 @@ void multiply_dft_frames(const ChannelRows& a, const DftConv& dft, std::vector<s
   f.x = a.x;
   f.step = w.stride[0];
   f.frames = fill_silent_tail(a);
+  f.samples = dft.plan.n;
   f.window = dft.window.data();
   f.bins = dft.bins;
   f.negate_im = dft.negate_im;

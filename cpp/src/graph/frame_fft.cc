@@ -35,7 +35,7 @@ void run_frame_fft(const FrameFft& f, std::vector<std::vector<float>>& work, int
       buf.resize(static_cast<size_t>(4 * f.plan->n * kPanelWidth));
       for (int64_t b = blocks * p / pieces; b < blocks * (p + 1) / pieces; ++b) {
         const int64_t t0 = b * kPanelWidth, count = std::min(kPanelWidth, f.frames - t0);
-        kt.rfft16(*f.plan, f.x + t0 * f.step, f.step, count, f.window, buf.data(), f.re + t0 * f.ld_frame,
+        kt.rfft16(*f.plan, f.x + t0 * f.step, f.step, count, f.samples, f.window, buf.data(), f.re + t0 * f.ld_frame,
                   f.im + t0 * f.ld_frame, f.ld_bin, f.ld_frame, f.bins, f.negate_im);
       }
     }

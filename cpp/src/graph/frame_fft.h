@@ -9,12 +9,13 @@
 
 namespace lstmrt {
 
-// Where the frames are and where their bins go: frame t reads x + t * step for plan.n samples
-// (times window); bin k of frame t goes to re[k * ld_bin + t * ld_frame] and im likewise.
+// Where the frames are and where their bins go: frame t reads x + t * step for `samples` samples
+// (zeros after them up to plan.n; all times window); bin k of frame t goes to
+// re[k * ld_bin + t * ld_frame] and im likewise.
 struct FrameFft {
   const FftPlan* plan = nullptr;  // FftPlan::make_real's
   const float* x = nullptr;
-  int64_t step = 1, frames = 0;
+  int64_t step = 1, frames = 0, samples = 0;
   const float* window = nullptr;  // plan->n values
   int64_t bins = 0;               // at most plan->n / 2 + 1
   bool negate_im = false;

@@ -1,9 +1,10 @@
 // DFT and STFT as GEMMs on the core's packed kernels: a DFT of length N is a product with an
 // N-column matrix of cosines and sines, packed once, with the STFT's window folded in. The frames
 // of an STFT are rows of the signal `frame_step` samples apart, read in place (overlapping rows
-// of one GEMM operand), so no frame is copied. A onesided STFT of a real signal, the speech front
-// ends' (a few hundred short transforms per second of audio), runs instead as FFTs of its frames,
-// sixteen at a time in the vector lanes (frame_fft.h), when its length has no prime factor above 5.
+// of one GEMM operand), so no frame is copied. A onesided STFT or DFT of a real signal, the speech
+// front ends' (a few hundred short transforms per second of audio), runs instead as FFTs of its
+// frames, sixteen at a time in the vector lanes (frame_fft.h), when its length has no prime factor
+// above 5.
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -179,6 +180,7 @@ class StftOp final : public Op {
       f.plan = state.fft_plan(n);
       f.step = step;
       f.frames = frames;
+      f.samples = n;
       f.window = window ? window->data<float>() : state.ones.data();
       f.bins = bins;
       f.ld_bin = 2;
@@ -245,8 +247,27 @@ class DftOp final : public Op {
       std::memset(y.raw(), 0, y.nbytes());
       return;
     }
-    const PackedMatrix& m = dft_state(ctx).get(key, nullptr);
     const int threads = resolve_threads(ctx.threads);
+    DftState& state = dft_state(ctx);
+    if (inner == 1 && c == 1 && onesided_ && !inverse_ && frame_fft_enabled() && state.fft_plan(key.length)) {
+      // Each transform's samples are a row of n values: FFTs of the rows, zero-padded to the
+      // length; y[o][k] = (re, im) of bin k of row o.
+      FrameFft f;
+      f.plan = state.fft_plan(key.length);
+      f.x = x.data<float>();
+      f.step = n;
+      f.frames = outer;
+      f.samples = key.samples;
+      f.window = state.ones.data();
+      f.bins = per;
+      f.re = y.data<float>();
+      f.im = f.re + 1;
+      f.ld_bin = 2;
+      f.ld_frame = per * 2;
+      run_frame_fft(f, state.fft_work, threads);
+      return;
+    }
+    const PackedMatrix& m = state.get(key, nullptr);
     if (inner == 1) {
       // The transformed axis is next to the parts: each transform reads n * c contiguous values.
       gemm(kernels(), outer, x.data<float>(), n * c, m, nullptr, false, y.data<float>(), cols, threads);
