@@ -150,6 +150,10 @@ struct KernelTable {
   // x[i] = act(x[i]) for i < n, in place.
   void (*activation)(const Activation& act, float* x, int64_t n) = nullptr;
 
+  // x[i] = x[i] * sigmoid(x[i]) for i < n, in place, with the bits of activation's Sigmoid then a
+  // product (a Conv's fused SiLU epilogue, in one pass).
+  void (*silu)(float* x, int64_t n) = nullptr;
+
   // y[i] = log(x[i]) for i < n, within 1 ulp (x and y may be the same array); denormal x too,
   // also on threads that treat them as zero.
   void (*log)(const float* x, float* y, int64_t n) = nullptr;

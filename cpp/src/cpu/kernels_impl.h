@@ -59,9 +59,10 @@ inline reg vexp(reg x) {
 }
 
 inline reg vsigmoid(reg x) {
-  // exp(-x) overflows to +inf for x < -88.7 and 1 / inf = 0, the right limit.
+  // exp(-x) overflows to +inf for x < -88.7, where 1 / (1 + exp(-x)) is 0 (or below the smallest
+  // normal float), the right limit.
   const reg one = Vec::set1(1.0f);
-  return Vec::div(one, Vec::add(one, vexp(Vec::sub(Vec::zero(), x))));
+  return Vec::recip_ge1(Vec::add(one, vexp(Vec::sub(Vec::zero(), x))));
 }
 
 inline reg vtanh(reg x) {
@@ -225,6 +226,13 @@ void activation_kernel(const Activation& act, float* x, int64_t n) {
   for_each_chunk(n, [&](auto tail, int64_t j, int64_t c) {
     LSTMRT_TAIL;
     st<Tail>(x + j, apply(act, ld<Tail>(x + j, c)), c); });
+}
+
+void silu_kernel(float* x, int64_t n) {
+  for_each_chunk(n, [&](auto tail, int64_t j, int64_t c) {
+    LSTMRT_TAIL;
+    const reg v = ld<Tail>(x + j, c);
+    st<Tail>(x + j, Vec::mul(v, vsigmoid(v)), c); });
 }
 
 // y[i] = log(x[i]) for i < n (x and y may be the same array).
@@ -623,6 +631,7 @@ void fill_table(KernelTable& t, Isa isa) {
   t.recurrent_gemv = &recurrent_gemv_impl<kGemvPanels>;
   t.recurrent_gemm = &recurrent_gemm_impl<kGemmRows, kGemmPanels>;
   t.activation = &activation_kernel;
+  t.silu = &silu_kernel;
   t.log = &log_kernel;
   t.add_scaled = &add_scaled_kernel;
   t.pack_window_panel = &pack_window_panel_kernel;

@@ -78,6 +78,9 @@ struct Vec {
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
   static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
+  // 1 / d for d >= 1 (a sigmoid's denominator): a division (a 12-bit estimate would need two
+  // Newton steps, no cheaper than the division on AVX2 cores).
+  static reg recip_ge1(reg d) { return _mm256_div_ps(_mm256_set1_ps(1.0f), d); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
   static reg fnmadd(reg a, reg b, reg c) { return _mm256_fnmadd_ps(a, b, c); }
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }

@@ -75,6 +75,14 @@ struct Vec {
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
   static reg div(reg a, reg b) { return _mm512_div_ps(a, b); }
+  // 1 / d for d >= 1 (a sigmoid's denominator), within 2 ulp: the 14-bit estimate and one Newton
+  // step, a third of a division's cost. +inf (clamped to the largest float) gives 0 or the
+  // denormal beside it; NaN stays NaN (min's second operand wins).
+  static reg recip_ge1(reg d) {
+    const reg dc = _mm512_min_ps(_mm512_set1_ps(3.4028234e38f), d);
+    const reg r = _mm512_rcp14_ps(dc);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(dc, r, _mm512_set1_ps(1.0f)), r);
+  }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
   static reg fnmadd(reg a, reg b, reg c) { return _mm512_fnmadd_ps(a, b, c); }
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }

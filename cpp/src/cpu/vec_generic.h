@@ -41,6 +41,8 @@ struct Vec {
   static reg sub(reg a, reg b) { return a - b; }
   static reg mul(reg a, reg b) { return a * b; }
   static reg div(reg a, reg b) { return a / b; }
+  // 1 / d for d >= 1 (a sigmoid's denominator).
+  static reg recip_ge1(reg d) { return 1.0f / d; }
   static reg fmadd(reg a, reg b, reg c) { return a * b + c; }   // a*b + c
   static reg fnmadd(reg a, reg b, reg c) { return c - a * b; }  // c - a*b
   // x86 semantics: when either operand is NaN the second one is returned, so max(limit, x)

@@ -19,18 +19,10 @@ constexpr int64_t kMinParallel = 65536;
 // y = y * sigmoid(y), as the Sigmoid node (the kernel table's activation) and the Mul would.
 void silu(float* y, int64_t n, int threads) {
   const KernelTable& kt = kernels();
-  Activation sigmoid;
-  sigmoid.kind = ActKind::Sigmoid;
   const int64_t pieces = (n + kPiece - 1) / kPiece;
   parallel_for(pieces, n >= kMinParallel ? threads : 1, 1, [&](int64_t q0, int64_t q1) {
-    alignas(64) float s[kPiece];
-    for (int64_t q = q0; q < q1; ++q) {
-      float* p = y + q * kPiece;
-      const int64_t m = std::min(kPiece, n - q * kPiece);
-      std::memcpy(s, p, static_cast<size_t>(m) * sizeof(float));
-      kt.activation(sigmoid, s, m);
-      for (int64_t i = 0; i < m; ++i) p[i] *= s[i];
-    }
+    const int64_t i0 = q0 * kPiece, i1 = std::min(n, q1 * kPiece);
+    kt.silu(y + i0, i1 - i0);
   });
 }
 
