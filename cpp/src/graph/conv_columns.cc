@@ -127,7 +127,8 @@ void channel_rows_range(const ChannelRows& a, const ReductionChunks& chunks, con
   }
 }
 
-// Output channels per share when the threads split them: a multiple of every ISA's tile height.
+// Output channels per share when the threads split them: whole 8-row tiles on AVX-512 (the AVX2
+// and generic kernels' 6 and 4 rows leave one short tile per share).
 constexpr int64_t kRowShareStep = 8;
 // What packing one share's windows costs, in rows of the product over them: the threads that
 // split the output channels each pack all the windows. test_bench_real_models.py's ddddocr at 2
