@@ -35,3 +35,18 @@ def _environment_restored():
     if dict(os.environ) != saved:
         os.environ.clear()
         os.environ.update(saved)
+
+
+# Every kernel path (ISA) that this build compiled and this CPU runs, one test each; the others
+# skip with the reason.
+ALL_ISAS = ("generic", "avx2", "avx512")
+
+
+@_pytest.fixture(params=ALL_ISAS)
+def isa(request):
+    info = _lstmrt.cpu_info()
+    if request.param not in info["compiled_isas"]:
+        _pytest.skip(f"{request.param}: not compiled into this build (compiled: {info['compiled_isas']})")
+    if request.param not in info["supported_isas"]:
+        _pytest.skip(f"{request.param}: this CPU cannot run it (supported here: {info['supported_isas']})")
+    return request.param

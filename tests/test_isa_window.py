@@ -11,21 +11,9 @@ segment's lanes crashes. Paths the CPU cannot run are skipped with the reason.
 import numpy as np
 import pytest
 
-import lstmrt
 from lstmrt._core import testing
 
-ALL_ISAS = ("generic", "avx2", "avx512")
 PANEL = 16
-
-
-@pytest.fixture(params=ALL_ISAS)
-def isa(request):
-    info = lstmrt.cpu_info()
-    if request.param not in info["compiled_isas"]:
-        pytest.skip(f"{request.param}: not compiled into this build (compiled: {info['compiled_isas']})")
-    if request.param not in info["supported_isas"]:
-        pytest.skip(f"{request.param}: this CPU cannot run it (supported here: {info['supported_isas']})")
-    return request.param
 
 
 def _reference(x, segments, step):

@@ -23,17 +23,6 @@ from lstmrt._core import testing
 from session_helpers import make_model, ort_run
 
 rng = np.random.default_rng(1204)
-ALL_ISAS = ("generic", "avx2", "avx512")
-
-
-@pytest.fixture(params=ALL_ISAS)
-def isa(request):
-    info = lstmrt.cpu_info()
-    if request.param not in info["compiled_isas"]:
-        pytest.skip(f"{request.param}: not compiled into this build (compiled: {info['compiled_isas']})")
-    if request.param not in info["supported_isas"]:
-        pytest.skip(f"{request.param}: this CPU cannot run it (supported here: {info['supported_isas']})")
-    return request.param
 
 
 def dft_weights(n, window, sign=-1.0):
