@@ -181,3 +181,13 @@ def test_other_convs_keep_their_product(name, build):
     if name != "window-with-inf":
         expected = ort_run(model, feeds)[0]
         assert_near(got, expected, name)
+
+
+def test_every_kernel_path_runs_the_stft_conv(isa):
+    model, feeds = stft_model(dft_weights(400, hann(400)), batch=2, samples=8000)
+    expected = ort_run(model, feeds)[0]
+    with lstmrt.use_isa(isa):
+        before = testing.frame_fft_runs()
+        got = lstmrt.InferenceSession(model, threads=2).run(None, feeds)[0]
+        assert testing.frame_fft_runs() - before == 2
+    assert_near(got, expected, f"{isa}: FFT against onnxruntime")
