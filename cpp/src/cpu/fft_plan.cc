@@ -54,6 +54,18 @@ std::optional<FftPlan> FftPlan::make(int64_t n) {
     plan.stages.push_back(std::move(st));
     length = m;
   }
+  // Stage i's output u goes to the u-th block of its span: point k (k mod r1 the first stage's
+  // u, then (k / r1) mod r2 the second's, ...) ends at sum of u_i times the stage's span / r_i.
+  plan.order.resize(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) {
+    int64_t rest = k, at = 0, span = n;
+    for (int r : radices) {
+      span /= r;
+      at += (rest % r) * span;
+      rest /= r;
+    }
+    plan.order[static_cast<size_t>(k)] = at;
+  }
   return plan;
 }
 

@@ -8,9 +8,10 @@
 
 namespace lstmrt {
 
-// One stage of a Stockham autosort FFT (decimation in frequency): on sequences of `length`
-// points, `radix`-point DFTs of points `length / radix` apart, each output u then times
-// exp(-2 pi i p u / length) for its position p < length / radix.
+// One stage of an in-place FFT by decimation in frequency: on each block of `length` points,
+// `radix`-point DFTs of points `length / radix` apart, each output u then times
+// exp(-2 pi i p u / length) for its position p < length / radix, written back where the inputs
+// were; output u of every DFT makes the block of length / radix points the next stage splits.
 struct FftStage {
   int radix = 0;
   int64_t length = 0;
@@ -24,6 +25,8 @@ struct FftStage {
 struct FftPlan {
   int64_t n = 0;
   std::vector<FftStage> stages;
+  // Where the stages leave point k of the transform (the mixed-radix digit reversal of k).
+  std::vector<int64_t> order;
   // A real transform of even length n as a complex one of n / 2 points (the even samples as real
   // parts, the odd as imaginary): then `stages` are those of n / 2 points, and unzip_re/im[k] =
   // exp(-2 pi i k / n) for k <= n / 2 separate the two halves' spectra afterwards.

@@ -57,10 +57,10 @@ inline void butterfly(const Cx (&a)[R], Cx (&b)[R], const FftStage& st) {
   }
 }
 
-// One Stockham stage over `s` interleaved sequences of st.length points: from (sr, si) to
-// (dr, di), each point kPanelWidth floats.
+// One stage in place over `blocks` blocks of st.length points (re, im), each point kPanelWidth
+// floats.
 template <int R>
-void fft_stage(const FftStage& st, int64_t s, const float* sr, const float* si, float* dr, float* di) {
+void fft_stage(const FftStage& st, int64_t blocks, float* re, float* im) {
   constexpr int64_t P = kPanelWidth;
   const int64_t m = st.length / R;
   for (int64_t p = 0; p < m; ++p) {
@@ -69,19 +69,16 @@ void fft_stage(const FftStage& st, int64_t s, const float* sr, const float* si, 
       twr[u] = st.twiddle_re[static_cast<size_t>((u - 1) * m + p)];
       twi[u] = st.twiddle_im[static_cast<size_t>((u - 1) * m + p)];
     }
-    for (int64_t q = 0; q < s; ++q)
+    for (int64_t b = 0; b < blocks; ++b)
       for (int64_t lane = 0; lane < P; lane += Vec::W) {
-        Cx a[R], b[R];
-        for (int t = 0; t < R; ++t) {
-          const int64_t i = (q + s * (p + t * m)) * P + lane;
-          a[t] = {Vec::load(sr + i), Vec::load(si + i)};
-        }
-        butterfly<R>(a, b, st);
+        const int64_t first = (b * st.length + p) * P + lane;
+        Cx a[R], out[R];
+        for (int t = 0; t < R; ++t) a[t] = {Vec::load(re + first + t * m * P), Vec::load(im + first + t * m * P)};
+        butterfly<R>(a, out, st);
         for (int u = 0; u < R; ++u) {
-          const Cx out = u == 0 ? b[0] : cx_mul(b[u], twr[u], twi[u]);
-          const int64_t i = (q + s * (R * p + u)) * P + lane;
-          Vec::store(dr + i, out.re);
-          Vec::store(di + i, out.im);
+          const Cx v = u == 0 ? out[0] : cx_mul(out[u], twr[u], twi[u]);
+          Vec::store(re + first + u * m * P, v.re);
+          Vec::store(im + first + u * m * P, v.im);
         }
       }
   }
@@ -104,25 +101,18 @@ void gather_frames(const float* x, int64_t step, int64_t frames, int64_t samples
   }
 }
 
-// The plan's stages from (buf[0][0], buf[0][1]); returns which buffer pair holds the result.
-int run_stages(const FftPlan& plan, float* const (&buf)[2][2]) {
-  int from = 0;
-  int64_t s = 1;
+// The plan's stages, in place on (re, im); point k ends at plan.order[k].
+void run_stages(const FftPlan& plan, float* re, float* im) {
+  int64_t blocks = 1;
   for (const FftStage& st : plan.stages) {
-    const float* sr = buf[from][0];
-    const float* si = buf[from][1];
-    float* dr = buf[1 - from][0];
-    float* di = buf[1 - from][1];
     switch (st.radix) {
-      case 2: fft_stage<2>(st, s, sr, si, dr, di); break;
-      case 3: fft_stage<3>(st, s, sr, si, dr, di); break;
-      case 4: fft_stage<4>(st, s, sr, si, dr, di); break;
-      default: fft_stage<5>(st, s, sr, si, dr, di); break;
+      case 2: fft_stage<2>(st, blocks, re, im); break;
+      case 3: fft_stage<3>(st, blocks, re, im); break;
+      case 4: fft_stage<4>(st, blocks, re, im); break;
+      default: fft_stage<5>(st, blocks, re, im); break;
     }
-    s *= st.radix;
-    from = 1 - from;
+    blocks *= st.radix;
   }
-  return from;
 }
 
 // Bin k of the real frames from the spectrum Z of their halves (z[m] = x[2m] + i x[2m + 1], M
@@ -130,7 +120,9 @@ int run_stages(const FftPlan& plan, float* const (&buf)[2][2]) {
 // O[k] = (Z[k] - conj Z[M - k]) / 2i are the spectra of the even and odd samples.
 inline Cx unzip(const FftPlan& plan, const float* zr, const float* zi, int64_t k, int64_t lane) {
   constexpr int64_t P = kPanelWidth;
-  const int64_t M = plan.n / 2, a_at = (k % M) * P + lane, b_at = ((M - k) % M) * P + lane;
+  const int64_t M = plan.n / 2;
+  const int64_t a_at = plan.order[static_cast<size_t>(k % M)] * P + lane;
+  const int64_t b_at = plan.order[static_cast<size_t>((M - k) % M)] * P + lane;
   const typename Vec::reg half = Vec::set1(0.5f);
   const Cx a{Vec::load(zr + a_at), Vec::load(zi + a_at)};
   const Cx b{Vec::load(zr + b_at), Vec::sub(Vec::zero(), Vec::load(zi + b_at))};
@@ -146,30 +138,32 @@ void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t fr
                    int64_t bins, bool negate_im) {
   constexpr int64_t P = kPanelWidth;
   const int64_t N = plan.n, points = plan.real_halves ? N / 2 : N, E = points * P;
-  float* const buf[2][2] = {{work, work + E}, {work + 2 * E, work + 3 * E}};
+  // The transform in place in (zr, zi), small enough for L1 at the speech front ends' lengths.
+  float* zr = work;
+  float* zi = work + E;
   if (plan.real_halves) {
     // Even samples to the real parts, odd ones to the imaginary parts.
-    const float* even_odd = work + 4 * E;
-    gather_frames(x, step, frames, samples, window, N, work + 4 * E);
+    const float* even_odd = work + 2 * E;
+    gather_frames(x, step, frames, samples, window, N, work + 2 * E);
     for (int64_t m = 0; m < points; ++m) {
-      std::memcpy(buf[0][0] + m * P, even_odd + 2 * m * P, P * sizeof(float));
-      std::memcpy(buf[0][1] + m * P, even_odd + (2 * m + 1) * P, P * sizeof(float));
+      std::memcpy(zr + m * P, even_odd + 2 * m * P, P * sizeof(float));
+      std::memcpy(zi + m * P, even_odd + (2 * m + 1) * P, P * sizeof(float));
     }
   } else {
-    gather_frames(x, step, frames, samples, window, N, buf[0][0]);
-    std::memset(buf[0][1], 0, static_cast<size_t>(E) * sizeof(float));
+    gather_frames(x, step, frames, samples, window, N, zr);
+    std::memset(zi, 0, static_cast<size_t>(E) * sizeof(float));
   }
-  const int from = run_stages(plan, buf);
-  const float* rr = buf[from][0];
-  const float* ri = buf[from][1];
+  run_stages(plan, zr, zi);
+  const float* rr = zr;
+  const float* ri = zi;
   const typename Vec::reg sign = Vec::set1(negate_im ? -1.0f : 1.0f);
   alignas(64) float lanes_re[P], lanes_im[P];
   const bool rows = frames == P && ld_frame == 1;  // each bin's frames a contiguous row
   for (int64_t k = 0; k < bins; ++k) {
     // Bin k of every frame, in lanes: the plan's point k, or unzipped from the halves' spectrum.
     for (int64_t lane = 0; lane < P; lane += Vec::W) {
-      Cx v = plan.real_halves ? unzip(plan, rr, ri, k, lane)
-                              : Cx{Vec::load(rr + k * P + lane), Vec::load(ri + k * P + lane)};
+      const int64_t at = plan.order[static_cast<size_t>(k)] * P + lane;
+      Cx v = plan.real_halves ? unzip(plan, rr, ri, k, lane) : Cx{Vec::load(rr + at), Vec::load(ri + at)};
       v.im = Vec::mul(v.im, sign);
       if (rows) {
         Vec::store(re + k * ld_bin + lane, v.re);
