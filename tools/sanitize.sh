@@ -33,6 +33,6 @@ if [ "$#" -eq 0 ]; then
     tests/test_isa_window.py tests/test_session_conv.py tests/test_session_conv_shifted.py \
     tests/test_session_conv_zero_tail.py tests/test_session_reduce_rows.py tests/test_session_profile.py \
     tests/test_session_conv_paths_random.py tests/test_session_conv_fft.py tests/test_session_conv_thread_split.py \
-    tests/test_session_conv_shared_scratch.py
+    tests/test_session_conv_shared_scratch.py tests/test_session_spectral.py
 fi
 exec python3 -m pytest -q -p no:cacheprovider --capture=sys "$@"

@@ -162,8 +162,13 @@ void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t fr
   for (int64_t k = 0; k < bins; ++k) {
     // Bin k of every frame, in lanes: the plan's point k, or unzipped from the halves' spectrum.
     for (int64_t lane = 0; lane < P; lane += Vec::W) {
-      const int64_t at = plan.order[static_cast<size_t>(k)] * P + lane;
-      Cx v = plan.real_halves ? unzip(plan, rr, ri, k, lane) : Cx{Vec::load(rr + at), Vec::load(ri + at)};
+      Cx v;
+      if (plan.real_halves) {
+        v = unzip(plan, rr, ri, k, lane);
+      } else {
+        const int64_t at = plan.order[static_cast<size_t>(k)] * P + lane;
+        v = {Vec::load(rr + at), Vec::load(ri + at)};
+      }
       v.im = Vec::mul(v.im, sign);
       if (rows) {
         Vec::store(re + k * ld_bin + lane, v.re);
