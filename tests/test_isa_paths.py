@@ -33,18 +33,7 @@ U = 2.0 ** -24                      # float32 unit roundoff
 TINY = float(np.finfo(F32).tiny)    # smallest normal float32, 1.18e-38
 
 
-def _skip_unless_supported(isa):
-    info = lstmrt.cpu_info()
-    if isa not in info["compiled_isas"]:
-        pytest.skip(f"{isa}: not compiled into this build (compiled: {info['compiled_isas']})")
-    if isa not in info["supported_isas"]:
-        pytest.skip(f"{isa}: this CPU cannot run it (supported here: {info['supported_isas']})")
-
-
-@pytest.fixture(params=ALL_ISAS)
-def isa(request):
-    _skip_unless_supported(request.param)
-    return request.param
+# The `isa` fixture (every kernel path this build compiled and this CPU runs) is conftest.py's.
 
 
 # ---------------------------------------------------------------------------

@@ -86,7 +86,7 @@ void register_conv_kernel_tests(py::module_& t) {
         if ((frames - 1) * step + samples > xo->shape(0)) throw ValueError("rfft16: x too short for the frames");
         auto x = guarded_copy(xo->data(), static_cast<size_t>(xo->shape(0)));
         auto w = guarded_copy(wo->data(), static_cast<size_t>(n));
-        std::vector<float> work(static_cast<size_t>(4 * n * kPanelWidth));
+        std::vector<float> work(static_cast<size_t>(plan->rfft16_work_floats()));
         auto re = std::make_unique<GuardedFloats>(static_cast<size_t>(bins * frames));
         auto im = std::make_unique<GuardedFloats>(static_cast<size_t>(bins * frames));
         {

@@ -6,6 +6,8 @@
 #include <optional>
 #include <vector>
 
+#include "cpu/packed_matrix.h"
+
 namespace lstmrt {
 
 // One stage of an in-place FFT by decimation in frequency: on each block of `length` points,
@@ -32,6 +34,10 @@ struct FftPlan {
   // exp(-2 pi i k / n) for k <= n / 2 separate the two halves' spectra afterwards.
   bool real_halves = false;
   std::vector<float> unzip_re, unzip_im;
+
+  // Floats of work space KernelTable::rfft16 takes with this plan: the transform of kPanelWidth
+  // frames in place, real and imaginary parts (and for real halves the gathered samples after them).
+  int64_t rfft16_work_floats() const { return 2 * n * kPanelWidth; }
 
   // The plan for complex transforms of length n, or nothing when n has a prime factor above 5
   // (or is below 2).

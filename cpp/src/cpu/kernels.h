@@ -140,8 +140,8 @@ struct KernelTable {
   // The first `bins` bins (at most plan.n / 2 + 1) of the DFT of `frames` (at most kPanelWidth)
   // real frames, frame j's `samples` (at most plan.n, zeros after them) read at x + j * step,
   // sample n times window[n]: bin k of frame j to re[k * ld_bin + j * ld_frame], its imaginary
-  // part (negated with negate_im) to the same place in im. `work` holds 4 * plan.n * kPanelWidth
-  // floats. The frames go in the vector lanes (an STFT's frames, kPanelWidth FFTs at a time).
+  // part (negated with negate_im) to the same place in im. `work` holds
+  // plan.rfft16_work_floats() floats. The frames go in the vector lanes (an STFT's frames, kPanelWidth FFTs at a time).
   // plan is FftPlan::make_real's.
   void (*rfft16)(const FftPlan& plan, const float* x, int64_t step, int64_t frames, int64_t samples,
                  const float* window, float* work, float* re, float* im, int64_t ld_bin, int64_t ld_frame,

@@ -143,8 +143,8 @@ void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t fr
   float* zi = work + E;
   if (plan.real_halves) {
     // Even samples to the real parts, odd ones to the imaginary parts.
-    const float* even_odd = work + 2 * E;
-    gather_frames(x, step, frames, samples, window, N, work + 2 * E);
+    float* even_odd = work + 2 * E;
+    gather_frames(x, step, frames, samples, window, N, even_odd);
     for (int64_t m = 0; m < points; ++m) {
       std::memcpy(zr + m * P, even_odd + 2 * m * P, P * sizeof(float));
       std::memcpy(zi + m * P, even_odd + (2 * m + 1) * P, P * sizeof(float));
@@ -154,8 +154,6 @@ void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t fr
     std::memset(zi, 0, static_cast<size_t>(E) * sizeof(float));
   }
   run_stages(plan, zr, zi);
-  const float* rr = zr;
-  const float* ri = zi;
   const typename Vec::reg sign = Vec::set1(negate_im ? -1.0f : 1.0f);
   alignas(64) float lanes_re[P], lanes_im[P];
   const bool rows = frames == P && ld_frame == 1;  // each bin's frames a contiguous row
@@ -164,10 +162,10 @@ void rfft16_kernel(const FftPlan& plan, const float* x, int64_t step, int64_t fr
     for (int64_t lane = 0; lane < P; lane += Vec::W) {
       Cx v;
       if (plan.real_halves) {
-        v = unzip(plan, rr, ri, k, lane);
+        v = unzip(plan, zr, zi, k, lane);
       } else {
         const int64_t at = plan.order[static_cast<size_t>(k)] * P + lane;
-        v = {Vec::load(rr + at), Vec::load(ri + at)};
+        v = {Vec::load(zr + at), Vec::load(zi + at)};
       }
       v.im = Vec::mul(v.im, sign);
       if (rows) {

@@ -68,8 +68,7 @@ bool dft_frames_apply(const Window& w) {
          w.pad_end[0] == 0 && w.dilation[0] == 1;
 }
 
-void multiply_dft_frames(const ChannelRows& a, const DftConv& dft, std::vector<std::vector<float>>& work,
-                         int threads) {
+void multiply_dft_frames(const ChannelRows& a, const DftConv& dft, FrameFftWork& work, int threads) {
   const Window& w = *a.window;
   FrameFft f;
   f.plan = &dft.plan;

@@ -9,6 +9,7 @@
 
 #include "conv_columns.h"
 #include "cpu/fft_plan.h"
+#include "frame_fft.h"
 #include "window.h"
 
 namespace lstmrt {
@@ -32,7 +33,6 @@ bool dft_frames_apply(const Window& w);
 
 // One image of such a Conv (a.channels 1, a.out_channels 2 * bins, no bias): the frames
 // fill_silent_tail leaves, through run_frame_fft.
-void multiply_dft_frames(const ChannelRows& a, const DftConv& dft, std::vector<std::vector<float>>& work,
-                         int threads);
+void multiply_dft_frames(const ChannelRows& a, const DftConv& dft, FrameFftWork& work, int threads);
 
 }  // namespace lstmrt

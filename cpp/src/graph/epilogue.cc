@@ -1,7 +1,6 @@
 #include "epilogue.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "error_context.h"
 #include "cpu/kernels.h"
@@ -11,8 +10,8 @@ namespace lstmrt {
 
 namespace {
 
-// Elements per piece: the sigmoid of a piece is computed beside it on the stack (4 KiB), and a
-// piece is what a thread takes at a time. Below kMinParallel elements a pass stays on one thread.
+// Elements per piece, what a thread takes at a time. Below kMinParallel elements a pass stays on
+// one thread.
 constexpr int64_t kPiece = 1024;
 constexpr int64_t kMinParallel = 65536;
 

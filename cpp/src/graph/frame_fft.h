@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu/fft_plan.h"
+#include "lstmrt/graph/op.h"
 
 namespace lstmrt {
 
@@ -24,9 +25,15 @@ struct FrameFft {
   int64_t ld_bin = 0, ld_frame = 0;
 };
 
-// Computes them; each thread uses its own entry of `work` (grown to the thread count and kept for
-// the next run). A frame's bins have the same bits whatever the thread count.
-void run_frame_fft(const FrameFft& f, std::vector<std::vector<float>>& work, int threads);
+// The threads' work spaces, one set per run state (RunContext::shared_scratch) for every node
+// that takes FFTs of frames, grown to the thread count and kept from run to run.
+struct FrameFftWork final : OpState {
+  std::vector<std::vector<float>> per_thread;
+};
+
+// Computes them, each thread in its own entry of work.per_thread. A frame's bins have the same
+// bits whatever the thread count.
+void run_frame_fft(const FrameFft& f, FrameFftWork& work, int threads);
 
 // For tests: a switch (false sends every STFT, and every Conv that is one, through its product),
 // whether it is on, and how many signals (images) have gone through run_frame_fft.

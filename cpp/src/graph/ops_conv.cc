@@ -50,7 +50,6 @@ static_assert(sizeof(WindowSegment) == 2 * sizeof(int64_t), "WindowSegment is st
 struct ConvScratch final : OpState {
   std::vector<PackedMatrix> cols;
   ShiftedScratch shifted;
-  std::vector<std::vector<float>> fft_work;
 };
 
 // The two ways to lay one group's product on the GEMM: output positions as its rows and
@@ -164,7 +163,7 @@ class ConvOp final : public Op {
       memo.valid = true;
     }
     if (dft_ && dft_frames_apply(w)) {
-      by_dft_frames(X, cs, w, ctx.shared_scratch<ConvScratch>(), Y, resolve_threads(ctx.threads));
+      by_dft_frames(X, cs, w, ctx.shared_scratch<FrameFftWork>(), Y, resolve_threads(ctx.threads));
       return;
     }
     // A single group of one input channel (a waveform into a filter bank, an image's first layer)
@@ -267,7 +266,7 @@ class ConvOp final : public Op {
   }
 
   // Y[2 bins][P]: the FFTs of the windowed frames (dft_).
-  void by_dft_frames(const Tensor& X, const ConvShape& cs, const Window& w, ConvScratch& scratch, Tensor& Y,
+  void by_dft_frames(const Tensor& X, const ConvShape& cs, const Window& w, FrameFftWork& work, Tensor& Y,
                      int threads) const {
     for (int64_t n = 0; n < cs.batch; ++n) {
       ChannelRows a;
@@ -277,7 +276,7 @@ class ConvOp final : public Op {
       a.window = &w;
       a.y = Y.data<float>() + n * cs.out_channels * w.out_count;
       a.finite_weights = true;  // detect_dft_weights takes finite windows only
-      multiply_dft_frames(a, *dft_, scratch.fft_work, threads);
+      multiply_dft_frames(a, *dft_, work, threads);
     }
   }
 

@@ -90,7 +90,7 @@ PackedMatrix dft_matrix(const DftKey& key, const float* window) {
 }
 
 // The packed matrix of a node in a plan, rebuilt when the key (or the window) changes; and for
-// FFTs of frames, the plan of the frame length, a window of ones and each thread's work space.
+// FFTs of frames, the plan of the frame length and a window of ones.
 struct DftState final : OpState {
   DftKey key;
   std::vector<float> window;
@@ -98,7 +98,6 @@ struct DftState final : OpState {
   int64_t fft_length = 0;
   std::optional<FftPlan> fft;
   std::vector<float> ones;
-  std::vector<std::vector<float>> fft_work;
 
   // The real-transform plan of length n, or null where n has a prime factor above 5.
   const FftPlan* fft_plan(int64_t n) {
@@ -174,10 +173,11 @@ class StftOp final : public Op {
     if (y.numel() == 0) return;
     const int threads = resolve_threads(ctx.threads);
     DftState& state = dft_state(ctx);
-    if (c == 1 && onesided_ && frame_fft_enabled() && state.fft_plan(n)) {
+    const FftPlan* plan = c == 1 && onesided_ && frame_fft_enabled() ? state.fft_plan(n) : nullptr;
+    if (plan) {
       // y[b][t][k] = (re, im) of bin k of frame t.
       FrameFft f;
-      f.plan = state.fft_plan(n);
+      f.plan = plan;
       f.step = step;
       f.frames = frames;
       f.samples = n;
@@ -189,7 +189,7 @@ class StftOp final : public Op {
         f.x = signal.data<float>() + b * L;
         f.re = y.data<float>() + b * frames * bins * 2;
         f.im = f.re + 1;
-        run_frame_fft(f, state.fft_work, threads);
+        run_frame_fft(f, ctx.shared_scratch<FrameFftWork>(), threads);
       }
       return;
     }
@@ -249,11 +249,13 @@ class DftOp final : public Op {
     }
     const int threads = resolve_threads(ctx.threads);
     DftState& state = dft_state(ctx);
-    if (inner == 1 && c == 1 && onesided_ && !inverse_ && frame_fft_enabled() && state.fft_plan(key.length)) {
+    const FftPlan* plan =
+        inner == 1 && c == 1 && onesided_ && !inverse_ && frame_fft_enabled() ? state.fft_plan(key.length) : nullptr;
+    if (plan) {
       // Each transform's samples are a row of n values: FFTs of the rows, zero-padded to the
       // length; y[o][k] = (re, im) of bin k of row o.
       FrameFft f;
-      f.plan = state.fft_plan(key.length);
+      f.plan = plan;
       f.x = x.data<float>();
       f.step = n;
       f.frames = outer;
@@ -264,7 +266,7 @@ class DftOp final : public Op {
       f.im = f.re + 1;
       f.ld_bin = 2;
       f.ld_frame = per * 2;
-      run_frame_fft(f, state.fft_work, threads);
+      run_frame_fft(f, ctx.shared_scratch<FrameFftWork>(), threads);
       return;
     }
     const PackedMatrix& m = state.get(key, nullptr);
